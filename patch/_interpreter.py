@@ -1,0 +1,248 @@
+"""``p``: a drop-in replacement for ``neuron.h`` that hands out Patch objects."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from . import _mpi
+
+# MPI must be set up before NEURON loads; graphics off unless there is a display to use.
+if "DISPLAY" not in os.environ:
+    os.environ.setdefault("NEURON_MODULE_OPTIONS", "-nogui")
+_world = _mpi.start_world() if _mpi.wanted() else None
+
+from neuron import nrn  # noqa: E402
+from neuron import h, hoc  # noqa: E402
+
+from . import _objects, _refs  # noqa: E402
+from ._transform import transform  # noqa: E402
+from .exceptions import HocError, MPIConfigurationError  # noqa: E402
+
+
+def _start_neuron_mpi() -> None:
+    """Join NEURON to the world mpi4py started, and check that they agree."""
+    if _world is None and not _mpi.launched_by_mpi():
+        return
+    context = h.ParallelContext()
+    if context.nhost() == 1 and (_world is None or _world.Get_size() > 1):
+        _quietly(h.nrnmpi_init)
+        context = h.ParallelContext()
+    if _world is not None and (
+        int(context.nhost()) != _world.Get_size() or int(context.id()) != _world.Get_rank()
+    ):
+        raise MPIConfigurationError(
+            _mpi.mismatch_message(int(context.nhost()), int(context.id()), _world)
+        )
+
+
+def _quietly(function: Any) -> Any:
+    """Call ``function`` with the process's stdout silenced (NEURON prints ``numprocs=N``)."""
+    import ctypes
+    import sys
+
+    sys.stdout.flush()
+    libc = ctypes.CDLL(None)
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            try:
+                return function()
+            finally:
+                libc.fflush(None)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+_start_neuron_mpi()
+
+
+class HocFunction:
+    """A hoc function or template reached through ``p``: unwraps arguments, maps results."""
+
+    __slots__ = ("_name", "_function")
+
+    def __init__(self, name: str, function: Any) -> None:
+        self._name = name
+        self._function = function
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        args = tuple(transform(arg) for arg in args)
+        try:
+            result = self._function(*args, **kwargs)
+        except RuntimeError as error:
+            if type(error) is RuntimeError and "hoc" in str(error):
+                raise HocError(f"p.{self._name}{args!r} failed in NEURON: {error}") from error
+            raise
+        if isinstance(result, hoc.HocObject):
+            return _refs.lookup(result)
+        return result
+
+    def __repr__(self) -> str:
+        return f"<hoc function p.{self._name}>"
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._function, name)
+
+
+class PythonHocInterpreter:
+    """Everything of ``neuron.h``, plus Patch's sugar; get it as ``from patch import p``.
+
+    Attributes that NEURON owns (``dt``, ``t``, ``celsius``, mechanisms' globals, hoc
+    variables) read and write straight through to ``h``. Classes give Patch objects.
+    """
+
+    Section = _objects.Section
+    Vector = _objects.Vector
+    NetCon = _objects.NetCon
+    SectionRef = _objects.SectionRef
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_cache", {})
+        object.__setattr__(self, "_time", None)
+        object.__setattr__(self, "_stdrun", False)
+
+    # -- attribute access ----------------------------------------------------------------
+    def __getattr__(self, name: str) -> Any:
+        cache = self.__dict__["_cache"]
+        try:
+            return cache[name]
+        except KeyError:
+            pass
+        attribute = getattr(h, name)
+        if isinstance(attribute, type) and issubclass(attribute, hoc.HocObject):
+            wrapped: Any = _objects.hoc_class(attribute)
+        elif name in _objects.point_processes() or (
+            isinstance(attribute, hoc.HocObject)
+            and name in _objects.point_processes(refresh=True)
+        ):
+            wrapped = _objects.point_process_class(name)
+        elif callable(attribute) and isinstance(attribute, hoc.HocObject):
+            wrapped = HocFunction(name, attribute)
+        else:
+            return attribute
+        cache[name] = wrapped
+        return wrapped
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in type(self).__dict__ and isinstance(type(self).__dict__[name], property):
+            object.__setattr__(self, name, value)
+            return
+        setattr(h, name, value)
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(dir(h)) | set(dir(type(self))))
+
+    def __repr__(self) -> str:
+        return "<patch interpreter over neuron.h>"
+
+    def __neuron__(self) -> Any:
+        return h
+
+    # -- sections --------------------------------------------------------------------
+    def cas(self) -> Any:
+        """The currently accessed section; a ``SectionAccessError`` when there is none."""
+        try:
+            return h.cas()
+        except TypeError as error:
+            raise _objects.SectionAccessError(
+                "No section is on the section stack: create one, or push one with "
+                "section.push()."
+            ) from error
+
+    def allsec(self) -> list[Any]:
+        """Every section in NEURON (Patch sections are the objects you created)."""
+        return list(h.allsec())
+
+    # -- simulation control --------------------------------------------------------------
+    @property
+    def time(self) -> Any:
+        """A Vector recording ``t``; started at import-free cost on first use or first run."""
+        return self._ensure_time()
+
+    def _ensure_time(self) -> Any:
+        vector = self.__dict__["_time"]
+        if vector is None:
+            vector = _objects.Vector()
+            vector.record(h._ref_t)
+            object.__setattr__(self, "_time", vector)
+        return vector
+
+    def load_stdrun(self) -> None:
+        """Load ``stdrun.hoc`` once (``run``, ``continuerun``, ``tstop``, ``v_init``)."""
+        if not self.__dict__["_stdrun"]:
+            h.load_file("stdrun.hoc")
+            object.__setattr__(self, "_stdrun", True)
+
+    def finitialize(self, *args: Any) -> Any:
+        """``h.finitialize`` after the parallel set-up NEURON needs, when it needs it."""
+        self._ensure_time()
+        from . import _parallel
+
+        _parallel.prepare(self.parallel)
+        return h.finitialize(*args)
+
+    def run(self, duration: float | None = None) -> None:
+        """Initialise and simulate for ``duration`` ms (default ``tstop``), serial or parallel."""
+        self.load_stdrun()
+        if duration is not None:
+            h.tstop = duration
+        self.finitialize(h.v_init)
+        self._advance_to(h.tstop)
+
+    def continuerun(self, until: float) -> None:
+        """Continue the simulation up to time ``until`` without re-initialising."""
+        self.load_stdrun()
+        self._advance_to(until)
+
+    def _advance_to(self, until: float) -> None:
+        from . import _parallel
+
+        if _parallel.needs_psolve(self.parallel):
+            self.parallel.psolve(until)
+        else:
+            h.continuerun(until)
+
+    # -- parallel --------------------------------------------------------------------
+    @property
+    def parallel(self) -> Any:
+        """The one ParallelContext of this process."""
+        from . import _parallel
+
+        return _parallel.context()
+
+    def ParallelContext(self) -> Any:  # noqa: N802 - mirrors h.ParallelContext
+        """The one ParallelContext (the same object as ``p.parallel``)."""
+        return self.parallel
+
+    def ParallelCon(self, *args: Any, **kwargs: Any) -> Any:  # noqa: N802
+        """Transmit ``ParallelCon(obj, gid)`` or receive ``ParallelCon(gid, target)`` spikes."""
+        from . import _parallel
+
+        return _parallel.parallel_con(*args, **kwargs)
+
+    def nrn_load_dll(self, path: str) -> Any:
+        """Load compiled mechanisms; their point processes become Patch classes too."""
+        if not os.path.exists(path):
+            raise FileNotFoundError(
+                f"No compiled mechanism library at {path!r}; run nrnivmodl on your .mod "
+                "folder and pass the path of the library it builds."
+            )
+        result = h.nrn_load_dll(path)
+        _objects.point_processes(refresh=True)
+        return result
+
+    def load_file(self, *args: Any) -> Any:
+        """``h.load_file`` that raises when the file does not exist or fails to load."""
+        name = args[-1] if args else None
+        result = h.load_file(*args)
+        if not result:
+            raise HocError(f"p.load_file could not load {name!r}: check the path and hoc syntax.")
+        if name == "stdrun.hoc":
+            object.__setattr__(self, "_stdrun", True)
+        return result
+
+
+p = PythonHocInterpreter()
