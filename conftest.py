@@ -1,0 +1,1 @@
+"""Project-wide pytest configuration for Patch's own test suite."""
