@@ -119,7 +119,8 @@ class PythonHocInterpreter:
             and name in _objects.point_processes(refresh=True)
         ):
             wrapped = _objects.point_process_class(name)
-        elif callable(attribute) and isinstance(attribute, hoc.HocObject):
+        elif type(attribute) is hoc.HocObject and repr(attribute) == f"{name}()":
+            # A hoc function or template; arrays ("x[?]") and objrefs ("T[0]") are data.
             wrapped = HocFunction(name, attribute)
         else:
             return attribute
@@ -137,6 +138,16 @@ class PythonHocInterpreter:
 
     def __repr__(self) -> str:
         return "<patch interpreter over neuron.h>"
+
+    def __call__(self, statement: str) -> int:
+        """Execute a hoc statement; a ``HocError`` when hoc rejects it."""
+        try:
+            result = h(statement)
+        except RuntimeError as error:
+            raise HocError(f"hoc statement {statement!r} failed: {error}") from error
+        if not result:
+            raise HocError(f"hoc statement {statement!r} failed (see NEURON's message above).")
+        return result
 
     def __neuron__(self) -> Any:
         return h
@@ -237,7 +248,10 @@ class PythonHocInterpreter:
     def load_file(self, *args: Any) -> Any:
         """``h.load_file`` that raises when the file does not exist or fails to load."""
         name = args[-1] if args else None
-        result = h.load_file(*args)
+        try:
+            result = h.load_file(*args)
+        except RuntimeError as error:
+            raise HocError(f"p.load_file could not load {name!r}: {error}") from error
         if not result:
             raise HocError(f"p.load_file could not load {name!r}: check the path and hoc syntax.")
         if name == "stdrun.hoc":

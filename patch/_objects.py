@@ -177,7 +177,7 @@ class Section(nrn.Section):
     def push(self) -> _Pushed:
         """Put this section on NEURON's section stack; usable as ``with s.push(): ...``."""
         check_alive(self)
-        h.push_section(self)
+        super().push()
         return _Pushed(self)
 
     def pop(self) -> None:
@@ -463,6 +463,8 @@ def _place(what: str, args: tuple[Any, ...], sec: Any) -> tuple[tuple[Any, ...],
         check_alive(sec)
     if args:
         first = args[0]
+        if not hasattr(first, "__arc__"):
+            first = transform(first)
         if hasattr(first, "__arc__") or isinstance(first, (nrn.Section, nrn.Segment)):
             section, x = resolve_segment(first)
             check_alive(section)
@@ -475,6 +477,8 @@ def _place(what: str, args: tuple[Any, ...], sec: Any) -> tuple[tuple[Any, ...],
                 f"{what} must be placed on a Section or a Segment (or a position with "
                 f"sec=), not {type(first).__name__}."
             )
+    else:
+        args = (0.5,)
     if sec is None:
         _require_section_stack(what)
     return args, sec

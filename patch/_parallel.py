@@ -243,8 +243,12 @@ def prepare(pc: ParallelContext) -> None:
 
 
 def needs_psolve(pc: ParallelContext) -> bool:
-    """Whether spikes may cross ranks, so the run must go through ``psolve``."""
-    return pc._gids or pc.nhost() > 1
+    """Whether spikes may cross ranks, so the run must go through ``psolve``.
+
+    Serially, gid connections deliver like any NetCon, and a serial run stays exactly
+    the run raw NEURON would do (``set_maxstep`` would change variable-step results).
+    """
+    return pc.nhost() > 1
 
 
 def parallel_con(
