@@ -24,36 +24,21 @@ def _start_neuron_mpi() -> None:
     """Join NEURON to the world mpi4py started, and check that they agree."""
     if _world is None and not _mpi.launched_by_mpi():
         return
+    expected = _world.Get_size() if _world is not None else _mpi.launcher_size()
+    said = ""
     context = h.ParallelContext()
-    if context.nhost() == 1 and (_world is None or _world.Get_size() > 1):
-        _quietly(h.nrnmpi_init)
+    if context.nhost() == 1 and (expected is None or expected > 1):
+        # NEURON was imported before Patch: it has no world yet, so join mpi4py's. A
+        # second MPI library in the process would make NEURON start another one.
+        library = _mpi.single_library() if _world is not None else None
+        if library is not None:
+            _mpi.share(library)
+        _, said = _mpi.quietly(h.nrnmpi_init)
         context = h.ParallelContext()
-    if _world is not None and (
-        int(context.nhost()) != _world.Get_size() or int(context.id()) != _world.Get_rank()
-    ):
-        raise MPIConfigurationError(
-            _mpi.mismatch_message(int(context.nhost()), int(context.id()), _world)
-        )
-
-
-def _quietly(function: Any) -> Any:
-    """Call ``function`` with the process's stdout silenced (NEURON prints ``numprocs=N``)."""
-    import ctypes
-    import sys
-
-    sys.stdout.flush()
-    libc = ctypes.CDLL(None)
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 1)
-            try:
-                return function()
-            finally:
-                libc.fflush(None)
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
+    size, rank = int(context.nhost()), int(context.id())
+    mpi_rank = _world.Get_rank() if _world is not None else None
+    if (expected is not None and size != expected) or (mpi_rank is not None and rank != mpi_rank):
+        raise MPIConfigurationError(_mpi.mismatch_message(size, rank, expected, mpi_rank, said))
 
 
 _start_neuron_mpi()
@@ -170,16 +155,18 @@ class PythonHocInterpreter:
     # -- simulation control --------------------------------------------------------------
     @property
     def time(self) -> Any:
-        """A Vector recording ``t``; started at import-free cost on first use or first run."""
-        return self._ensure_time()
-
-    def _ensure_time(self) -> Any:
+        """A Vector of the time points of the last run through ``p`` (it records ``t``)."""
         vector = self.__dict__["_time"]
         if vector is None:
             vector = _objects.Vector()
             vector.record(h._ref_t)
             object.__setattr__(self, "_time", vector)
         return vector
+
+    def _ensure_time(self) -> None:
+        # NEURON ties a recording of t to the section accessed when it started and drops
+        # it when that section is deleted, so the recording is renewed before every run.
+        self.time.record(h._ref_t)
 
     def load_stdrun(self) -> None:
         """Load ``stdrun.hoc`` once (``run``, ``continuerun``, ``tstop``, ``v_init``)."""

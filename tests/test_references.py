@@ -1,0 +1,130 @@
+"""The referencing promise: hold one object, keep all it needs; drop all, free all."""
+
+import gc
+
+import pytest
+from neuron import h
+
+import patch
+from patch import p
+
+
+def _nothing_left():
+    gc.collect()
+    live = patch.live_objects()
+    return not any(live.values()), live
+
+
+@pytest.fixture(autouse=True)
+def _clean_neuron():
+    gc.collect()
+    assert not any(patch.live_objects().values()), patch.live_objects()
+    yield
+    empty, live = _nothing_left()
+    assert empty, live
+
+
+def _network():
+    soma = p.Section(name="soma")
+    soma.insert("hh")
+    soma.L = soma.diam = 20
+    dend = p.Section(name="dend")
+    dend.L, dend.diam = 100, 1
+    dend.connect(soma)
+    syn = p.ExpSyn(dend(0.8), tau=2)
+    stim = p.NetStim()
+    stim.number, stim.start, stim.interval = 3, 1, 10
+    nc = p.NetCon(stim, syn, weight=0.05, delay=1)
+    v = soma.record()
+    clamp = soma.iclamp(amp=[0.1] * 10, delay=2)
+    return soma, dend, syn, stim, nc, v, clamp
+
+
+@pytest.mark.parametrize("keep", range(7), ids=["soma", "dend", "syn", "stim", "netcon", "vector", "clamp"])
+def test_holding_any_one_object_keeps_the_model_working(keep):
+    held = _network()[keep]
+    gc.collect()
+    live = patch.live_objects()
+    assert len(live["sections"]) == 2
+    assert len(live["point_processes"]) == 3
+    assert len(live["netcons"]) == 1
+    p.run(30)
+    soma = next(s for s in p.allsec() if s.name() == "soma")
+    assert len(soma.recordings[0.5]) == len(p.time)
+    assert max(soma.recordings[0.5]) > 0, "the synapse still drives the soma to fire"
+    del held, soma
+
+
+def test_dropping_everything_frees_everything():
+    model = _network()
+    p.run(5)
+    del model
+    empty, live = _nothing_left()
+    assert empty, live
+
+
+def test_netcon_keeps_source_and_target_sections_alive():
+    pre = p.Section(name="pre")
+    post = p.Section(name="post")
+    nc = pre.connect_points(post.synapse(p.ExpSyn))
+    del pre, post
+    gc.collect()
+    assert sorted(s.name() for s in p.allsec()) == ["post", "pre"]
+    assert nc.preseg().sec.name() == "pre"
+    assert nc.syn().get_segment().sec.name() == "post"
+    h.pop_section()
+
+
+def test_section_keeps_its_point_processes_and_recordings():
+    s = p.Section()
+    p.ExpSyn(s)
+    s.record(0.3)
+    p.Vector().record(s(0.7))
+    gc.collect()
+    assert len(patch.live_objects()["point_processes"]) == 1
+    assert len(patch.references(s)) == 3
+
+
+def test_children_keep_parents_and_parents_keep_children():
+    root = p.Section(name="root")
+    leaf = root
+    for i in range(5):
+        nxt = p.Section(name=f"n{i}")
+        nxt.connect(leaf)
+        leaf = nxt
+    del root
+    gc.collect()
+    assert len(list(p.allsec())) == 6
+    top = leaf
+    while top.parentseg() is not None:
+        top = top.parentseg().sec
+    assert top.name() == "root"
+    del leaf, top, nxt
+    gc.collect()
+    assert list(p.allsec()) == []
+
+
+def test_sections_freed_one_component_at_a_time():
+    a = p.Section(name="a")
+    b = p.Section(name="b")
+    p.ExpSyn(a)
+    p.ExpSyn(b)
+    del a
+    gc.collect()
+    live = patch.live_objects()
+    assert [s for s in live["sections"]] == ["b"]
+    assert len(live["point_processes"]) == 1
+    del b
+
+
+def test_many_graphs_built_and_dropped():
+    for _ in range(50):
+        _network()
+    empty, live = _nothing_left()
+    assert empty, live
+
+
+def test_sectionref_keeps_section():
+    ref = p.SectionRef(p.Section(name="held"))
+    gc.collect()
+    assert ref.sec.name() == "held"
