@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -16,8 +17,8 @@ from neuron import nrn  # noqa: E402
 from neuron import h, hoc  # noqa: E402
 
 from . import _objects, _refs  # noqa: E402
-from ._transform import transform  # noqa: E402
-from .exceptions import HocError, MPIConfigurationError  # noqa: E402
+from ._transform import is_a, transform  # noqa: E402
+from .exceptions import HocError, MPIConfigurationError, SimulatorError  # noqa: E402
 
 
 def _start_neuron_mpi() -> None:
@@ -61,7 +62,7 @@ class HocFunction:
             if type(error) is RuntimeError and "hoc" in str(error):
                 raise HocError(f"p.{self._name}{args!r} failed in NEURON: {error}") from error
             raise
-        if isinstance(result, hoc.HocObject):
+        if is_a(result, hoc.HocObject):
             return _refs.lookup(result)
         return result
 
@@ -88,6 +89,7 @@ class PythonHocInterpreter:
         object.__setattr__(self, "_cache", {})
         object.__setattr__(self, "_time", None)
         object.__setattr__(self, "_stdrun", False)
+        object.__setattr__(self, "_freed_at_init", 0)
 
     # -- attribute access ----------------------------------------------------------------
     def __getattr__(self, name: str) -> Any:
@@ -100,7 +102,7 @@ class PythonHocInterpreter:
         if isinstance(attribute, type) and issubclass(attribute, hoc.HocObject):
             wrapped: Any = _objects.hoc_class(attribute)
         elif name in _objects.point_processes() or (
-            isinstance(attribute, hoc.HocObject)
+            is_a(attribute, hoc.HocObject)
             and name in _objects.point_processes(refresh=True)
         ):
             wrapped = _objects.point_process_class(name)
@@ -113,9 +115,8 @@ class PythonHocInterpreter:
         return wrapped
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in type(self).__dict__ and isinstance(type(self).__dict__[name], property):
-            object.__setattr__(self, name, value)
-            return
+        if name == "dt":
+            _check_step(value)
         setattr(h, name, value)
 
     def __dir__(self) -> list[str]:
@@ -165,8 +166,12 @@ class PythonHocInterpreter:
 
     def _ensure_time(self) -> None:
         # NEURON ties a recording of t to the section accessed when it started and drops
-        # it when that section is deleted, so the recording is renewed before every run.
-        self.time.record(h._ref_t)
+        # it when that section is deleted, so the recording is renewed before every run,
+        # on any live section (a model without sections has no time to record).
+        for section in h.allsec():
+            # NEURON's own record: the time Vector must not keep the section alive.
+            self.time.baseattr("record")(h._ref_t, sec=section)
+            return
 
     def load_stdrun(self) -> None:
         """Load ``stdrun.hoc`` once (``run``, ``continuerun``, ``tstop``, ``v_init``)."""
@@ -176,32 +181,81 @@ class PythonHocInterpreter:
 
     def finitialize(self, *args: Any) -> Any:
         """``h.finitialize`` after the parallel set-up NEURON needs, when it needs it."""
+        for value in args:
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise TypeError(f"finitialize takes an initial voltage in mV, not {value!r}.")
         self._ensure_time()
         from . import _parallel
 
         _parallel.prepare(self.parallel)
-        return h.finitialize(*args)
+        result = h.finitialize(*args)
+        object.__setattr__(self, "_freed_at_init", _refs.freed_event_objects())
+        return result
 
     def run(self, duration: float | None = None) -> None:
         """Initialise and simulate for ``duration`` ms (default ``tstop``), serial or parallel."""
         self.load_stdrun()
         if duration is not None:
+            _check_time("duration", duration)
             h.tstop = duration
+        _check_time("tstop", h.tstop)
         self.finitialize(h.v_init)
         self._advance_to(h.tstop)
 
     def continuerun(self, until: float) -> None:
         """Continue the simulation up to time ``until`` without re-initialising."""
         self.load_stdrun()
+        _check_time("until", until)
         self._advance_to(until)
+
+    def fadvance(self) -> Any:
+        """Advance one time step (``h.fadvance``), refused where NEURON would crash or hang."""
+        self.check_can_continue()
+        return h.fadvance()
 
     def _advance_to(self, until: float) -> None:
         from . import _parallel
 
+        self.check_can_continue()
         if _parallel.needs_psolve(self.parallel):
             self.parallel.psolve(until)
         else:
             h.continuerun(until)
+
+    def check_can_continue(self) -> None:
+        """Raise where continuing the simulation would make NEURON hang or crash.
+
+        A time step that is not a positive number never reaches the end of a run, and a
+        NetCon or synapse freed after ``finitialize`` may still have events in NEURON's
+        queue, which NEURON delivers to freed memory.
+        """
+        _check_step(h.dt)
+        freed = _refs.freed_event_objects() - self.__dict__["_freed_at_init"]
+        if freed and h.t > 0:
+            raise SimulatorError(
+                f"{freed} NetCon(s) or synapse(s) were freed after the simulation was "
+                "initialised, and NEURON may still have events queued for them. Call "
+                "p.finitialize() (or p.run()) before continuing, or keep a reference to "
+                "the model while it runs."
+            )
+
+    def delete_section(self, *args: Any, sec: Any = None) -> None:
+        """``h.delete_section``, refused while a NetCon still targets a synapse on it."""
+        section = transform(sec) if sec is not None else self.cas()
+        if args:
+            raise TypeError("delete_section takes the section as sec=: p.delete_section(sec=s).")
+        _objects.check_alive(section)
+        targets = _objects.netcon_targets_on(section)
+        if targets:
+            raise SimulatorError(
+                f"Cannot delete {section.name()}: NetCons still deliver to {targets} on it, "
+                "and NEURON would crash at the next finitialize. Drop your references to "
+                "the section and let Patch free it with everything connected to it, or "
+                "delete those NetCons first."
+            )
+        for other in list(_refs.references(section)):
+            _refs.unlink(section, other)
+        h.delete_section(sec=section)
 
     # -- parallel --------------------------------------------------------------------
     @property
@@ -244,6 +298,19 @@ class PythonHocInterpreter:
         if name == "stdrun.hoc":
             object.__setattr__(self, "_stdrun", True)
         return result
+
+
+def _check_step(dt: Any) -> None:
+    if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not dt > 0 or not math.isfinite(dt):
+        raise ValueError(
+            f"dt={dt!r}: the time step must be a positive number of ms (NEURON would "
+            "never reach the end of the run)."
+        )
+
+
+def _check_time(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name}={value!r}: give a finite, non-negative time in ms.")
 
 
 p = PythonHocInterpreter()

@@ -16,7 +16,7 @@ from neuron import nrn
 from neuron import HocBaseObject, h, hoc
 
 from . import _refs
-from ._transform import is_pointer, resolve_segment, transform
+from ._transform import implements, is_a, is_pointer, resolve_segment, transform
 from .exceptions import (
     DeletedSectionError,
     NotConnectableError,
@@ -55,7 +55,11 @@ def _hoc_name(obj: Any) -> str:
 
 
 def _mechanism_of(obj: Any) -> _Mechanism | None:
-    if not isinstance(obj, hoc.HocObject):
+    if is_a(obj, nrn.Section):
+        return None
+    if is_a(obj, PointProcess):
+        return obj._mechanism
+    if not is_a(obj, hoc.HocObject):
         return None
     name = _hoc_name(obj)
     found = point_processes().get(name)
@@ -66,7 +70,7 @@ def _mechanism_of(obj: Any) -> _Mechanism | None:
 
 def is_point_process(obj: Any) -> bool:
     """Whether ``obj`` is a NEURON point process or artificial cell."""
-    return isinstance(obj, PointProcess) or _mechanism_of(obj) is not None
+    return _mechanism_of(obj) is not None
 
 
 def is_alive(section: Any) -> bool:
@@ -96,12 +100,21 @@ class HocObject:
         """The NEURON object: a Patch object is one already."""
         return self
 
+    #: Whether NEURON hands this kind of object back (``nc.syn()``), so that the same
+    #: Python object must be found again for it.
+    _returned_by_neuron = False
+
     def _setup(self, *dependencies: Any) -> None:
         self._refs = set()
-        _refs.register(self)
+        if self._returned_by_neuron:
+            _refs.register(self, self._event_object())
         for dependency in dependencies:
             if dependency is not None:
                 _refs.link(self, dependency)
+
+    def _event_object(self) -> bool:
+        """Whether NEURON's event queue may point at this object."""
+        return False
 
     def __repr__(self) -> str:
         try:
@@ -143,11 +156,13 @@ class Section(nrn.Section):
 
         ``parent`` may be a section or a segment (then its position is used as ``x``).
         """
-        if hasattr(parent, "__arc__") or isinstance(parent, nrn.Segment):
+        if not is_a(parent, nrn.Section) and (
+            implements(parent, "__arc__") or is_a(parent, nrn.Segment)
+        ):
             parent, at = resolve_segment(parent)
             x = at
         parent = transform(parent)
-        if not isinstance(parent, nrn.Section):
+        if not is_a(parent, nrn.Section):
             raise TypeError(
                 f"A section can only connect to a Section or a Segment, not {type(parent).__name__}."
             )
@@ -158,20 +173,28 @@ class Section(nrn.Section):
                 raise SegmentPositionError(f"connect: {label}={value!r} must be in [0, 1].")
         if parent.same(self):
             raise ValueError("A section cannot be connected to itself.")
-        node = parent
-        while node is not None:
-            ref = h.SectionRef(sec=node)
-            if not ref.has_parent():
-                break
-            node = ref.parent
-            if node.same(self):
-                raise ValueError(
-                    f"Connecting {self.name()} to {parent.name()} would make a loop: "
-                    f"{parent.name()} already descends from {self.name()}."
-                )
+        if self.children():  # only a section with children can be an ancestor of parent
+            segment = parent.parentseg()
+            while segment is not None:
+                if segment.sec.same(self):
+                    raise ValueError(
+                        f"Connecting {self.name()} to {parent.name()} would make a loop: "
+                        f"{parent.name()} already descends from {self.name()}."
+                    )
+                segment = segment.sec.parentseg()
+        previous = self.parentseg()
         super().connect(parent, x, y)
+        if previous is not None:
+            _refs.unlink(self, previous.sec)  # NEURON moved this section off its old parent
         _refs.link(self, parent)
         return self
+
+    def disconnect(self) -> None:
+        """Detach this section from its parent; the two no longer keep each other alive."""
+        previous = self.parentseg()
+        super().disconnect()
+        if previous is not None:
+            _refs.unlink(self, previous.sec)
 
     # -- the section stack ------------------------------------------------------------
     def push(self) -> _Pushed:
@@ -301,29 +324,33 @@ class Vector(HocObject, hoc.Vector):
     def record(self, target: Any, *args: Any, **kwargs: Any) -> Vector:
         """Record ``target``: a section (its middle), a segment, or a NEURON pointer."""
         owner = None
-        if hasattr(target, "__record__"):
-            target = target.__record__()
-        target = transform(target)
-        if isinstance(target, nrn.Section):
-            check_alive(target)
-            owner = target
-            target = target(0.5)._ref_v
-        elif isinstance(target, nrn.Segment):
-            owner = target.sec
-            check_alive(owner)
-            target = target._ref_v
-        elif not is_pointer(target):
+        if is_a(target, nrn.Section) or not is_a(target, hoc.HocObject):
+            if implements(target, "__record__"):
+                target = target.__record__()
+            target = transform(target)
+            if is_a(target, nrn.Section):
+                check_alive(target)
+                owner = target
+                target = target(0.5)._ref_v
+            elif is_a(target, nrn.Segment):
+                owner = target.sec
+                check_alive(owner)
+                target = target._ref_v
+        if owner is None and "sec" in kwargs:
+            owner = kwargs["sec"]
+        try:
+            self.baseattr("record")(target, *args, **kwargs)
+        except (RuntimeError, TypeError) as error:
+            if is_pointer(target):
+                raise
             raise NotRecordableError(
                 f"Cannot record {target!r}: give a Section, a Segment or a pointer such as "
                 "seg._ref_v or h._ref_t."
-            )
-        if owner is None and "sec" in kwargs:
-            owner = kwargs["sec"]
-        self.baseattr("record")(target, *args, **kwargs)
+            ) from error
         if owner is not None:
             _refs.link(self, owner)
         for arg in args:
-            if isinstance(arg, hoc.HocObject):
+            if is_a(arg, hoc.HocObject):
                 _refs.link(self, arg)
         return self
 
@@ -334,6 +361,11 @@ class NetCon(HocObject, hoc.NetCon):
     ``NetCon(source, target, threshold=None, delay=None, weight=None)``: a section or
     segment source means its ``_ref_v`` with the section put on the stack for NEURON.
     """
+
+    _returned_by_neuron = True
+
+    def _event_object(self) -> bool:
+        return True
 
     __slots__ = ("_refs", "__weakref__")
 
@@ -360,7 +392,7 @@ class NetCon(HocObject, hoc.NetCon):
         else:
             self = hoc.NetCon.__new__(cls, source, target, *args)
         self._setup(source_section, target)
-        if source_section is None and isinstance(source, hoc.HocObject) and not is_pointer(source):
+        if source_section is None and is_a(source, hoc.HocObject) and not is_pointer(source):
             _refs.link(self, _refs.lookup(source))
         _configure(self, **options)
         return self
@@ -396,22 +428,24 @@ def _configure(netcon: Any, threshold: Any = None, delay: Any = None, weight: An
 
 def _netcon_source(source: Any) -> tuple[Any, Any]:
     """The NEURON source of a NetCon and the section that owns it, if any."""
-    if hasattr(source, "__netcon__"):
+    if implements(source, "__netcon__"):
         source = source.__netcon__()
-    if hasattr(source, "__arc__"):
+    if implements(source, "__arc__"):
         section, x = resolve_segment(source)
         source = section(x)
     source = transform(source)
-    if isinstance(source, nrn.Section):
+    if is_a(source, nrn.Section):
         check_alive(source)
         return source(0.5)._ref_v, source
-    if isinstance(source, nrn.Segment):
+    if is_a(source, nrn.Segment):
         check_alive(source.sec)
         return source._ref_v, source.sec
-    if source is None or is_pointer(source) or is_point_process(source):
+    if source is None or is_a(source, PointProcess):
+        return source, None
+    if is_pointer(source) or is_point_process(source):
         return source, None
     raise NotConnectableError(
-        f"Cannot make a NetCon from {source!r}: give a Section, a Segment, a point process, "
+        f"Cannot use {source!r} as a NetCon source: give a Section, a Segment, a point process, "
         "an artificial cell such as NetStim, a pointer (seg._ref_v) or None."
     )
 
@@ -435,7 +469,12 @@ class PointProcess(HocObject):
         if sec is not None:
             kw["sec"] = sec
         self = hoc.HocObject.__new__(cls, *args, **kw)
-        self._setup(None if cls.artificial else self.get_segment().sec)
+        if cls.artificial:
+            self._setup()
+        elif is_a(args[0], nrn.Segment):
+            self._setup(args[0].sec)
+        else:
+            self._setup(self.get_segment().sec)
         if kwargs:
             known = cls._attributes()
             for name, value in kwargs.items():
@@ -449,6 +488,21 @@ class PointProcess(HocObject):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         pass
 
+    def loc(self, *args: Any, sec: Any = None) -> Any:
+        """Move to a segment (a Section means its middle); the new section is kept alive
+        instead of the old one."""
+        previous = self.get_segment().sec if self.has_loc() else None
+        args, sec = _place(type(self).__name__, args, sec)
+        result = self.baseattr("loc")(*args, **({} if sec is None else {"sec": sec}))
+        if previous is not None:
+            _refs.unlink(self, previous)
+        if self.has_loc():
+            _refs.link(self, self.get_segment().sec)
+        return result
+
+    def _event_object(self) -> bool:
+        return self._mechanism.netcon_target
+
     @classmethod
     def _attributes(cls) -> frozenset[str]:
         return frozenset(n for n in dir(cls._hoc_type) if not n.startswith("_"))
@@ -458,14 +512,14 @@ def _place(what: str, args: tuple[Any, ...], sec: Any) -> tuple[tuple[Any, ...],
     """Check where a point process goes; a Section means its middle segment."""
     if sec is not None:
         sec = transform(sec)
-        if not isinstance(sec, nrn.Section):
+        if not is_a(sec, nrn.Section):
             raise TypeError(f"{what}: sec= must be a Section, not {type(sec).__name__}.")
         check_alive(sec)
     if args:
         first = args[0]
-        if not hasattr(first, "__arc__"):
+        if not implements(first, "__arc__"):
             first = transform(first)
-        if hasattr(first, "__arc__") or isinstance(first, (nrn.Section, nrn.Segment)):
+        if implements(first, "__arc__") or is_a(first, (nrn.Section, nrn.Segment)):
             section, x = resolve_segment(first)
             check_alive(section)
             return (section(x),) + args[1:], sec
@@ -482,6 +536,20 @@ def _place(what: str, args: tuple[Any, ...], sec: Any) -> tuple[tuple[Any, ...],
     if sec is None:
         _require_section_stack(what)
     return args, sec
+
+
+def netcon_targets_on(section: Any) -> list[str]:
+    """Names of the point processes on ``section`` that a NetCon delivers to."""
+    netcons = h.List("NetCon")
+    names = []
+    for i in range(int(netcons.count())):
+        target = netcons.o(i).syn()
+        if target is None or not target.has_loc():
+            continue
+        segment = target.get_segment()
+        if segment is not None and segment.sec.same(section):
+            names.append(target.hname())
+    return sorted(set(names))
 
 
 def _require_section_stack(what: str) -> None:
@@ -505,6 +573,8 @@ def point_process_class(name: str) -> type:
             "__module__": __name__,
             "__qualname__": name,
             "artificial": mechanism.artificial,
+            "_mechanism": mechanism,
+            "_returned_by_neuron": True,
         }
         cls = type(name, (PointProcess, HocBaseObject), namespace, hoc_type=getattr(h, name))
         _point_process_classes[name] = cls
@@ -525,7 +595,7 @@ class SectionRef(HocObject, hoc.SectionRef):
         if section is None:
             _require_section_stack("SectionRef")
             section = h.cas()
-        if not isinstance(section, nrn.Section):
+        if not is_a(section, nrn.Section):
             raise TypeError(f"SectionRef needs a Section, not {type(section).__name__}.")
         check_alive(section)
         self = hoc.SectionRef.__new__(cls, sec=section)
@@ -562,4 +632,4 @@ class _GenericHocObject(HocObject):
     __slots__ = ()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._setup(*(arg for arg in args if isinstance(arg, (HocObject, Section))))
+        self._setup(*(arg for arg in args if is_a(arg, (Section, HocObject))))

@@ -12,20 +12,40 @@ from typing import Any
 
 # hash(hoc object) is the address of the underlying hoc Object, so it identifies it for as
 # long as a wrapper (which holds a hoc reference) is alive.
-_wrappers: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+_wrappers: dict[int, weakref.ref[Any]] = {}
 
 
-def register(wrapper: Any) -> None:
+class _Freed:
+    """Counts freed objects that NEURON's event queue may still point at."""
+
+    count = 0
+
+
+def freed_event_objects() -> int:
+    """How many NetCons and event targets have been freed since the process started."""
+    return _Freed.count
+
+
+def register(wrapper: Any, event_object: bool = False) -> None:
     """Remember ``wrapper`` as the one Python object for its hoc object."""
-    _wrappers[hash(wrapper)] = wrapper
+    key = hash(wrapper)
+
+    def forget(ref: weakref.ref[Any]) -> None:
+        if _wrappers.get(key) is ref:
+            del _wrappers[key]
+        if event_object:
+            _Freed.count += 1
+
+    _wrappers[key] = weakref.ref(wrapper, forget)
 
 
 def lookup(obj: Any) -> Any:
     """The registered wrapper of a raw hoc object, or ``obj`` itself."""
     try:
-        found = _wrappers.get(hash(obj))
+        ref = _wrappers.get(hash(obj))
     except TypeError:
         return obj
+    found = ref() if ref is not None else None
     if found is not None and found == obj:
         return found
     return obj
@@ -39,6 +59,12 @@ def link(a: Any, b: Any) -> None:
     refs = getattr(b, "_refs", None)
     if refs is not None:
         refs.add(a)
+
+
+def unlink(a: Any, b: Any) -> None:
+    """Undo :func:`link`: ``a`` and ``b`` no longer keep each other alive."""
+    getattr(a, "_refs", set()).discard(b)
+    getattr(b, "_refs", set()).discard(a)
 
 
 def references(obj: Any) -> frozenset[Any]:

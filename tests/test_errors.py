@@ -1,0 +1,278 @@
+"""Bad input gets a clear PatchError (or fitting builtin), never a crash, hang or no-op.
+
+Cases that crash or hang raw NEURON run in a child process, so that a regression shows
+up as a failed test rather than a dead test session.
+"""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from neuron import h
+
+import patch
+from patch import p
+from patch.exceptions import (
+    DeletedSectionError,
+    HocError,
+    NotConnectableError,
+    NotRecordableError,
+    PatchError,
+    SectionAccessError,
+    SegmentPositionError,
+    SimulatorError,
+)
+
+
+def run_isolated(code: str) -> str:
+    """Run ``code`` with Patch in a fresh interpreter; it must exit cleanly."""
+    prelude = "from patch import p\nimport patch, gc\nfrom patch.exceptions import *\n"
+    result = subprocess.run(
+        [sys.executable, "-c", prelude + textwrap.dedent(code)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def test_error_hierarchy():
+    for error in (SectionAccessError, DeletedSectionError, NotRecordableError,
+                  NotConnectableError, SegmentPositionError, HocError, SimulatorError):
+        assert issubclass(error, PatchError)
+    assert issubclass(NotRecordableError, TypeError)
+    assert issubclass(SegmentPositionError, ValueError)
+    assert issubclass(DeletedSectionError, ReferenceError)
+
+
+def test_cas_with_empty_stack():
+    out = run_isolated("""
+        try:
+            p.cas()
+        except SectionAccessError as e:
+            print("raised:", e)
+    """)
+    assert "raised: No section is on the section stack" in out
+
+
+@pytest.mark.parametrize("target", [1.5, "s.v(0.5)", None, "vector", "synapse"])
+def test_recording_something_that_is_not_a_pointer(target):
+    s = p.Section()
+    things = {"vector": p.Vector(), "synapse": p.ExpSyn(s)}
+    with pytest.raises(NotRecordableError, match="Section, a Segment or a pointer"):
+        p.Vector().record(things.get(target, target))
+
+
+@pytest.mark.parametrize("target", ["section", "segment", "vector", "iclamp", "text"])
+def test_netcon_to_something_that_is_not_a_target(target):
+    s = p.Section()
+    things = {"section": s, "segment": s(0.5), "vector": p.Vector(), "text": "syn"}
+    if target == "iclamp":
+        things["iclamp"] = p.IClamp(s)
+    with pytest.raises(NotConnectableError, match="target"):
+        p.NetCon(p.NetStim(), things[target])
+
+
+def test_netcon_to_a_target_without_net_receive_does_not_crash_later():
+    """Raw NEURON raises, then segfaults when the IClamp is freed or at exit."""
+    out = run_isolated("""
+        s = p.Section()
+        clamp = p.IClamp(s)
+        try:
+            p.NetCon(p.NetStim(), clamp)
+        except NotConnectableError:
+            print("refused")
+        del clamp, s
+        gc.collect()
+        print("alive")
+    """)
+    assert out.split() == ["refused", "alive"]
+
+
+@pytest.mark.parametrize("source", ["vector", "text", "number"])
+def test_netcon_from_something_that_is_not_a_source(source):
+    things = {"vector": p.Vector(), "text": "soma", "number": 3.0}
+    with pytest.raises(NotConnectableError, match="source"):
+        p.NetCon(things[source], p.ExpSyn(p.Section()))
+
+
+@pytest.mark.parametrize("x", [1.5, -0.1, float("nan")])
+def test_point_process_outside_the_section(x):
+    s = p.Section()
+    with pytest.raises(SegmentPositionError):
+        p.ExpSyn(x, sec=s)
+    with pytest.raises((SegmentPositionError, ValueError)):
+        p.ExpSyn(s(x))
+
+
+def test_point_process_on_none_does_not_segfault():
+    """``h.IClamp(None)`` and ``h.ExpSyn(None)`` segfault raw NEURON."""
+    out = run_isolated("""
+        s = p.Section()
+        for name in ("IClamp", "ExpSyn"):
+            for call in (lambda: getattr(p, name)(None), lambda: getattr(p, name)(None, sec=s)):
+                try:
+                    call()
+                except TypeError as e:
+                    print("refused", name)
+    """)
+    assert out.split() == ["refused", "IClamp"] * 2 + ["refused", "ExpSyn"] * 2
+
+
+@pytest.mark.parametrize("where", ["text", "vector"])
+def test_point_process_on_wrong_type(where):
+    with pytest.raises(TypeError, match="Section or a Segment"):
+        p.ExpSyn({"text": "soma", "vector": p.Vector()}[where])
+
+
+def test_deleted_section():
+    s = p.Section()
+    seg = s(0.5)
+    h.delete_section(sec=s)
+    with pytest.raises(DeletedSectionError):
+        p.ExpSyn(s)
+    with pytest.raises(DeletedSectionError):
+        p.ExpSyn(seg)
+    with pytest.raises(DeletedSectionError):
+        p.Vector().record(s)
+    with pytest.raises(DeletedSectionError):
+        p.NetCon(s, p.ExpSyn(p.Section()))
+    with pytest.raises(DeletedSectionError):
+        p.Section().connect(s)
+    with pytest.raises(ReferenceError):  # NEURON itself guards the section's own methods
+        s.push()
+    with pytest.raises(DeletedSectionError):
+        p.SectionRef(s)
+    assert repr(s) == "<Section (deleted)>"
+
+
+def test_deleting_a_section_with_a_netcon_target_is_refused():
+    """Raw NEURON segfaults in the next finitialize."""
+    out = run_isolated("""
+        s = p.Section()
+        syn = p.ExpSyn(s)
+        nc = p.NetCon(p.NetStim(), syn)
+        try:
+            p.delete_section(sec=s)
+        except SimulatorError as e:
+            print("refused:", "NetCons still deliver" in str(e))
+        p.finitialize(-65)
+        lone = p.Section()
+        p.ExpSyn(lone)
+        p.delete_section(sec=lone)
+        p.finitialize(-65)
+        print("alive", [sec.name() for sec in p.allsec()] == [s.name()])
+    """)
+    assert out.split() == ["refused:", "True", "alive", "True"]
+
+
+def test_freeing_a_running_network_then_continuing_is_refused():
+    """Raw NEURON segfaults delivering queued events to the freed NetCon."""
+    out = run_isolated("""
+        def network():
+            s = p.Section()
+            s.insert("hh")
+            stim = p.NetStim()
+            stim.number, stim.start, stim.interval = 10, 0.1, 0.3
+            return p.NetCon(stim, p.ExpSyn(s), delay=2, weight=0.01)
+
+        nc = network()
+        p.run(0.5)
+        del nc
+        gc.collect()
+        for step in (lambda: p.continuerun(5), p.fadvance):
+            try:
+                step()
+            except SimulatorError as e:
+                print("refused", "p.finitialize()" in str(e))
+        p.finitialize(-65)
+        p.continuerun(5)
+        print("alive", round(p.t, 6))
+    """)
+    assert out.split() == ["refused", "True", "refused", "True", "alive", "5.0"]
+
+
+@pytest.mark.parametrize("dt", [0, -1, float("nan"), "0.1"])
+def test_bad_time_step_is_refused_before_it_hangs(dt):
+    old = h.dt
+    with pytest.raises((ValueError, TypeError)):
+        p.dt = dt
+    assert h.dt == old
+
+
+def test_bad_time_step_set_on_raw_h_is_caught_by_run():
+    out = run_isolated("""
+        from neuron import h
+        p.Section()
+        h.load_file("stdrun.hoc")
+        h.dt = 0
+        for call in (lambda: p.run(5), lambda: p.continuerun(5), p.fadvance):
+            try:
+                call()
+            except ValueError as e:
+                print("refused", "positive" in str(e))
+    """)
+    assert out.split() == ["refused", "True"] * 3
+
+
+@pytest.mark.parametrize("duration", [float("nan"), -5, "10"])
+def test_bad_durations(duration):
+    with pytest.raises(ValueError):
+        p.run(duration)
+
+
+def test_finitialize_bad_voltage():
+    with pytest.raises(TypeError, match="initial voltage"):
+        p.finitialize("a")
+
+
+def test_hoc_errors_and_silent_failures():
+    with pytest.raises(HocError):
+        p("this is not hoc")
+    with pytest.raises(HocError):
+        p.load_file("definitely_missing.hoc")
+    with pytest.raises(FileNotFoundError, match="nrnivmodl"):
+        p.nrn_load_dll("definitely_missing.so")
+
+
+def test_wrong_argument_types():
+    with pytest.raises(TypeError):
+        p.Section().connect("soma")
+    with pytest.raises(TypeError):
+        p.SectionRef(p.Vector())
+    with pytest.raises(AttributeError, match="no attribute 'taux'"):
+        p.ExpSyn(p.Section(), taux=3)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        p.NetCon(None, p.ExpSyn(p.Section()), wieght=1)
+    with pytest.raises(ValueError, match="delay"):
+        p.NetCon(None, p.ExpSyn(p.Section()), delay=-1)
+    with pytest.raises(ValueError, match="weights"):
+        p.NetCon(None, p.ExpSyn(p.Section()), weight=[1, 2, 3])
+    with pytest.raises(ValueError, match="empty"):
+        p.Section().iclamp(amp=[])
+    with pytest.raises(ValueError, match="voltages"):
+        p.Section().vclamp(voltage=[1, 2], duration=[1])
+
+
+def test_topology_mistakes():
+    a = p.Section(name="a")
+    b = p.Section(name="b")
+    with pytest.raises(ValueError, match="itself"):
+        a.connect(a)
+    b.connect(a)
+    with pytest.raises(ValueError, match="loop"):
+        a.connect(b)
+    with pytest.raises(SegmentPositionError):
+        p.Section().connect(a, 2.0)
+
+
+def test_pop_on_empty_stack():
+    out = run_isolated("""
+        s = p.Section()
+        try:
+            s.pop()
+        except SectionAccessError:
+            print("refused")
+    """)
+    # the first section is NEURON's default currently accessed section, not a pushed one
+    assert out.split() in (["refused"], [])
