@@ -160,8 +160,8 @@ class PythonHocInterpreter:
         vector = self.__dict__["_time"]
         if vector is None:
             vector = _objects.Vector()
-            vector.record(h._ref_t)
             object.__setattr__(self, "_time", vector)
+            self._ensure_time()
         return vector
 
     def _ensure_time(self) -> None:
@@ -172,6 +172,7 @@ class PythonHocInterpreter:
             # NEURON's own record: the time Vector must not keep the section alive.
             self.time.baseattr("record")(h._ref_t, sec=section)
             return
+        self.time.resize(0)
 
     def load_stdrun(self) -> None:
         """Load ``stdrun.hoc`` once (``run``, ``continuerun``, ``tstop``, ``v_init``)."""

@@ -15,7 +15,7 @@ def live_objects() -> dict[str, list[str]]:
     """
     sections = [section.name() for section in h.allsec()]
     processes: list[str] = []
-    for name in sorted(point_processes(refresh=True)):
+    for name in sorted(point_processes()):
         instances = h.List(name)
         processes.extend(instances.o(i).hname() for i in range(int(instances.count())))
     netcons = h.List("NetCon")

@@ -35,8 +35,8 @@ _point_processes: dict[str, _Mechanism] = {}
 
 def point_processes(refresh: bool = False) -> dict[str, _Mechanism]:
     """Every point process and artificial cell NEURON knows, built-in or from mod files."""
-    if refresh or not _point_processes:
-        kind = h.MechanismType(1)
+    kind = h.MechanismType(1)
+    if refresh or len(_point_processes) != int(kind.count()):
         name = h.ref("")
         for i in range(int(kind.count())):
             kind.select(i)

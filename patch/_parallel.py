@@ -13,7 +13,6 @@ from __future__ import annotations
 import pickle
 import struct
 import weakref
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -75,7 +74,7 @@ class ParallelContext(_objects.HocObject, hoc.ParallelContext):
     """
 
     __slots__ = (
-        "_refs", "_transfer", "_owned", "_connected", "_pending", "_channel", "__weakref__"
+        "_refs", "_transfer", "_owned", "_pending", "_channel", "__weakref__"
     )
 
     def __new__(cls, *args: Any, **kwargs: Any) -> ParallelContext:
@@ -92,7 +91,6 @@ class ParallelContext(_objects.HocObject, hoc.ParallelContext):
         self._setup()
         self._transfer = False
         self._owned: set[int] = set()
-        self._connected = False
         # Receivers made by ParallelCon, connected once every transmitter is known.
         self._pending: list[tuple[weakref.ref[Any], int]] = []
         self._channel: _Channel | None = None
@@ -103,11 +101,6 @@ class ParallelContext(_objects.HocObject, hoc.ParallelContext):
         if int(rank) == self.rank:
             self._owned.add(int(gid))
         return self.baseattr("set_gid2node")(gid, rank)
-
-    def gid_connect(self, *args: Any) -> Any:
-        """``gid_connect``; afterwards runs go through ``psolve``."""
-        self._connected = True
-        return self.baseattr("gid_connect")(*args)
 
     def source_var(self, *args: Any, **kwargs: Any) -> Any:
         """``source_var``; afterwards ``p.finitialize`` calls ``setup_transfer``."""
@@ -124,7 +117,6 @@ class ParallelContext(_objects.HocObject, hoc.ParallelContext):
         if not args:
             self._owned.clear()
             self._pending.clear()
-            self._connected = False
             self._transfer = False
         return self.baseattr("gid_clear")(*args)
 
@@ -324,24 +316,36 @@ def context() -> ParallelContext:
 
 
 def prepare(pc: ParallelContext) -> None:
-    """What NEURON needs before ``finitialize`` when the model spans ranks (collective)."""
+    """What NEURON needs before ``finitialize`` (collective when the world is larger than one).
+
+    Connects pending receivers, sets up transfer variables if any rank declared some,
+    checks that no gid has two transmitters, and sets the maximum step for ``psolve``.
+    """
     pc._connect_pending()
-    if pc._transfer:
+    if not needs_psolve(pc):
+        if pc._transfer:
+            pc.setup_transfer()
+        return
+    reports = pc.allgather((pc.owned_gids(), pc._transfer))
+    _check_unique([gids for gids, _ in reports])
+    if any(transfer for _, transfer in reports):
         pc.setup_transfer()
-    if needs_psolve(pc):
-        _check_unique(pc, pc.owned_gids())
-        pc.set_maxstep(10)
+    pc.set_maxstep(10)
 
 
 def needs_psolve(pc: ParallelContext) -> bool:
-    """Whether spikes may cross ranks, so the run must go through ``psolve``."""
-    return bool(pc._owned or pc._connected or pc._pending) or pc.size > 1
+    """Whether spikes may cross ranks, so the run must go through ``psolve``.
+
+    In a world of one, NEURON delivers the spikes of gids like those of any NetCon, and
+    the standard run system (with its exact CVode stepping) serves.
+    """
+    return pc.size > 1
 
 
-def _check_unique(pc: ParallelContext, gids: Iterable[int]) -> None:
-    """Raise on every rank when a gid is transmitted by more than one rank."""
+def _check_unique(owned_by_rank: list[list[int]]) -> None:
+    """Raise (on every rank, as every rank has the same lists) when ranks share a gid."""
     owners: dict[int, list[int]] = {}
-    for rank, owned in enumerate(pc.allgather(list(gids))):
+    for rank, owned in enumerate(owned_by_rank):
         for gid in owned:
             owners.setdefault(gid, []).append(rank)
     clashes = {gid: ranks for gid, ranks in owners.items() if len(ranks) > 1}

@@ -193,3 +193,15 @@ def test_vclamp():
     assert isinstance(clamp, patch.PointProcess)
     assert max(v) == pytest.approx(-20, abs=1)
     assert len(i) == len(v)
+
+
+def test_run_a_network_without_sections():
+    """Artificial cells only: NEURON has no section to tie a time recording to."""
+    stim = p.NetStim()
+    stim.number, stim.start, stim.interval = 3, 1, 2
+    cell = p.IntFire1()
+    times = p.Vector()
+    p.NetCon(stim, cell, weight=2).record(times)
+    p.run(10)
+    assert list(times) == pytest.approx([1, 3, 5])
+    assert len(p.time) == 0
