@@ -11,6 +11,7 @@ from __future__ import annotations
 from . import exceptions
 from ._interpreter import PythonHocInterpreter, p
 from ._inventory import live_objects
+from ._mpi import launched_by_mpi
 from ._objects import NetCon, PointProcess, Section, SectionRef, Vector, is_point_process
 from ._parallel import SPIKE_DTYPE, ParallelContext, SpikeRecorder
 from ._refs import references
@@ -27,6 +28,7 @@ __all__ = [
     "is_point_process",
     "references",
     "live_objects",
+    "launched_by_mpi",
     "exceptions",
     "PatchError",
     "Section",

@@ -40,6 +40,10 @@ def _start_neuron_mpi() -> None:
     mpi_rank = _world.Get_rank() if _world is not None else None
     if (expected is not None and size != expected) or (mpi_rank is not None and rank != mpi_rank):
         raise MPIConfigurationError(_mpi.mismatch_message(size, rank, expected, mpi_rank, said))
+    if size > 1:
+        # Under MPI, NEURON answers any hoc error with MPI_Abort (exit 255 on every rank,
+        # no traceback); make it the Python exception it is in a serial run.
+        context.mpiabort_on_error(0)
 
 
 _start_neuron_mpi()
@@ -219,6 +223,7 @@ class PythonHocInterpreter:
 
         self.check_can_continue()
         if _parallel.needs_psolve(self.parallel):
+            self.parallel.set_maxstep(10)  # collective; connects receivers made since init
             self.parallel.psolve(until)
         else:
             h.continuerun(until)

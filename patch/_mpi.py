@@ -36,7 +36,7 @@ _LAUNCHER_VARIABLES = (
 _SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
 _LIBRARY_VARIABLE = "MPI_LIB_NRN_PATH"
 # libmpi.so.N (MPICH, Open MPI, Intel MPI, MVAPICH), libmpich*.so (Cray), libmpi_abi.so.
-_MPI_LIBRARY = re.compile(r"lib(mpi|mpich[\w-]*|mpi_abi)\.so(\.\d+)*$")
+_MPI_LIBRARY = re.compile(r"(^|/)lib(mpi|mpich[\w-]*|mpi_abi)\.so(\.\d+)*$")
 # What NEURON prints on rank 0 when it joins a world; everything else it prints is kept.
 _NEURON_CHATTER = re.compile(rb"^numprocs=\d+\s*$", re.MULTILINE)
 

@@ -354,6 +354,24 @@ class Vector(HocObject, hoc.Vector):
                 _refs.link(self, arg)
         return self
 
+    def play(self, target: Any, *args: Any, **kwargs: Any) -> Any:
+        """``h.Vector.play`` that keeps its time Vector (and a played section) alive.
+
+        A section or segment as ``target`` means its voltage, as in :meth:`record`.
+        """
+        owner = None
+        if is_a(target, nrn.Section) or is_a(target, nrn.Segment):
+            section, x = resolve_segment(target)
+            check_alive(section)
+            owner, target = section, section(x)._ref_v
+        result = self.baseattr("play")(target, *args, **kwargs)
+        if owner is not None:
+            _refs.link(self, owner)
+        for arg in args:
+            if is_a(arg, hoc.HocObject) and not is_pointer(arg):
+                _refs.link(self, arg)
+        return result
+
 
 class NetCon(HocObject, hoc.NetCon):
     """``h.NetCon`` from a section, segment or cell to a point process.

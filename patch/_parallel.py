@@ -28,7 +28,7 @@ SPIKE_DTYPE = np.dtype([("gid", np.int64), ("time", np.float64), ("rank", np.int
 _HEADER = struct.Struct("<3q")
 _MAX_BUFFERS = 13
 _INLINE_AT = _HEADER.size + 8 * _MAX_BUFFERS
-_FIRST_BYTES = 1 << 12
+_FIRST_BYTES = 1 << 11
 _INLINE_BYTES = _FIRST_BYTES - _INLINE_AT
 _OK, _FAILED = 0, 1
 # Buffers smaller than this stay inside the pickle: a collective each would cost more.
@@ -120,6 +120,13 @@ class ParallelContext(_objects.HocObject, hoc.ParallelContext):
             self._transfer = False
         return self.baseattr("gid_clear")(*args)
 
+    def psolve(self, until: float) -> Any:
+        """``psolve``, refused where NEURON would crash or hang (see ``p.check_can_continue``)."""
+        from ._interpreter import p
+
+        p.check_can_continue()
+        return self.baseattr("psolve")(until)
+
     def set_maxstep(self, maxstep: float) -> float:
         """``set_maxstep`` after connecting the receivers made by ``ParallelCon`` (collective)."""
         self._connect_pending()
@@ -204,11 +211,11 @@ class _Channel:
         self.first = bytearray(_FIRST_BYTES)
 
     def broadcast(self, data: Any, root: int) -> Any:
-        if self.world is None:
-            payload, buffers, error = _pickle(data)
+        if self.world is None:  # the root alone: what it gets back is what it sent
+            error = _pickle(data)[2]
             if error is not None:
                 raise BroadcastError(error)
-            return _unpickle(data, payload, buffers)
+            return data
         if self.rank == root:
             return self._send(data, root)
         return self._receive(data, root)

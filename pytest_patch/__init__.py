@@ -2,4 +2,30 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from .checks import (
+    assert_all,
+    assert_delivered,
+    assert_spikes_equal,
+    assert_traces_equal,
+    check_broadcast_roundtrip,
+    explain_vector_comparison,
+    spike_times,
+)
+from .fixtures import ClampFactory, LeakWarning, Recording, Simulator
+from .mods import ModBuild, ModCompileError
+
+__all__ = [
+    "assert_all",
+    "assert_delivered",
+    "assert_spikes_equal",
+    "assert_traces_equal",
+    "check_broadcast_roundtrip",
+    "explain_vector_comparison",
+    "spike_times",
+    "ClampFactory",
+    "LeakWarning",
+    "Recording",
+    "Simulator",
+    "ModBuild",
+    "ModCompileError",
+]

@@ -12,15 +12,16 @@ import pytest
 from . import fixtures, mods
 from . import mpi as mpi_support
 from .fixtures import iclamp_fixture, p_fixture, recording_fixture, section_fixture
+from .mpi import pytest_load_initial_conftests  # noqa: F401 - quiets ranks > 0 early
 
 __all__ = ["iclamp_fixture", "p_fixture", "recording_fixture", "section_fixture"]
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     group = parser.getgroup("patch", "NEURON models (pytest-patch)")
     fixtures.addoption(group, parser)
     mods.addoption(group, parser)
-    mpi_support.addoption(group, parser)
+    mpi_support.addoption(group, parser, pluginmanager)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -1,18 +1,145 @@
-"""MPI support: one outcome per test across ranks, one report, no hangs."""
+"""MPI support: one outcome per test across ranks, one report, no hangs.
+
+Three situations, chosen at configure time:
+
+- ``mpiexec -n N pytest --with-mpi`` (N > 1): :class:`~.session.MPISession` combines
+  every test phase over the ranks and guards against deadlocks;
+- a serial ``pytest``: :class:`~.child.ChildRuns` runs tests needing N > 1 ranks in a
+  child ``mpiexec -n N``;
+- always: :class:`~.markers.MarkerRules` checks ``mpi`` marks and gives pytest-mpi's
+  markers their meaning.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from typing import Any
 
 import pytest
 
+from . import _options
+from .child import ChildRuns
+from .markers import MarkerRules, add_marker_lines
 
-def addoption(group: Any, parser: pytest.Parser) -> None:
-    """Register ``--with-mpi``, ``--mpi-timeout`` and friends."""
+__all__ = ["addoption", "configure", "pytest_load_initial_conftests"]
+
+_REFUSAL = (
+    "This test needs {n} MPI ranks, but pytest was started by an MPI launcher without "
+    "--with-mpi, and pytest-patch does not start mpiexec inside an MPI run. Run "
+    "`mpiexec -n {n} python -m pytest --with-mpi`, or run pytest without mpiexec to let "
+    "pytest-patch start mpiexec for it."
+)
+
+
+def addoption(
+    group: Any, parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager | None = None
+) -> None:
+    """Register ``--mpi-timeout`` and, when pytest-mpi is not there, ``--with-mpi``."""
+    group.addoption(
+        _options.TIMEOUT,
+        type=_options.parse_timeout,
+        default=None,
+        metavar="SECONDS",
+        help="under MPI, once one rank has finished a test phase, how long to wait for the "
+        "others before reporting a deadlock naming the missing ranks with their Python "
+        f"stacks and ending the run (default: ini {_options.TIMEOUT_INI} or "
+        f"{_options.DEFAULT_TIMEOUT:g}).",
+    )
+    parser.addini(
+        _options.TIMEOUT_INI,
+        help=f"default for {_options.TIMEOUT}, in seconds.",
+        default=str(_options.DEFAULT_TIMEOUT),
+    )
+    if _pytest_mpi_available(pluginmanager):
+        # pytest-mpi owns --with-mpi, --only-mpi and the marker names; load it first.
+        pluginmanager.import_plugin("pytest_mpi")  # type: ignore[union-attr]
+        return
+    group.addoption(
+        _options.WITH_MPI,
+        action="store_true",
+        default=False,
+        help="run MPI tests; pair it with mpiexec (`mpiexec -n 2 pytest --with-mpi`).",
+    )
+    group.addoption(
+        _options.ONLY_MPI,
+        action="store_true",
+        default=False,
+        help="run only the tests marked mpi; pair it with mpiexec.",
+    )
+
+
+def _pytest_mpi_available(pluginmanager: pytest.PytestPluginManager | None) -> bool:
+    if pluginmanager is None or pluginmanager.is_blocked("pytest_mpi"):
+        return False
+    if pluginmanager.has_plugin("pytest_mpi"):
+        return True
+    return importlib.util.find_spec("pytest_mpi") is not None
 
 
 def configure(config: pytest.Config) -> None:
-    """Register markers and, under mpiexec, the rank-combining reporter."""
-    config.addinivalue_line(
-        "markers", "mpi(min_size=1): the test needs an MPI world of at least min_size ranks."
+    """Register the markers and the plugin class that fits how pytest was started."""
+    add_marker_lines(config)
+    timeout = _options.timeout(config)
+    launched = _options.launched_by_mpi()
+    with_mpi = _options.wants_mpi(config)
+    size = 1
+    if with_mpi and launched:
+        comm = _world()
+        size = comm.Get_size()
+        if size > 1:
+            from .session import MPISession
+
+            config.pluginmanager.register(MPISession(config, comm, timeout), "patch-mpi-session")
+    elif with_mpi:
+        config.pluginmanager.register(_SerialNote(), "patch-mpi-note")
+    else:
+        refusal = _REFUSAL if launched else None
+        config.pluginmanager.register(ChildRuns(config, timeout, refusal), "patch-mpi-children")
+    rules = MarkerRules(
+        with_mpi=with_mpi, only_mpi=bool(config.getoption("only_mpi")), world_size=size
     )
+    config.pluginmanager.register(rules, "patch-mpi-markers")
+
+
+def _world() -> Any:
+    """``COMM_WORLD``, with NEURON joined to it and hoc errors kept from aborting MPI."""
+    try:
+        from patch import p  # joins NEURON and mpi4py to one world: before mpi4py.MPI
+    except Exception as error:
+        # Patch explains a world it cannot set up (a PatchError): show just that.
+        if not any(cls.__name__ == "PatchError" for cls in type(error).__mro__):
+            raise
+        raise pytest.UsageError(f"--with-mpi: {error}") from error
+    from mpi4py import MPI
+
+    # A hoc error on one rank must be that test's exception, not MPI_Abort of the run.
+    p.parallel.mpiabort_on_error(0)
+    return MPI.COMM_WORLD
+
+
+class _SerialNote:
+    """``--with-mpi`` without an MPI launcher: say so in the header."""
+
+    def pytest_report_header(self) -> str:
+        return (
+            "mpi: --with-mpi, but this process was not started by mpiexec: running on 1 "
+            "rank, tests marked mpi(min_size>1) are skipped. Use `mpiexec -n N python -m "
+            "pytest --with-mpi`, or leave out --with-mpi to let pytest-patch start mpiexec "
+            "for them."
+        )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """Before anything prints or starts coverage: quiet ranks > 0, one coverage file each."""
+    rank = _options.launcher_rank()
+    options = early_config.known_args_namespace
+    if rank is None or not any(getattr(options, name, False) for name in ("with_mpi", "only_mpi")):
+        return
+    data_file = os.environ.get("COVERAGE_FILE", ".coverage")
+    if not data_file.endswith(f".rank{rank}"):
+        os.environ["COVERAGE_FILE"] = f"{data_file}.rank{rank}"
+    if rank > 0:
+        # Rank 0 prints the one report; the same as `-p no:terminal` on the others.
+        early_config.pluginmanager.set_blocked("terminal")

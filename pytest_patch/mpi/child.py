@@ -1,0 +1,273 @@
+"""Serial runs: tests that need N > 1 ranks run in one child ``mpiexec -n N`` per N.
+
+Each such test is replaced by a :class:`ChildItem` with the same node id. The first one
+to set up starts the child run for every test of the session that needs the same N
+(selected by node id), then each item's reports are rebuilt from the files the child's
+ranks wrote, so a rank that crashed or hung is still reported with the test it was in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import reporting, watchdog
+from .markers import required_ranks
+from .ranklog import culprit, ended_path, log_path, read_events, read_stack
+
+# Options of the parent that the child needs too: plugins, ini overrides, NEURON's.
+_FORWARDED_PAIRS = {"-p", "-o", "--override-ini", "--nrn-leaks", "--nrn-mod-dir"}
+_FORWARDED_PREFIXES = ("-p", "-o", "--override-ini=", "--nrn-")
+
+
+def find_mpiexec() -> str | None:
+    """The ``mpiexec`` next to this Python (a virtual environment's), else on ``PATH``."""
+    return shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which(
+        "mpiexec"
+    )
+
+
+def forwarded_args(args: tuple[str, ...] | list[str]) -> list[str]:
+    """The parent's command-line options that the child run must repeat."""
+    out: list[str] = []
+    takes_value = False
+    for arg in args:
+        if takes_value or arg.startswith(_FORWARDED_PREFIXES):
+            out.append(arg)
+            takes_value = not takes_value and arg in _FORWARDED_PAIRS
+    return out
+
+
+# How MPICH names a rank that called MPI_Abort.
+_ABORT = re.compile(r"MPI_Abort\([^)]*\) - process (\d+)")
+
+
+@dataclass
+class ChildRun:
+    """What one child ``mpiexec`` run left behind: per-rank events and its output."""
+
+    size: int
+    returncode: int
+    output: str
+    events: dict[int, list[dict[str, Any]]]
+    stacks: dict[int, str]
+    ended: dict[int, str]
+    results: dict[tuple[str, str], dict[int, dict[str, Any]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for rank, events in self.events.items():
+            for event in events:
+                if event.get("event") == "report":
+                    key = (event["nodeid"], event["when"])
+                    self.results.setdefault(key, {})[rank] = event
+
+    def finished(self, rank: int) -> bool:
+        return any(event.get("event") == "finish" for event in self.events.get(rank, []))
+
+    def started(self, rank: int, nodeid: str) -> bool:
+        return any(
+            event.get("event") == "test" and event.get("nodeid") == nodeid
+            for event in self.events.get(rank, [])
+        )
+
+    def culprit(self) -> tuple[int, str] | None:
+        """The rank that ended the run and how, when the launcher's output tells."""
+        abort = _ABORT.search(self.output)
+        if abort:
+            return int(abort.group(1)), "called MPI_Abort"
+        return culprit(self.ended, self.size)
+
+    def deadlocked(self, nodeid: str, when: str) -> bool:
+        return any(
+            event.get("event") == "deadlock" and [event["nodeid"], event["when"]] == [nodeid, when]
+            for events in self.events.values()
+            for event in events
+        )
+
+
+def _read_ended(root: Path) -> dict[int, str]:
+    """How each rank ended, as the watcher of the ranks saw it (empty if it could not)."""
+    try:
+        return {int(rank): how for rank, how in json.loads(ended_path(root).read_text()).items()}
+    except (OSError, ValueError):
+        return {}
+
+
+class ChildItem(pytest.Item):
+    """Stands in for a test that needs more ranks than this serial run has."""
+
+    def __init__(self, *, original: pytest.Item, runs: ChildRuns, ranks: int, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.original = original
+        self.runs = runs
+        self.ranks = ranks
+        self.own_markers.extend(original.own_markers)
+        self.keywords.update(original.keywords)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.original.reportinfo()
+
+    def setup(self) -> None:
+        self.runs.run(self.ranks)
+
+    def runtest(self) -> None:
+        """The test ran in the child; its outcome is filled in when the report is made."""
+
+
+class ChildRuns:
+    """Replaces tests needing N > 1 ranks by :class:`ChildItem` and runs them in mpiexec.
+
+    ``refusal`` is set when this process itself runs under an MPI launcher: nesting
+    mpiexec is not possible, so those tests fail with that message instead.
+    """
+
+    def __init__(self, config: pytest.Config, timeout: float, refusal: str | None) -> None:
+        self.config = config
+        self.timeout = timeout
+        self.refusal = refusal
+        self.batches: dict[int, list[str]] = {}
+        self.runs_done: dict[int, ChildRun] = {}
+        self._explained: set[str] = set()  # tests whose missing ranks were reported
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        for index, item in enumerate(items):
+            ranks = required_ranks(item)
+            if ranks <= 1 or self.refusal:
+                continue
+            child = ChildItem.from_parent(
+                item.parent, name=item.name, original=item, runs=self, ranks=ranks
+            )
+            items[index] = child
+            self.batches.setdefault(ranks, []).append(child.nodeid)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        if self.refusal and required_ranks(item) > 1:
+            pytest.fail(self.refusal.format(n=required_ranks(item)), pytrace=False)
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: Any) -> Any:
+        report = yield
+        if isinstance(item, ChildItem) and item.ranks in self.runs_done:
+            self._fill(report, self.runs_done[item.ranks])
+        return report
+
+    # -- running the child ---------------------------------------------------------------
+    def run(self, size: int) -> ChildRun:
+        """Run every test needing ``size`` ranks in one ``mpiexec -n size`` (once)."""
+        if size in self.runs_done:
+            return self.runs_done[size]
+        mpiexec = find_mpiexec()
+        if mpiexec is None:
+            pytest.fail(
+                f"This test needs {size} MPI ranks, so pytest-patch runs it with mpiexec, "
+                "but no mpiexec was found next to this Python or on PATH: install an MPI "
+                "(e.g. `pip install mpich`).",
+                pytrace=False,
+            )
+        root = Path(tempfile.mkdtemp(prefix=f"pytest-mpi-{size}-"))
+        config = self.config
+        command = [
+            mpiexec, "-n", str(size), sys.executable, "-m", "pytest",
+            "-p", "pytest_patch", "--with-mpi", f"--basetemp={root}",
+            f"--mpi-timeout={self.timeout:g}", "-p", "no:cacheprovider",
+            "--capture=tee-sys", "-q", f"--rootdir={config.rootpath}",
+        ]  # fmt: skip
+        if config.inipath is not None:
+            command += ["-c", str(config.inipath)]
+        command += forwarded_args(config.invocation_params.args)
+        # Node ids are relative to the root directory; arguments to the working directory.
+        command += [f"{config.rootpath}{os.sep}{nodeid}" for nodeid in self.batches[size]]
+        try:
+            done = subprocess.run(
+                command, cwd=config.invocation_params.dir, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, text=True, errors="replace", check=False,
+            )  # fmt: skip
+            events = {rank: read_events(log_path(root, rank)) for rank in range(size)}
+            stacks = {rank: read_stack(root, rank) for rank in range(size)}
+            ended = _read_ended(root)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        result = ChildRun(size, done.returncode, done.stdout, events, stacks, ended)
+        self.runs_done[size] = result
+        return result
+
+    # -- reports -------------------------------------------------------------------------
+    def _fill(self, report: pytest.TestReport, run: ChildRun) -> None:
+        """Make ``report`` the child's combined outcome of this test phase."""
+        nodeid, when = report.nodeid, report.when
+        records = run.results.get((nodeid, when), {})
+        if not records and when == "teardown" and (nodeid, "setup") not in run.results:
+            return  # never started: the setup report says why
+        report.outcome = "passed"
+        report.longrepr = None
+        report.sections = []
+        if hasattr(report, "wasxfail"):
+            del report.wasxfail
+        if not records and not any(run.started(rank, nodeid) for rank in range(run.size)):
+            report.outcome = "failed"
+            report.longrepr = self._not_run(run, nodeid)
+            report.sections.append((f"mpiexec -n {run.size} output", run.output))
+            return
+        ranks: dict[int, Any] = {}
+        for rank, event in records.items():
+            data = event.get("data")
+            ranks[rank] = event["outcome"] if data is None else reporting.deserialize(
+                self.config, data
+            )
+        report.duration = max((event["duration"] for event in records.values()), default=0.0)
+        notes: dict[int, str] = {}
+        if nodeid not in self._explained:
+            notes = {
+                rank: self._why_missing(run, rank, nodeid, when)
+                for rank in range(run.size)
+                if rank not in records
+            }
+        reporting.combine(report, ranks, -1, notes)
+        if notes:
+            self._explained.add(nodeid)
+            report.sections.append((f"mpiexec -n {run.size} output", run.output))
+
+    def _not_run(self, run: ChildRun, nodeid: str) -> str:
+        last = [
+            event["nodeid"]
+            for events in run.events.values()
+            for event in events
+            if event.get("event") == "test"
+        ]
+        where = f", during {last[-1]}" if last else " before running any test"
+        return (
+            f"MPI: not run: the child run `mpiexec -n {run.size} python -m pytest "
+            f"--with-mpi` ended early{where} (exit status {run.returncode}); its output "
+            "is below."
+        )
+
+    def _why_missing(self, run: ChildRun, rank: int, nodeid: str, when: str) -> str:
+        if run.deadlocked(nodeid, when) or run.stacks.get(rank):
+            return watchdog.describe_missing(rank, nodeid, when, self.timeout, run.stacks[rank])
+        if run.finished(rank):
+            return f"MPI: rank {rank} gave no result for {nodeid} ({when})."
+        first = run.culprit()
+        if first is None:
+            return (
+                f"MPI: rank {rank} gave no result for {nodeid} ({when}): a rank died or left "
+                f"(crash, os._exit, MPI_Abort) and mpiexec -n {run.size} ended the run with "
+                f"exit status {run.returncode}. Its output is below."
+            )
+        if first[0] == rank:
+            return (
+                f"MPI: rank {rank} died in {nodeid} ({when}): it {first[1]}. The run's "
+                "output is below."
+            )
+        return f"MPI: rank {rank} was ended by mpiexec after rank {first[0]} died."

@@ -1,0 +1,247 @@
+"""The plugin for a run under ``mpiexec -n N pytest --with-mpi``: one outcome per test.
+
+Every test phase (setup, call, teardown) ends with an exchange over all ranks, so each
+rank continues with the same combined outcome; rank 0 alone prints and writes junit XML.
+Results are also appended to per-rank files so a crash or hang can be explained.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import reporting, watchdog
+from .exchange import Exchange
+from .ranklog import RankLog, log_path
+
+# Finished sessions of one user kept under the temporary directory without --basetemp; a
+# session whose rank 0 has not written for an hour counts as finished.
+_KEEP_SESSIONS = 3
+_STALE_SECONDS = 3600.0
+# How long a rank that saw a deadlock waits for the reporting rank to end the run.
+_ABORT_GRACE_SECONDS = 20.0
+
+
+def _fresh_root(config: pytest.Config) -> Path:
+    """A new shared directory for this session (run on rank 0 only)."""
+    given = config.option.basetemp
+    if given:
+        root = Path(given).resolve()
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        return root
+    parent = Path(tempfile.gettempdir(), f"pytest-mpi-of-{getpass.getuser()}")
+    parent.mkdir(mode=0o700, exist_ok=True)
+    old = sorted(parent.glob("session-*"), key=_last_written)
+    for path in old[: max(0, len(old) - _KEEP_SESSIONS + 1)]:
+        if time.time() - _last_written(path) > _STALE_SECONDS:
+            shutil.rmtree(path, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix="session-", dir=parent))
+
+
+def _last_written(session: Path) -> float:
+    try:
+        return log_path(session, 0).stat().st_mtime
+    except OSError:
+        return session.stat().st_mtime
+
+
+class MPISession:
+    """Hooks that make N ranks behave as one pytest session."""
+
+    def __init__(self, config: pytest.Config, comm: Any, timeout: float) -> None:
+        self.config = config
+        self.exchange = Exchange(comm, timeout)
+        self.rank = self.exchange.rank
+        self.size = self.exchange.size
+        self.timeout = timeout
+        self.host = socket.gethostname()
+        setup = self.exchange.allgather(
+            (str(_fresh_root(config)) if self.rank == 0 else None, os.getpid(), self.host)
+        )
+        if setup is None:
+            raise pytest.UsageError(
+                f"Not every MPI rank reached pytest's configuration within {timeout:g} s; "
+                "check that each rank can import the test suite, or raise --mpi-timeout."
+            )
+        self.root = Path(setup[0][0])
+        self.peers = [(pid, host) for _, pid, host in setup]
+        self.log = RankLog(self.root, self.rank)
+        self.log.write("start", pid=os.getpid(), host=self.host, size=self.size)
+        self._stack_file = watchdog.arm_stack_dump(self.root, self.rank)
+        if self.rank == 0 and sys.platform.startswith("linux"):  # needs /proc to see zombies
+            self._start_monitor()
+        # Broken: a rank did not arrive; from then on no rank exchanges anything.
+        self.broken: str | None = None
+        self._deadlock_report: pytest.TestReport | None = None
+        self.reporter = self.rank == 0
+        self.exitstatus = 0
+        self._collect_errors: list[Any] = []
+        self._replaying = False  # while showing other ranks' collection errors here
+        config.option.basetemp = str(self.root / f"rank-{self.rank}")
+        if self.rank:
+            config.option.xmlpath = None
+
+    def _start_monitor(self) -> None:
+        """Start the watcher that reports ranks that die (see :mod:`.monitor`)."""
+        pids = [str(pid if host == self.host else 0) for pid, host in self.peers]
+        script = Path(__file__).with_name("monitor.py")
+        try:
+            subprocess.Popen(
+                [sys.executable, str(script), str(self.root), *pids],
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+        except OSError:
+            pass  # no report of dead ranks; everything else still works
+
+    # -- header -------------------------------------------------------------------------
+    def pytest_report_header(self) -> list[str]:
+        return [
+            f"mpi: {self.size} ranks, --mpi-timeout {self.timeout:g} s, "
+            f"rank files and temporary directories in {self.root}"
+        ]
+
+    # -- collection: every rank must run the same tests ---------------------------------
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed and not self._replaying:
+            self._collect_errors.append(reporting.serialize(self.config, report))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        nodeids = [item.nodeid for item in session.items]
+        gathered = self.exchange.allgather((nodeids, self._collect_errors))
+        if gathered is None:
+            self.broken = f"not every rank finished collecting within {self.timeout:g} s"
+            self._collection_error(session, self.broken)
+            return
+        shown = {data["nodeid"] for data in self._collect_errors}
+        self._replaying = True
+        for rank, (_, errors) in enumerate(gathered):
+            for data in errors:
+                if rank == self.rank or data["nodeid"] in shown:
+                    continue
+                shown.add(data["nodeid"])
+                report = reporting.deserialize(self.config, data)
+                report.longrepr = reporting.RankFailures([(rank, report.longrepr)], {})
+                session.config.hook.pytest_collectreport(report=report)
+        self._replaying = False
+        differing = [rank for rank, (ids, _) in enumerate(gathered) if ids != nodeids]
+        if differing and not gathered_errors(gathered):
+            self._collection_error(
+                session,
+                f"rank {self.rank} collected {len(nodeids)} tests but rank(s) {differing} "
+                "collected other tests; every rank must collect the same tests in the same "
+                "order (check for rank-dependent parametrization or skips at import).",
+            )
+
+    def _collection_error(self, session: pytest.Session, message: str) -> None:
+        report = pytest.CollectReport("", "failed", f"MPI: {message}", [])
+        self._replaying = True
+        session.config.hook.pytest_collectreport(report=report)
+        self._replaying = False
+
+    # -- running: one outcome per phase --------------------------------------------------
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        self.log.write("test", nodeid=nodeid)
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: Any) -> Any:
+        report = yield
+        if self.broken is None:
+            self._agree(item, report)
+        return report
+
+    def _agree(self, item: pytest.Item, report: pytest.TestReport) -> None:
+        plain = report.passed and not hasattr(report, "wasxfail")
+        details = None if plain else reporting.serialize(self.config, report)
+        label = [report.nodeid, report.when]
+        self.log.write(
+            "report", nodeid=report.nodeid, when=report.when, outcome=report.outcome,
+            duration=report.duration, data=details,
+        )  # fmt: skip
+        gathered = self.exchange.allgather((label, report.outcome, details))
+        if gathered is None:
+            self._deadlock(item, report)
+            return
+        ranks: dict[int, Any] = {}
+        notes: dict[int, str] = {}
+        for rank, (their_label, outcome, data) in enumerate(gathered):
+            if their_label != label:
+                notes[rank] = (
+                    f"MPI: rank {rank} was at {their_label[0]} ({their_label[1]}) while "
+                    f"rank {self.rank} was at {label[0]} ({label[1]}): ranks out of step."
+                )
+            elif rank == self.rank:
+                ranks[rank] = report
+            else:
+                ranks[rank] = outcome if data is None else reporting.deserialize(self.config, data)
+        reporting.combine(report, ranks, self.rank, notes)
+        if notes:
+            self._stop(item, "MPI ranks ran out of step")
+
+    def _deadlock(self, item: pytest.Item, report: pytest.TestReport) -> None:
+        nodeid, when = report.nodeid, report.when
+        missing = watchdog.missing_ranks(self.root, self.size, nodeid, when)
+        missing = [rank for rank in missing if rank != self.rank] or [
+            rank for rank in range(self.size) if rank != self.rank
+        ]
+        survivors = [rank for rank in range(self.size) if rank not in missing]
+        self.reporter = self.rank == min(survivors)
+        stacks = {}
+        if self.reporter:
+            stacks = watchdog.collect_stacks(self.root, missing, self.peers, self.host)
+        notes = {
+            rank: watchdog.describe_missing(
+                rank, nodeid, when, self.timeout, stacks.get(rank, ""), self.peers[rank][1]
+            )
+            for rank in missing
+        }
+        reporting.combine(report, {self.rank: report}, self.rank, notes)
+        self.log.write("deadlock", nodeid=nodeid, when=when, missing=missing)
+        ranks = ", ".join(map(str, missing))
+        self._stop(item, f"MPI deadlock in {nodeid} ({when}): rank(s) {ranks} never arrived")
+        self._deadlock_report = report
+
+    def _stop(self, item: pytest.Item, reason: str) -> None:
+        self.broken = reason
+        item.session.shouldfail = reason
+
+    # -- the end -------------------------------------------------------------------------
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.exitstatus = int(exitstatus)
+        self.log.write("finish", exitstatus=self.exitstatus, broken=self.broken)
+        if self.broken and self.reporter and self.rank != 0:
+            # Rank 0 is stuck, so its terminal cannot show the report: this rank does.
+            report = self._deadlock_report
+            body = str(report.longrepr) if report is not None else ""
+            sys.stdout.write(f"\n{'=' * 78}\npytest-patch: {self.broken}\n{body}\n")
+            sys.stdout.flush()
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_unconfigure(self) -> None:
+        watchdog.disarm_stack_dump(self._stack_file)
+        self.log.close()
+        if not self.broken:
+            return
+        # A rank still stuck in a collective would block MPI_Finalize forever: end them all.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if not self.reporter:
+            time.sleep(_ABORT_GRACE_SECONDS)
+        self.exchange.abort(self.exitstatus or 1)
+
+
+def gathered_errors(gathered: list[Any]) -> bool:
+    """Whether any rank had collection errors (which explain differing test lists)."""
+    return any(errors for _, errors in gathered)
