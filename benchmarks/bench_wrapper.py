@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from neuron import h
+from patch import p  # first: Patch turns NEURON's graphics off when there is no display
 
-from patch import p
+from neuron import h  # noqa: I001
 
 h.load_file("stdrun.hoc")
 

@@ -17,7 +17,7 @@ from neuron import nrn  # noqa: E402
 from neuron import h, hoc  # noqa: E402
 
 from . import _objects, _refs  # noqa: E402
-from ._transform import is_a, transform  # noqa: E402
+from ._transform import transform  # noqa: E402
 from .exceptions import HocError, MPIConfigurationError, SimulatorError  # noqa: E402
 
 
@@ -66,7 +66,7 @@ class HocFunction:
             if type(error) is RuntimeError and "hoc" in str(error):
                 raise HocError(f"p.{self._name}{args!r} failed in NEURON: {error}") from error
             raise
-        if is_a(result, hoc.HocObject):
+        if issubclass(type(result), hoc.HocObject):
             return _refs.lookup(result)
         return result
 
@@ -106,7 +106,7 @@ class PythonHocInterpreter:
         if isinstance(attribute, type) and issubclass(attribute, hoc.HocObject):
             wrapped: Any = _objects.hoc_class(attribute)
         elif name in _objects.point_processes() or (
-            is_a(attribute, hoc.HocObject)
+            issubclass(type(attribute), hoc.HocObject)
             and name in _objects.point_processes(refresh=True)
         ):
             wrapped = _objects.point_process_class(name)

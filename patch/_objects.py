@@ -16,7 +16,7 @@ from neuron import nrn
 from neuron import HocBaseObject, h, hoc
 
 from . import _refs
-from ._transform import implements, is_a, is_pointer, resolve_segment, transform
+from ._transform import implements, is_pointer, resolve_segment, transform
 from .exceptions import (
     DeletedSectionError,
     NotConnectableError,
@@ -55,11 +55,11 @@ def _hoc_name(obj: Any) -> str:
 
 
 def _mechanism_of(obj: Any) -> _Mechanism | None:
-    if is_a(obj, nrn.Section):
+    if issubclass(type(obj), nrn.Section):
         return None
-    if is_a(obj, PointProcess):
+    if issubclass(type(obj), PointProcess):
         return obj._mechanism
-    if not is_a(obj, hoc.HocObject):
+    if not issubclass(type(obj), hoc.HocObject):
         return None
     name = _hoc_name(obj)
     found = point_processes().get(name)
@@ -105,12 +105,15 @@ class HocObject:
     _returned_by_neuron = False
 
     def _setup(self, *dependencies: Any) -> None:
-        self._refs = set()
+        refs = self._refs = set()
         if self._returned_by_neuron:
             _refs.register(self, self._event_object())
         for dependency in dependencies:
             if dependency is not None:
-                _refs.link(self, dependency)
+                refs.add(dependency)
+                theirs = getattr(dependency, "_refs", None)
+                if theirs is not None:
+                    theirs.add(self)
 
     def _event_object(self) -> bool:
         """Whether NEURON's event queue may point at this object."""
@@ -156,13 +159,13 @@ class Section(nrn.Section):
 
         ``parent`` may be a section or a segment (then its position is used as ``x``).
         """
-        if not is_a(parent, nrn.Section) and (
-            implements(parent, "__arc__") or is_a(parent, nrn.Segment)
+        if not issubclass(type(parent), nrn.Section) and (
+            implements(parent, "__arc__") or issubclass(type(parent), nrn.Segment)
         ):
             parent, at = resolve_segment(parent)
             x = at
         parent = transform(parent)
-        if not is_a(parent, nrn.Section):
+        if not issubclass(type(parent), nrn.Section):
             raise TypeError(
                 f"A section can only connect to a Section or a Segment, not {type(parent).__name__}."
             )
@@ -324,15 +327,15 @@ class Vector(HocObject, hoc.Vector):
     def record(self, target: Any, *args: Any, **kwargs: Any) -> Vector:
         """Record ``target``: a section (its middle), a segment, or a NEURON pointer."""
         owner = None
-        if is_a(target, nrn.Section) or not is_a(target, hoc.HocObject):
+        if issubclass(type(target), nrn.Section) or not issubclass(type(target), hoc.HocObject):
             if implements(target, "__record__"):
                 target = target.__record__()
             target = transform(target)
-            if is_a(target, nrn.Section):
+            if issubclass(type(target), nrn.Section):
                 check_alive(target)
                 owner = target
                 target = target(0.5)._ref_v
-            elif is_a(target, nrn.Segment):
+            elif issubclass(type(target), nrn.Segment):
                 owner = target.sec
                 check_alive(owner)
                 target = target._ref_v
@@ -350,7 +353,7 @@ class Vector(HocObject, hoc.Vector):
         if owner is not None:
             _refs.link(self, owner)
         for arg in args:
-            if is_a(arg, hoc.HocObject):
+            if issubclass(type(arg), hoc.HocObject):
                 _refs.link(self, arg)
         return self
 
@@ -360,7 +363,7 @@ class Vector(HocObject, hoc.Vector):
         A section or segment as ``target`` means its voltage, as in :meth:`record`.
         """
         owner = None
-        if is_a(target, nrn.Section) or is_a(target, nrn.Segment):
+        if issubclass(type(target), nrn.Section) or issubclass(type(target), nrn.Segment):
             section, x = resolve_segment(target)
             check_alive(section)
             owner, target = section, section(x)._ref_v
@@ -368,7 +371,7 @@ class Vector(HocObject, hoc.Vector):
         if owner is not None:
             _refs.link(self, owner)
         for arg in args:
-            if is_a(arg, hoc.HocObject) and not is_pointer(arg):
+            if issubclass(type(arg), hoc.HocObject) and not is_pointer(arg):
                 _refs.link(self, arg)
         return result
 
@@ -410,7 +413,7 @@ class NetCon(HocObject, hoc.NetCon):
         else:
             self = hoc.NetCon.__new__(cls, source, target, *args)
         self._setup(source_section, target)
-        if source_section is None and is_a(source, hoc.HocObject) and not is_pointer(source):
+        if source_section is None and issubclass(type(source), hoc.HocObject):
             _refs.link(self, _refs.lookup(source))
         _configure(self, **options)
         return self
@@ -452,13 +455,13 @@ def _netcon_source(source: Any) -> tuple[Any, Any]:
         section, x = resolve_segment(source)
         source = section(x)
     source = transform(source)
-    if is_a(source, nrn.Section):
+    if issubclass(type(source), nrn.Section):
         check_alive(source)
         return source(0.5)._ref_v, source
-    if is_a(source, nrn.Segment):
+    if issubclass(type(source), nrn.Segment):
         check_alive(source.sec)
         return source._ref_v, source.sec
-    if source is None or is_a(source, PointProcess):
+    if source is None or issubclass(type(source), PointProcess):
         return source, None
     if is_pointer(source) or is_point_process(source):
         return source, None
@@ -489,7 +492,7 @@ class PointProcess(HocObject):
         self = hoc.HocObject.__new__(cls, *args, **kw)
         if cls.artificial:
             self._setup()
-        elif is_a(args[0], nrn.Segment):
+        elif issubclass(type(args[0]), nrn.Segment):
             self._setup(args[0].sec)
         else:
             self._setup(self.get_segment().sec)
@@ -502,9 +505,6 @@ class PointProcess(HocObject):
                     )
                 setattr(self, name, value)
         return self
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
 
     def loc(self, *args: Any, sec: Any = None) -> Any:
         """Move to a segment (a Section means its middle); the new section is kept alive
@@ -530,14 +530,17 @@ def _place(what: str, args: tuple[Any, ...], sec: Any) -> tuple[tuple[Any, ...],
     """Check where a point process goes; a Section means its middle segment."""
     if sec is not None:
         sec = transform(sec)
-        if not is_a(sec, nrn.Section):
+        if not issubclass(type(sec), nrn.Section):
             raise TypeError(f"{what}: sec= must be a Section, not {type(sec).__name__}.")
         check_alive(sec)
     if args:
         first = args[0]
+        if issubclass(type(first), nrn.Segment):
+            resolve_segment(first)  # a segment of a deleted section raises here
+            return args, sec
         if not implements(first, "__arc__"):
             first = transform(first)
-        if implements(first, "__arc__") or is_a(first, (nrn.Section, nrn.Segment)):
+        if implements(first, "__arc__") or issubclass(type(first), (nrn.Section, nrn.Segment)):
             section, x = resolve_segment(first)
             check_alive(section)
             return (section(x),) + args[1:], sec
@@ -613,7 +616,7 @@ class SectionRef(HocObject, hoc.SectionRef):
         if section is None:
             _require_section_stack("SectionRef")
             section = h.cas()
-        if not is_a(section, nrn.Section):
+        if not issubclass(type(section), nrn.Section):
             raise TypeError(f"SectionRef needs a Section, not {type(section).__name__}.")
         check_alive(section)
         self = hoc.SectionRef.__new__(cls, sec=section)
@@ -650,4 +653,4 @@ class _GenericHocObject(HocObject):
     __slots__ = ()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._setup(*(arg for arg in args if is_a(arg, (Section, HocObject))))
+        self._setup(*(arg for arg in args if issubclass(type(arg), (Section, HocObject))))

@@ -12,7 +12,7 @@ from typing import Any
 
 # hash(hoc object) is the address of the underlying hoc Object, so it identifies it for as
 # long as a wrapper (which holds a hoc reference) is alive.
-_wrappers: dict[int, weakref.ref[Any]] = {}
+_wrappers: dict[int, _Entry] = {}
 
 
 class _Freed:
@@ -26,17 +26,23 @@ def freed_event_objects() -> int:
     return _Freed.count
 
 
+class _Entry(weakref.ref):  # type: ignore[type-arg]
+    __slots__ = ("key", "event_object")
+
+
+def _forget(entry: _Entry) -> None:
+    if _wrappers.get(entry.key) is entry:
+        del _wrappers[entry.key]
+    if entry.event_object:
+        _Freed.count += 1
+
+
 def register(wrapper: Any, event_object: bool = False) -> None:
     """Remember ``wrapper`` as the one Python object for its hoc object."""
-    key = hash(wrapper)
-
-    def forget(ref: weakref.ref[Any]) -> None:
-        if _wrappers.get(key) is ref:
-            del _wrappers[key]
-        if event_object:
-            _Freed.count += 1
-
-    _wrappers[key] = weakref.ref(wrapper, forget)
+    entry = _Entry(wrapper, _forget)
+    entry.key = hash(wrapper)
+    entry.event_object = event_object
+    _wrappers[entry.key] = entry
 
 
 def lookup(obj: Any) -> Any:

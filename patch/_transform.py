@@ -16,8 +16,9 @@ def transform(obj: Any) -> Any:
     Patch objects are NEURON objects already; a user object that implements
     ``__neuron__()`` is replaced by what that returns.
     """
-    # Sections first: isinstance() of a deleted section against other types raises.
-    if is_a(obj, (nrn.Section, nrn.Segment, hoc.HocObject)):
+    # Types are compared with issubclass(type(...)): isinstance() falls back to reading
+    # __class__, which raises for a deleted section and its segments.
+    if issubclass(type(obj), (nrn.Section, nrn.Segment, hoc.HocObject)):
         return obj
     method = getattr(type(obj), "__neuron__", None)
     if method is not None:
@@ -25,24 +26,19 @@ def transform(obj: Any) -> Any:
     return obj
 
 
-def is_a(obj: Any, types: type | tuple[type, ...]) -> bool:
-    """``isinstance`` by type only: it must not touch a deleted section's attributes."""
-    return issubclass(type(obj), types)
-
-
 def implements(obj: Any, method: str) -> bool:
     """Whether a user object offers a duck-typing hook such as ``__arc__``.
 
     NEURON's own types never do (and a deleted section raises on any attribute lookup).
     """
-    if is_a(obj, (nrn.Section, nrn.Segment, hoc.HocObject)):
+    if issubclass(type(obj), (nrn.Section, nrn.Segment, hoc.HocObject)):
         return False
     return hasattr(type(obj), method)
 
 
 def is_pointer(obj: Any) -> bool:
     """Whether ``obj`` is a NEURON pointer such as ``seg._ref_v`` or ``h._ref_t``."""
-    if is_a(obj, nrn.Section) or not is_a(obj, hoc.HocObject):
+    if issubclass(type(obj), nrn.Section) or not issubclass(type(obj), hoc.HocObject):
         return False
     try:
         name = obj.hname()
@@ -53,9 +49,9 @@ def is_pointer(obj: Any) -> bool:
 
 def resolve_segment(obj: Any) -> tuple[Any, float]:
     """``(section, x)`` for a Section (x = 0.5), a Segment, or an object with ``__arc__``."""
-    if is_a(obj, nrn.Section):
+    if issubclass(type(obj), nrn.Section):
         section, x = obj, 0.5
-    elif is_a(obj, nrn.Segment):
+    elif issubclass(type(obj), nrn.Segment):
         try:
             section, x = obj.sec, obj.x
         except ReferenceError as error:
@@ -65,12 +61,12 @@ def resolve_segment(obj: Any) -> tuple[Any, float]:
     elif implements(obj, "__arc__"):
         x = float(obj.__arc__())
         section = transform(obj)
-        if is_a(section, nrn.Segment):
+        if issubclass(type(section), nrn.Segment):
             section = section.sec
     else:
         x = 0.5
         section = transform(obj)
-    if not is_a(section, nrn.Section):
+    if not issubclass(type(section), nrn.Section):
         raise TypeError(f"Expected a Section or a Segment, got {type(obj).__name__}.")
     if not 0.0 <= x <= 1.0:
         raise SegmentPositionError(f"Position {x!r} is outside the section; use [0, 1].")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import checks
 from .checks import (
     assert_all,
     assert_delivered,
@@ -15,13 +16,7 @@ from .fixtures import ClampFactory, LeakWarning, Recording, Simulator
 from .mods import ModBuild, ModCompileError
 
 __all__ = [
-    "assert_all",
-    "assert_delivered",
-    "assert_spikes_equal",
-    "assert_traces_equal",
-    "check_broadcast_roundtrip",
-    "explain_vector_comparison",
-    "spike_times",
+    *checks.__all__,
     "ClampFactory",
     "LeakWarning",
     "Recording",
