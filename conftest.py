@@ -1,1 +1,26 @@
-"""Project-wide pytest configuration for Patch's own test suite."""
+"""Project-wide pytest configuration for Patch's own test suite.
+
+Hypothesis profiles: ``ci`` (the default: a few hundred examples over the whole suite)
+and ``fuzz`` (thousands, for a long hunt). Pick one with hypothesis' own
+``--hypothesis-profile=fuzz`` or with ``PATCH_HYPOTHESIS_PROFILE=fuzz``.
+"""
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    max_examples=20,
+    stateful_step_count=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "fuzz",
+    max_examples=2000,
+    stateful_step_count=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("PATCH_HYPOTHESIS_PROFILE", "ci"))
