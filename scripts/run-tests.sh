@@ -3,7 +3,8 @@
 # serially and on 2 MPI ranks.
 set -euo pipefail
 source "$(dirname "$0")/setup-venv.sh"
+# A stuck run is a failure, not a wait: each run has a generous upper bound.
 echo "== serial"
-python -m pytest "$@"
+timeout --kill-after=30 1200 python -m pytest "$@"
 echo "== mpiexec -n 2"
-mpiexec -n 2 python -m pytest --with-mpi -m mpi -p no:cacheprovider "$@"
+timeout --kill-after=30 600 mpiexec -n 2 python -m pytest --with-mpi -m mpi -p no:cacheprovider "$@"
