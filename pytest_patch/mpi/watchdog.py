@@ -62,16 +62,18 @@ def collect_stacks(
         except (OSError, AttributeError):
             continue
         asked.append(rank)
+    # faulthandler writes a dump in many small writes: a stack is complete once two
+    # reads in a row agree.
     stacks: dict[int, str] = {}
     deadline = time.monotonic() + _STACK_WAIT_SECONDS
     while asked and time.monotonic() < deadline:
+        time.sleep(0.1)
         for rank in list(asked):
             text = read_stack(root, rank)
-            if text:
-                stacks[rank] = text
+            if text and text == stacks.get(rank):
                 asked.remove(rank)
-        time.sleep(0.05)
-    return stacks
+            stacks[rank] = text
+    return {rank: text for rank, text in stacks.items() if text}
 
 
 def _trim(stack: str) -> str:
