@@ -204,17 +204,19 @@ class Section(nrn.Section):
         """Put this section on NEURON's section stack; usable as ``with s.push(): ...``."""
         check_alive(self)
         super().push()
+        _pushed.append(self)
         return _Pushed(self)
 
     def pop(self) -> None:
-        """Take this section off the top of the section stack."""
+        """Take this section, pushed with :meth:`push`, off the top of the section stack."""
         current = h.cas() if _stack_nonempty() else None
-        if current is None or not current.same(self):
+        if not _pushed or _pushed[-1] is not self or current is None or not current.same(self):
             raise SectionAccessError(
-                f"{self!r} is not on top of the section stack, so it cannot be popped; "
-                "pop sections in the reverse order they were pushed."
+                f"{self!r} is not on top of the section stack (as pushed with .push()), so "
+                "it cannot be popped; pop sections in the reverse order they were pushed."
             )
         h.pop_section()
+        _pushed.pop()
 
     # -- sugar -----------------------------------------------------------------------
     def record(self, x: float = 0.5) -> Vector:
@@ -301,6 +303,11 @@ def _stack_nonempty() -> bool:
     return True
 
 
+#: Sections pushed with Section.push() and not popped yet; also keeps them alive, as
+#: NEURON's own stack does not.
+_pushed: list[Section] = []
+
+
 class _Pushed:
     """Returned by :meth:`Section.push`; pops the section when a ``with`` block ends."""
 
@@ -312,8 +319,13 @@ class _Pushed:
     def __enter__(self) -> Section:
         return self.section
 
-    def __exit__(self, *exc_info: Any) -> None:
-        h.pop_section()
+    def __exit__(self, exc_type: Any, *exc_info: Any) -> None:
+        if exc_type is None:
+            self.section.pop()
+        elif _pushed and _pushed[-1] is self.section:
+            # Leave the stack as it was, without hiding the exception on its way out.
+            h.pop_section()
+            _pushed.pop()
 
 
 class Vector(HocObject, hoc.Vector):

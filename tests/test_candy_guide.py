@@ -116,7 +116,7 @@ def test_iclamp_plays_one_value_per_time_step_from_delay():
 
 def test_push_pop_and_context_manager():
     s = p.Section(name="pushed")
-    other = p.Section(name="other")
+    p.Section(name="other")
     with s.push():
         clamp = p.IClamp()
         assert p.cas() is s
