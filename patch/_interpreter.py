@@ -193,6 +193,7 @@ class PythonHocInterpreter:
         from . import _parallel
 
         _parallel.prepare(self.parallel)
+        _objects.check_netstim_inputs()
         result = h.finitialize(*args)
         object.__setattr__(self, "_freed_at_init", _refs.freed_event_objects())
         return result

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+import weakref
 from typing import Any, NamedTuple
 
 from neuron import nrn
@@ -23,7 +24,9 @@ from .exceptions import (
     NotRecordableError,
     SectionAccessError,
     SegmentPositionError,
+    SimulatorError,
 )
+
 
 class _Mechanism(NamedTuple):
     artificial: bool
@@ -425,6 +428,10 @@ class NetCon(HocObject, hoc.NetCon):
         else:
             self = hoc.NetCon.__new__(cls, source, target, *args)
         self._setup(source_section, target)
+        if target is not None and (
+            type(target).__name__ if issubclass(type(target), PointProcess) else _hoc_name(target)
+        ) == "NetStim":
+            _netstim_inputs.add(self)
         if source_section is None and issubclass(type(source), hoc.HocObject):
             _refs.link(self, _refs.lookup(source))
         _configure(self, **options)
@@ -440,6 +447,26 @@ class NetCon(HocObject, hoc.NetCon):
     def pre(self) -> Any:
         """The source point process or artificial cell, as the same Python object."""
         return _refs.lookup(self.baseattr("pre")())
+
+
+#: NetCons that deliver to a NetStim (see check_netstim_inputs).
+_netstim_inputs: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def check_netstim_inputs() -> None:
+    """Refuse a NetStim with ``number < 1`` that a NetCon with positive weight drives.
+
+    NEURON's NetStim answers such an event by scheduling one in the past, and NEURON
+    aborts the process ("net_send td-t = ...").
+    """
+    for netcon in list(_netstim_inputs):
+        target = netcon.syn()
+        if target is not None and target.number < 1 and netcon.weight[0] > 0:
+            raise SimulatorError(
+                f"{target.hname()} has number={target.number:g} but {netcon.hname()} turns it "
+                "on (weight > 0); NEURON would abort the process when the event arrives. "
+                "Give the NetStim number >= 1, or a negative weight to turn it off."
+            )
 
 
 def _configure(netcon: Any, threshold: Any = None, delay: Any = None, weight: Any = None) -> None:

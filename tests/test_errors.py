@@ -275,3 +275,25 @@ def test_pop_of_a_section_that_was_not_pushed():
     s.pop()
     with pytest.raises(SectionAccessError):
         s.pop()
+
+
+def test_netstim_without_spikes_turned_on_by_an_event_is_refused():
+    """Raw NEURON aborts the process ("net_send td-t = ...") when the event arrives."""
+    out = run_isolated("""
+        source = p.NetStim()
+        source.number, source.start = 2, 1
+        target = p.NetStim()
+        target.number = 0
+        nc = p.NetCon(source, target, weight=1)
+        try:
+            p.run(10)
+        except SimulatorError as e:
+            print("refused", "number >= 1" in str(e))
+        nc.weight[0] = -1  # turning a NetStim off is fine
+        p.run(10)
+        target.number = 3
+        nc.weight[0] = 1
+        p.run(10)
+        print("alive")
+    """)
+    assert out.split() == ["refused", "True", "alive"]
