@@ -12,7 +12,15 @@ from . import exceptions
 from ._interpreter import PythonHocInterpreter, p
 from ._inventory import live_objects
 from ._mpi import launched_by_mpi
-from ._objects import NetCon, PointProcess, Section, SectionRef, Vector, is_point_process
+from ._objects import (
+    NetCon,
+    PointProcess,
+    Section,
+    SectionRef,
+    Vector,
+    is_point_process,
+    point_processes,
+)
 from ._parallel import SPIKE_DTYPE, ParallelContext, SpikeRecorder
 from ._refs import references
 from ._transform import is_pointer, transform
@@ -26,6 +34,7 @@ __all__ = [
     "transform",
     "is_pointer",
     "is_point_process",
+    "point_processes",
     "references",
     "live_objects",
     "launched_by_mpi",

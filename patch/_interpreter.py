@@ -105,10 +105,7 @@ class PythonHocInterpreter:
         attribute = getattr(h, name)
         if isinstance(attribute, type) and issubclass(attribute, hoc.HocObject):
             wrapped: Any = _objects.hoc_class(attribute)
-        elif name in _objects.point_processes() or (
-            issubclass(type(attribute), hoc.HocObject)
-            and name in _objects.point_processes(refresh=True)
-        ):
+        elif name in _objects.point_processes():
             wrapped = _objects.point_process_class(name)
         elif type(attribute) is hoc.HocObject and repr(attribute) == f"{name}()":
             # A hoc function or template; arrays ("x[?]") and objrefs ("T[0]") are data.
@@ -289,9 +286,7 @@ class PythonHocInterpreter:
                 f"No compiled mechanism library at {path!r}; run nrnivmodl on your .mod "
                 "folder and pass the path of the library it builds."
             )
-        result = h.nrn_load_dll(path)
-        _objects.point_processes(refresh=True)
-        return result
+        return h.nrn_load_dll(path)
 
     def load_file(self, *args: Any) -> Any:
         """``h.load_file`` that raises when the file does not exist or fails to load."""

@@ -36,10 +36,14 @@ class _Mechanism(NamedTuple):
 _point_processes: dict[str, _Mechanism] = {}
 
 
-def point_processes(refresh: bool = False) -> dict[str, _Mechanism]:
-    """Every point process and artificial cell NEURON knows, built-in or from mod files."""
+def point_processes() -> dict[str, _Mechanism]:
+    """Every point process and artificial cell NEURON knows: name -> (artificial, target).
+
+    Built-in ones and those of loaded mod files; the table is read again whenever NEURON
+    knows a different number of them (after ``nrn_load_dll``, however it was called).
+    """
     kind = h.MechanismType(1)
-    if refresh or len(_point_processes) != int(kind.count()):
+    if len(_point_processes) != int(kind.count()):
         name = h.ref("")
         for i in range(int(kind.count())):
             kind.select(i)
@@ -65,10 +69,7 @@ def _mechanism_of(obj: Any) -> _Mechanism | None:
     if not issubclass(type(obj), hoc.HocObject):
         return None
     name = _hoc_name(obj)
-    found = point_processes().get(name)
-    if found is None:
-        found = point_processes(refresh=True).get(name)
-    return found
+    return point_processes().get(name)
 
 
 def is_point_process(obj: Any) -> bool:
@@ -627,7 +628,7 @@ def point_process_class(name: str) -> type:
     """The Patch class for the point process ``name`` (built-in or from a mod file)."""
     cls = _point_process_classes.get(name)
     if cls is None:
-        mechanism = point_processes().get(name) or point_processes(refresh=True)[name]
+        mechanism = point_processes()[name]
         namespace = {
             "__slots__": ("_refs",),
             "__module__": __name__,

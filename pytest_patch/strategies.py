@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from hypothesis.extra import numpy as npst
 
-from patch import NetCon, Section, p
+from patch import NetCon, Section, p, point_processes as neuron_point_processes
 
 from .lifetime import ReferenceLifetimeMachine
 
@@ -303,14 +303,7 @@ def morphologies(
 # -- point processes ------------------------------------------------------------------------
 def _known_point_processes() -> dict[str, bool]:
     """Name -> is artificial, for every point process NEURON knows right now."""
-    kind = p.MechanismType(1)
-    name = p.ref("")
-    found = {}
-    for i in range(int(kind.count())):
-        kind.select(i)
-        kind.selected(name)
-        found[name[0]] = bool(kind.is_artificial(i))
-    return found
+    return {name: kind.artificial for name, kind in neuron_point_processes().items()}
 
 
 def _default_names() -> list[str]:
