@@ -93,7 +93,6 @@ class PythonHocInterpreter:
         object.__setattr__(self, "_cache", {})
         object.__setattr__(self, "_time", None)
         object.__setattr__(self, "_stdrun", False)
-        object.__setattr__(self, "_freed_at_init", 0)
 
     # -- attribute access ----------------------------------------------------------------
     def __getattr__(self, name: str) -> Any:
@@ -181,29 +180,63 @@ class PythonHocInterpreter:
             h.load_file("stdrun.hoc")
             object.__setattr__(self, "_stdrun", True)
 
+    def _prepare_init(self) -> None:
+        """What must hold before anything calls ``finitialize``, whoever calls it.
+
+        Refuses models NEURON would crash on, renews the time recording and does the
+        parallel set-up (collective under MPI: every rank initialises together).
+        """
+        _check_step(h.dt)
+        _objects.check_netstim_inputs()
+        _objects.check_pointers()
+        self._ensure_time()
+        from . import _parallel
+
+        _parallel.prepare(self.parallel)
+
     def finitialize(self, *args: Any) -> Any:
         """``h.finitialize`` after the parallel set-up NEURON needs, when it needs it."""
         for value in args:
             if not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise TypeError(f"finitialize takes an initial voltage in mV, not {value!r}.")
-        self._ensure_time()
-        from . import _parallel
+        self._prepare_init()
+        return _hoc_call("finitialize", h.finitialize, *args)
 
-        _parallel.prepare(self.parallel)
-        _objects.check_netstim_inputs()
-        result = h.finitialize(*args)
-        object.__setattr__(self, "_freed_at_init", _refs.freed_event_objects())
-        return result
+    def stdinit(self) -> None:
+        """The run system's ``stdinit()``: ``setdt()``, then the (possibly user-defined)
+        ``init()``, after Patch's checks and parallel set-up."""
+        self.load_stdrun()
+        self._prepare_init()
+        _hoc_call("stdinit", h.stdinit)
+
+    def init(self) -> None:
+        """The run system's ``init()`` (yours, if the model redefines it), after the set-up."""
+        self.load_stdrun()
+        self._prepare_init()
+        _hoc_call("init", h.init)
 
     def run(self, duration: float | None = None) -> None:
-        """Initialise and simulate for ``duration`` ms (default ``tstop``), serial or parallel."""
+        """NEURON's ``run()``: initialise and simulate until ``tstop``.
+
+        ``p.run(duration)`` is ``p.tstop = duration; p.run()``. Serially this is the hoc
+        run system itself, so a model's own ``init()``, ``advance()`` or ``run()``, its
+        ``FInitializeHandler``s and ``setdt()`` behave exactly as with ``h.run()``.
+        Across ranks it is ``stdinit()`` followed by ``ParallelContext.psolve(tstop)``,
+        the only way spikes cross ranks (a hoc ``advance()`` is then not called per step).
+        """
         self.load_stdrun()
         if duration is not None:
             _check_time("duration", duration)
             h.tstop = duration
         _check_time("tstop", h.tstop)
-        self.finitialize(h.v_init)
-        self._advance_to(h.tstop)
+        from . import _parallel
+
+        if _parallel.needs_psolve(self.parallel):
+            self.stdinit()
+            self._advance_to(h.tstop)
+        else:
+            self._prepare_init()
+            _hoc_call("run", h.run)
 
     def continuerun(self, until: float) -> None:
         """Continue the simulation up to time ``until`` without re-initialising."""
@@ -220,22 +253,24 @@ class PythonHocInterpreter:
         from . import _parallel
 
         self.check_can_continue()
+        _objects.check_pointers()  # a point process made since the initialisation
         if _parallel.needs_psolve(self.parallel):
             self.parallel.set_maxstep(10)  # collective; connects receivers made since init
             self.parallel.psolve(until)
         else:
-            h.continuerun(until)
+            _hoc_call("continuerun", h.continuerun, until)
 
     def check_can_continue(self) -> None:
         """Raise where continuing the simulation would make NEURON hang or crash.
 
         A time step that is not a positive number never reaches the end of a run, and a
-        NetCon or synapse freed after ``finitialize`` may still have events in NEURON's
-        queue, which NEURON delivers to freed memory.
+        NetCon or synapse freed since the last initialisation (by anyone: ``p``, ``h`` or
+        a hoc ``init()``) may still have events in NEURON's queue, which NEURON would
+        deliver to freed memory.
         """
         _check_step(h.dt)
-        freed = _refs.freed_event_objects() - self.__dict__["_freed_at_init"]
-        if freed and h.t > 0:
+        freed = _refs.freed_event_objects() - _initialised.freed_at_init
+        if freed:
             raise SimulatorError(
                 f"{freed} NetCon(s) or synapse(s) were freed after the simulation was "
                 "initialised, and NEURON may still have events queued for them. Call "
@@ -286,7 +321,9 @@ class PythonHocInterpreter:
                 f"No compiled mechanism library at {path!r}; run nrnivmodl on your .mod "
                 "folder and pass the path of the library it builds."
             )
-        return h.nrn_load_dll(path)
+        result = h.nrn_load_dll(path)
+        _objects.add_mod_folder(path)
+        return result
 
     def load_file(self, *args: Any) -> Any:
         """``h.load_file`` that raises when the file does not exist or fails to load."""
@@ -300,6 +337,31 @@ class PythonHocInterpreter:
         if name == "stdrun.hoc":
             object.__setattr__(self, "_stdrun", True)
         return result
+
+
+def _hoc_call(name: str, function: Any, *args: Any) -> Any:
+    """Call a hoc function of the run system; a hoc error becomes a ``HocError``."""
+    try:
+        return function(*args)
+    except RuntimeError as error:
+        if type(error) is not RuntimeError:
+            raise
+        raise HocError(f"p.{name}() failed in NEURON: {error}") from error
+
+
+class _Initialised:
+    """Freed NetCons and synapses counted at the last ``finitialize``, whoever called it."""
+
+    def __init__(self) -> None:
+        self.freed_at_init = _refs.freed_event_objects()
+        # Runs inside every finitialize: hoc's init(), h.finitialize and p alike.
+        self.handler = h.FInitializeHandler(1, self)
+
+    def __call__(self) -> None:
+        self.freed_at_init = _refs.freed_event_objects()
+
+
+_initialised = _Initialised()
 
 
 def _check_step(dt: Any) -> None:

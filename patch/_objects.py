@@ -9,6 +9,8 @@ subclass adds is a ``_refs`` set that keeps dependencies alive, and the Candy Gu
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 from collections.abc import Iterable, Sequence
 import weakref
 from typing import Any, NamedTuple
@@ -561,9 +563,104 @@ class PointProcess(HocObject):
     def _event_object(self) -> bool:
         return self._mechanism.netcon_target
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # NEURON's subclass attribute rule would keep `pp._ref_p = x` as a Python
+        # attribute and leave the mechanism's POINTER unset; hand it to NEURON instead.
+        if name.startswith("_ref_"):
+            _set_pointer(self, name[5:], value)
+        else:
+            super().__setattr__(name, value)
+
     @classmethod
     def _attributes(cls) -> frozenset[str]:
         return frozenset(n for n in dir(cls._hoc_type) if not n.startswith("_"))
+
+
+def pointer_names(name: str) -> tuple[str, ...]:
+    """The POINTER variables of the point process ``name``, as its mod file declares them.
+
+    NEURON does not tell a POINTER (read in every time step) from a BBCOREPOINTER or a
+    RANDOM variable (used only when the model asks), so they are read from the ``.mod``
+    sources beside each loaded mechanism library. NEURON's own point processes have none.
+    """
+    found = _declared_pointers()
+    return found.get(name, ())
+
+
+#: Folders whose .mod files were compiled into a loaded library; NEURON itself loads the
+#: one of the working directory at start-up.
+_mod_folders: list[Path] = [Path.cwd()]
+_pointer_table: dict[str, tuple[str, ...]] = {}
+_read_folders: set[Path] = set()
+_COMMENTS = re.compile(r"COMMENT.*?ENDCOMMENT|:[^\n]*|\?[^\n]*", re.DOTALL)
+_NEURON_BLOCK = re.compile(r"\bNEURON\s*\{([^}]*)\}")
+_PROCESS_NAME = re.compile(r"\b(?:POINT_PROCESS|ARTIFICIAL_CELL)\s+(\w+)")
+_POINTERS = re.compile(r"\bPOINTER\b([\w \t,]*)")
+
+
+def add_mod_folder(library: str) -> None:
+    """Remember the mod folder a library was compiled from (``<folder>/<arch>/lib...``)."""
+    folder = Path(library).resolve().parent.parent
+    if folder not in _mod_folders:
+        _mod_folders.append(folder)
+
+
+def _declared_pointers() -> dict[str, tuple[str, ...]]:
+    for folder in _mod_folders:
+        if folder in _read_folders:
+            continue
+        _read_folders.add(folder)
+        for source in sorted(folder.glob("*.mod")):
+            try:
+                text = _COMMENTS.sub("", source.read_text(errors="replace"))
+            except OSError:
+                continue
+            block = _NEURON_BLOCK.search(text)
+            process = _PROCESS_NAME.search(block.group(1)) if block else None
+            if process is None:
+                continue
+            names = [n for m in _POINTERS.finditer(block.group(1)) for n in re.findall(r"\w+", m.group(1))]
+            _pointer_table.setdefault(process.group(1), tuple(names))
+    return _pointer_table
+
+
+def _set_pointer(process: Any, name: str, value: Any) -> None:
+    kind = type(process).__name__
+    if not is_pointer(value):
+        raise TypeError(
+            f"{kind}._ref_{name} must be set to a NEURON reference such as seg._ref_v or "
+            f"other._ref_x, not {value!r}."
+        )
+    try:
+        h.setpointer(value, name, process)
+    except (TypeError, RuntimeError, LookupError) as error:
+        raise AttributeError(
+            f"{kind}._ref_{name}: only a POINTER variable of the mechanism can be assigned "
+            f"a reference, and {name!r} is not one ({error})."
+        ) from None
+
+
+def check_pointers() -> None:
+    """Refuse a run in which a point process has a POINTER that was never set.
+
+    NEURON would read through a null pointer and crash the process.
+    """
+    for name, pointers in _declared_pointers().items():
+        if not pointers or name not in point_processes():
+            continue
+        instances = h.List(name)
+        for i in range(int(instances.count())):
+            process = instances.o(i)
+            for pointer in pointers:
+                try:
+                    getattr(process, pointer)
+                except ValueError:
+                    raise SimulatorError(
+                        f"{process.hname()}.{pointer} is a POINTER that was never set, and "
+                        "NEURON would crash reading it during the run. Set it first: "
+                        f"process._ref_{pointer} = seg._ref_v (or another variable's "
+                        "reference), or h.setpointer(ref, name, process)."
+                    ) from None
 
 
 def _place(what: str, args: tuple[Any, ...], sec: Any) -> tuple[tuple[Any, ...], Any]:

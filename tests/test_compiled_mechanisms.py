@@ -9,7 +9,7 @@ import pytest
 
 import patch
 from patch import p
-from patch.exceptions import NotConnectableError
+from patch.exceptions import NotConnectableError, SimulatorError
 
 MODS = os.path.join(os.path.dirname(__file__), "data", "mods")
 
@@ -18,7 +18,8 @@ MODS = os.path.join(os.path.dirname(__file__), "data", "mods")
 def tickle(tmp_path_factory):
     """Compile tests/data/mods with nrnivmodl and load the library with p.nrn_load_dll."""
     build = tmp_path_factory.mktemp("mods")
-    shutil.copy(os.path.join(MODS, "tickle.mod"), build)
+    for name in os.listdir(MODS):
+        shutil.copy(os.path.join(MODS, name), build)
     nrnivmodl = shutil.which("nrnivmodl") or os.path.join(os.path.dirname(sys.executable), "nrnivmodl")
     subprocess.run([nrnivmodl], cwd=build, check=True, capture_output=True, timeout=300)
     library = next(build.glob("*/libnrnmech.so"))
@@ -59,3 +60,39 @@ def test_loaded_point_process_keeps_its_section(tickle):
 def test_point_process_without_net_receive_is_refused_as_target(tickle):
     with pytest.raises(NotConnectableError):
         p.NetCon(None, p.IClamp(p.Section()))
+
+
+def test_pointer_set_by_ref_assignment_reaches_neuron(tickle):
+    """``pp._ref_x = ref`` sets the mechanism's POINTER, as with raw NEURON."""
+    source, other = p.Section(name="source"), p.Section(name="other")
+    source.L = source.diam = 12.6
+    source.insert("hh")
+    follower = p.Follower(other)
+    follower._ref_source = source(0.5)._ref_v
+    assert "__dict__" not in dir(follower) or "_ref_source" not in vars(follower)
+    assert "Voltage" in repr(follower._ref_source)  # read back from NEURON, not Python
+    source.iclamp(amp=1, delay=1, duration=1)
+    v = source.record()
+    p.run(5)
+    assert follower.copy == source(0.5).v
+    assert max(v) > 0
+
+
+def test_unset_pointer_is_refused_before_the_run(tickle):
+    follower = p.Follower(p.Section())
+    with pytest.raises(SimulatorError, match=r"Follower\[\d+\]\.source is a POINTER that was never set"):
+        p.run(1)
+    with pytest.raises(SimulatorError, match="never set"):
+        p.finitialize(-65)
+    follower._ref_source = follower.get_segment()._ref_v
+    p.run(1)
+    assert follower.copy == pytest.approx(-65)
+
+
+def test_ref_assignment_to_a_variable_that_is_not_a_pointer(tickle):
+    follower = p.Follower(p.Section())
+    with pytest.raises(AttributeError, match="only a POINTER variable"):
+        follower._ref_copy = follower.get_segment()._ref_v
+    with pytest.raises(TypeError, match="must be set to a NEURON reference"):
+        follower._ref_source = 3.0
+    follower._ref_source = follower.get_segment()._ref_v  # leaves no unset pointer behind

@@ -1,0 +1,154 @@
+"""``p.run()`` is NEURON's run system: a model's own init(), advance() and setdt() count."""
+
+import gc
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from neuron import h
+
+from patch import p
+from patch.exceptions import HocError, SimulatorError
+
+STDRUN = ("init", "advance", "run", "stdinit")
+
+
+@pytest.fixture
+def stdrun_procs():
+    """Restore stdrun's procedures after a test redefines them in hoc."""
+    p.load_stdrun()
+    yield
+    h("proc init() { finitialize(v_init) }")
+    h("proc advance() { fadvance() }")
+    h("proc stdinit() { cvode_simgraph() realtime = 0 setdt() init() initPlot() }")
+    h("proc run() { running_ = 1 stdinit() continuerun(tstop) }")
+
+
+def test_user_init_is_called_and_dt_follows_steps_per_ms(stdrun_procs, capfd):
+    s = p.Section(name="s")
+    h("proc init() { finitialize(v_init)  forall v = -20 }")
+    p.dt, p.tstop = 0.1, 1
+    p.run()
+    # Raw NEURON: init() leaves v at -20 (no mechanism moves it) and setdt() changes dt.
+    assert s(0.5).v == -20
+    assert p.dt == 0.025
+    assert "Changed dt" in capfd.readouterr().out
+
+
+def test_run_with_a_duration_is_tstop_then_run(stdrun_procs):
+    s = p.Section(name="s")
+    s.insert("pas")
+    h("proc init() { finitialize(v_init)  forall v = -20 }")
+    p.run(2)
+    assert p.tstop == 2 and p.t == pytest.approx(2)
+    assert -70 < s(0.5).v < -20  # started at -20 and relaxed towards e_pas
+
+
+def test_user_advance_runs_every_step(stdrun_procs):
+    p.Section(name="s")
+    h("steps = 0")
+    h("proc advance() { fadvance()  steps += 1 }")
+    p.steps_per_ms, p.dt = 10, 0.1
+    p.run(5)
+    assert h.steps == 50
+
+
+def test_finitialize_handlers_and_same_as_raw_h(stdrun_procs):
+    def build():
+        s = h.Section(name="s")
+        s.L = s.diam = 12.6
+        s.insert("hh")
+        clamp = h.IClamp(s(0.5))
+        clamp.delay, clamp.dur = 1, 3
+        calls = []
+
+        def raise_amplitude():
+            calls.append(h.t)
+            clamp.amp = 1
+
+        handler = h.FInitializeHandler(1, raise_amplitude)
+        v = h.Vector().record(s(0.5)._ref_v)
+        return s, clamp, handler, v, calls
+
+    results = []
+    for run in (h.run, p.run):
+        model = build()
+        h.tstop = 5
+        run()
+        results.append((list(model[3]), model[4]))
+        del model
+        gc.collect()
+    (raw, raw_calls), (patched, patched_calls) = results
+    assert raw_calls == patched_calls == [0.0]
+    assert raw == patched and max(raw) > 0
+
+
+def test_stdinit_and_init_are_the_run_systems(stdrun_procs):
+    s = p.Section(name="s")
+    h("proc init() { finitialize(v_init)  forall v = -30 }")
+    p.stdinit()
+    assert s(0.5).v == -30
+    p.init()
+    assert s(0.5).v == -30
+
+
+def test_a_failing_user_init_is_a_hoc_error(stdrun_procs):
+    p.Section(name="s")
+    h("proc init() { execerror(\"model not ready\") }")
+    with pytest.raises(HocError, match="model not ready"):
+        p.run(1)
+
+
+def run_isolated(code: str) -> str:
+    """Run ``code`` in a fresh interpreter: raw NEURON would crash the test session."""
+    prelude = "import gc\nfrom neuron import h\nfrom patch import p\nfrom patch.exceptions import *\n"
+    result = subprocess.run(
+        [sys.executable, "-c", prelude + textwrap.dedent(code)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def test_an_event_for_a_freed_netcon_is_refused_right_after_finitialize():
+    # Raw NEURON delivers the event to freed memory: a segmentation fault.
+    out = run_isolated("""
+        s = p.Section()
+        syn = s.synapse(p.ExpSyn)
+        nc = p.NetCon(None, syn, weight=0.1)
+        p.finitialize(-65)
+        nc.event(0.5)
+        del s, syn, nc
+        gc.collect()
+        try:
+            p.continuerun(1)
+        except SimulatorError as error:
+            print("refused:", error)
+        p.finitialize(-65)  # the queue is empty again
+        p.continuerun(1)
+        print("t =", round(p.t, 6))
+    """)
+    assert "refused: 2 NetCon(s) or synapse(s) were freed after the simulation was initialised" in out
+    assert "t = 1.0" in out
+
+
+def test_freed_objects_are_noticed_after_an_init_by_hoc():
+    out = run_isolated("""
+        p.load_stdrun()
+        s = p.Section()
+        syn = s.synapse(p.ExpSyn)
+        nc = p.NetCon(None, syn, weight=0.1)
+        h.stdinit()  # raw hoc: Patch learns of the initialisation all the same
+        nc.event(0.5)
+        del s, syn, nc
+        gc.collect()
+        try:
+            p.continuerun(1)
+        except SimulatorError:
+            print("refused")
+        h.finitialize(-65)
+        p.continuerun(1)
+        print("t =", round(p.t, 6))
+    """)
+    assert out.split() == ["refused", "t", "=", "1.0"]
