@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from neuron import h
-
-from ._objects import point_processes
+from ._boot import h
+from ._mechanisms import point_processes
 
 
 def live_objects() -> dict[str, list[str]]:

@@ -1,38 +1,20 @@
-"""The one ParallelContext: spikes across ranks, and broadcast of any picklable object.
-
-Broadcast runs on mpi4py (imported only when a world exists). The root pickles with
-protocol 5 and sends large contiguous buffers (numpy arrays, Vectors) out of band, so
-they travel with one ``MPI_Bcast`` each and no per-byte Python work. A first message of
-fixed size carries a header (the root's verdict, the sizes that follow) and, for small
-data, the whole pickle: one collective per small broadcast. The verdict is how an error
-on the root becomes the same ``BroadcastError`` on every rank instead of a hang.
-"""
+"""The one ParallelContext: gids, ParallelCon, spike recording, and its collectives."""
 
 from __future__ import annotations
 
-import pickle
-import struct
 import weakref
 from typing import Any
 
 import numpy as np
-from neuron import hoc
 
-from . import _objects
-from .exceptions import BroadcastError, ParallelConnectError
+from . import _collectives, _simulation
+from ._boot import hoc
+from ._hoc import HocObject
+from ._netcon import NetCon
+from ._vector import Vector
+from .exceptions import ParallelConnectError
 
 SPIKE_DTYPE = np.dtype([("gid", np.int64), ("time", np.float64), ("rank", np.int64)])
-
-# First message: a header (status, pickle length, number of out-of-band buffers, their
-# sizes), then as much of the pickle as fits.
-_HEADER = struct.Struct("<3q")
-_MAX_BUFFERS = 13
-_INLINE_AT = _HEADER.size + 8 * _MAX_BUFFERS
-_FIRST_BYTES = 1 << 11
-_INLINE_BYTES = _FIRST_BYTES - _INLINE_AT
-_OK, _FAILED = 0, 1
-# Buffers smaller than this stay inside the pickle: a collective each would cost more.
-_OUT_OF_BAND_BYTES = 1 << 16
 
 
 class SpikeRecorder:
@@ -45,8 +27,8 @@ class SpikeRecorder:
     def __init__(self, context: ParallelContext) -> None:
         self._context = context
         #: Spike times (ms) and the gid of each, filled in by NEURON during a run.
-        self.times = _objects.Vector()
-        self.gids = _objects.Vector()
+        self.times = Vector()
+        self.gids = Vector()
         context.spike_record(-1, self.times, self.gids)
 
     def local(self) -> np.ndarray:
@@ -66,7 +48,7 @@ class SpikeRecorder:
         return f"<SpikeRecorder {int(self.times.size())} spikes on rank {self._context.rank}>"
 
 
-class ParallelContext(_objects.HocObject, hoc.ParallelContext):
+class ParallelContext(HocObject, hoc.ParallelContext):
     """``h.ParallelContext`` with pickle broadcast, gathering and spike recording.
 
     There is one per process: ``p.parallel``; ``p.ParallelContext()`` and
@@ -74,8 +56,10 @@ class ParallelContext(_objects.HocObject, hoc.ParallelContext):
     """
 
     __slots__ = (
-        "_refs", "_transfer", "_owned", "_pending", "_channel", "__weakref__"
+        "_refs", "_transfer", "_owned", "_pending", "__weakref__"
     )
+    #: Arrays at least this large are broadcast without passing through pickle's buffer.
+    OUT_OF_BAND_BYTES = _collectives.OUT_OF_BAND_BYTES
 
     def __new__(cls, *args: Any, **kwargs: Any) -> ParallelContext:
         global _context
@@ -93,7 +77,6 @@ class ParallelContext(_objects.HocObject, hoc.ParallelContext):
         self._owned: set[int] = set()
         # Receivers made by ParallelCon, connected once every transmitter is known.
         self._pending: list[tuple[weakref.ref[Any], int]] = []
-        self._channel: _Channel | None = None
 
     # -- bookkeeping that p.run needs ------------------------------------------------------
     def set_gid2node(self, gid: int, rank: int) -> Any:
@@ -122,9 +105,7 @@ class ParallelContext(_objects.HocObject, hoc.ParallelContext):
 
     def psolve(self, until: float) -> Any:
         """``psolve``, refused where NEURON would crash or hang (see ``p.check_can_continue``)."""
-        from ._interpreter import p
-
-        p.check_can_continue()
+        _simulation.check_can_continue()
         return self.baseattr("psolve")(until)
 
     def set_maxstep(self, maxstep: float) -> float:
@@ -167,151 +148,16 @@ class ParallelContext(_objects.HocObject, hoc.ParallelContext):
         >>> data = {"weights": np.ones(3)} if p.parallel.rank == 0 else None
         >>> data = p.parallel.broadcast(data, root=0)
         """
-        channel = self._channel
-        if channel is None:
-            channel = self._channel = _Channel(_world(), self.size)
-        if type(root) is not int and not (
-            isinstance(root, (int, np.integer)) and not isinstance(root, bool)
-        ):
-            raise BroadcastError(
-                f"root={root!r} is not a rank: give an int from 0 to {channel.size - 1}."
-            )
-        if not 0 <= root < channel.size:
-            raise BroadcastError(
-                f"root={root!r} is not a rank of this world of {channel.size}: give an int "
-                f"from 0 to {channel.size - 1}."
-            )
-        return channel.broadcast(data, int(root))
+        return _collectives.broadcast(data, root, self.size)
 
     def allgather(self, data: Any) -> list[Any]:
         """Every rank's ``data`` (any picklable object), in rank order, on every rank."""
-        world = _world()
-        if world is None or world.Get_size() == 1:
-            return [data]
-        return world.allgather(data)
+        return _collectives.allgather(data)
 
     def record_spikes(self) -> SpikeRecorder:
         """Start recording the spikes of every gid on this rank; see :class:`SpikeRecorder`."""
         return SpikeRecorder(self)
 
-
-def _world() -> Any:
-    from . import _interpreter
-
-    return _interpreter._world
-
-
-class _Channel:
-    """Broadcast over one MPI communicator (or none, in a world of one)."""
-
-    def __init__(self, world: Any, size: int) -> None:
-        self.world = world if world is not None and size > 1 else None
-        self.size = size
-        self.rank = world.Get_rank() if self.world is not None else 0
-        self.first = bytearray(_FIRST_BYTES)
-
-    def broadcast(self, data: Any, root: int) -> Any:
-        if self.world is None:  # the root alone: what it gets back is what it sent
-            error = _pickle(data)[2]
-            if error is not None:
-                raise BroadcastError(error)
-            return data
-        if self.rank == root:
-            return self._send(data, root)
-        return self._receive(data, root)
-
-    def _send(self, data: Any, root: int) -> Any:
-        payload, buffers, error = _pickle(data)
-        status = _OK
-        if error is not None:
-            payload, buffers, status = error.encode(), [], _FAILED
-        first, length = self.first, len(payload)
-        _HEADER.pack_into(first, 0, status, length, len(buffers))
-        if buffers:
-            struct.pack_into(f"<{len(buffers)}q", first, _HEADER.size, *(b.nbytes for b in buffers))
-        inline = min(length, _INLINE_BYTES)
-        first[_INLINE_AT : _INLINE_AT + inline] = payload[:inline]
-        self.world.Bcast(first, root=root)
-        if length > inline:
-            self.world.Bcast(memoryview(payload)[inline:], root=root)
-        if status == _FAILED:
-            raise BroadcastError(f"{error} (raised on root {root})")
-        for buffer in buffers:
-            self.world.Bcast(buffer, root=root)
-        return data
-
-    def _receive(self, data: Any, root: int) -> Any:
-        first = self.first
-        self.world.Bcast(first, root=root)
-        status, length, count = _HEADER.unpack_from(first)
-        if length > _INLINE_BYTES:
-            payload: Any = bytearray(length)
-            payload[:_INLINE_BYTES] = first[_INLINE_AT:]
-            self.world.Bcast(memoryview(payload)[_INLINE_BYTES:], root=root)
-        else:
-            payload = first[_INLINE_AT : _INLINE_AT + length]
-        if status == _FAILED:
-            raise BroadcastError(f"{payload.decode(errors='replace')} (raised on root {root})")
-        buffers = []
-        if count:
-            for size in struct.unpack_from(f"<{count}q", first, _HEADER.size):
-                buffer = np.empty(size, dtype=np.uint8)
-                self.world.Bcast(buffer, root=root)
-                buffers.append(buffer)
-        return _unpickle(data, payload, buffers)
-
-
-def _pickle(data: Any) -> tuple[bytes, list[memoryview], str | None]:
-    """Protocol-5 pickle of ``data`` with large buffers out of band, or an error message."""
-    if isinstance(data, hoc.HocObject):
-        if not isinstance(data, hoc.Vector):
-            return b"", [], (
-                f"Cannot broadcast {data!r}: the only hoc objects that can be broadcast are "
-                "Vectors. Send its data instead (e.g. a list, dict or numpy array)."
-            )
-        data = _VectorData(data.as_numpy())
-    buffers: list[memoryview] = []
-
-    def out_of_band(buffer: pickle.PickleBuffer) -> bool:
-        try:
-            raw = buffer.raw()
-        except BufferError:
-            return True
-        if raw.nbytes < _OUT_OF_BAND_BYTES or len(buffers) == _MAX_BUFFERS:
-            return True
-        buffers.append(raw)
-        return False
-
-    try:
-        payload = pickle.dumps(data, protocol=5, buffer_callback=out_of_band)
-    except Exception as error:  # anything pickle raises means: not broadcastable
-        return b"", [], (
-            f"Cannot broadcast {type(data).__name__}: {type(error).__name__}: {error}. "
-            "Only picklable data can be broadcast."
-        )
-    return payload, buffers, None
-
-
-def _unpickle(original: Any, payload: Any, buffers: list[Any]) -> Any:
-    data = pickle.loads(payload, buffers=buffers)
-    if isinstance(data, _VectorData):
-        if isinstance(original, hoc.Vector):
-            original.from_python(data.values)
-            return original
-        return _objects.Vector(data.values)
-    return data
-
-
-class _VectorData:
-    """A Vector's values on their way through pickle."""
-
-    __slots__ = ("values",)
-
-    def __init__(self, values: np.ndarray) -> None:
-        self.values = values
-
-    def __reduce__(self) -> Any:
-        return (_VectorData, (self.values,))
 
 
 _context: ParallelContext | None = None
@@ -419,7 +265,7 @@ def _transmitter(pc: ParallelContext, source: Any, gid: int, threshold: float | 
             f"ParallelCon(None, {gid}) has nothing to transmit: give a Section, a Segment, "
             "an artificial cell (NetStim) or another object a NetCon can watch."
         )
-    netcon = _objects.NetCon(source, None, threshold=threshold)
+    netcon = NetCon(source, None, threshold=threshold)
     if not exists:  # a gid set_gid2node gave this rank already needs only its cell
         try:
             pc.set_gid2node(gid, pc.rank)
@@ -435,6 +281,6 @@ def _transmitter(pc: ParallelContext, source: Any, gid: int, threshold: float | 
 
 
 def _receiver(pc: ParallelContext, gid: int, target: Any, weight: Any, delay: Any) -> Any:
-    netcon = _objects.NetCon(None, target, weight=weight, delay=delay)
+    netcon = NetCon(None, target, weight=weight, delay=delay)
     pc._pending.append((weakref.ref(netcon), gid))
     return netcon

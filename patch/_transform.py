@@ -1,11 +1,11 @@
-"""Converting between Patch objects, duck-typed user objects and raw NEURON objects."""
+"""Converting between Patch objects, duck-typed user objects and raw NEURON objects,
+and telling whether a section still exists."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from neuron import nrn
-from neuron import hoc
+from ._boot import hoc, nrn
 
 from .exceptions import DeletedSectionError, SegmentPositionError
 
@@ -71,3 +71,21 @@ def resolve_segment(obj: Any) -> tuple[Any, float]:
     if not 0.0 <= x <= 1.0:
         raise SegmentPositionError(f"Position {x!r} is outside the section; use [0, 1].")
     return section, x
+
+
+def is_alive(section: Any) -> bool:
+    """Whether ``section`` still exists in NEURON (``h.delete_section`` removes it)."""
+    try:
+        section.name()
+    except ReferenceError:
+        return False
+    return True
+
+
+def check_alive(section: Any) -> None:
+    """Raise ``DeletedSectionError`` when ``section`` was deleted from NEURON."""
+    if not is_alive(section):
+        raise DeletedSectionError(
+            "This section was deleted from NEURON (h.delete_section) and cannot be used; "
+            "create a new Section instead."
+        )

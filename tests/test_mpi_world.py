@@ -125,14 +125,14 @@ def test_two_mpi_libraries_in_one_process_are_a_clear_error(mpiexec, tmp_path):
     """NEURON told (before Patch could step in) to load a second copy of libmpi."""
     found = launch([
         sys.executable, "-c",
-        "from mpi4py import MPI; from patch._mpi import loaded_mpi_libraries as f; print(f()[0])",
+        "from mpi4py import MPI; from patch._boot import loaded_mpi_libraries as f; print(f()[0])",
     ])
     assert found.returncode == 0, found.stderr
     copy = tmp_path / os.path.basename(found.stdout.strip())
     shutil.copyfile(found.stdout.strip(), copy)
     code = (
         "from mpi4py import MPI\nfrom neuron import h\n"
-        "try:\n    import patch\nexcept Exception as error:\n"
+        "try:\n    from patch import p\nexcept Exception as error:\n"
         "    print(f'{type(error).__name__}: {error}', flush=True)\n"
     )
     result = launch(
@@ -150,7 +150,7 @@ def test_two_mpi_libraries_in_one_process_are_a_clear_error(mpiexec, tmp_path):
 
 def test_mpi4py_without_an_mpi_library_is_a_clear_error(mpiexec):
     result = launch(
-        [mpiexec, "-n", "2", sys.executable, "-c", "import patch"],
+        [mpiexec, "-n", "2", sys.executable, "-c", "from patch import p"],
         env=clean_environment(MPI4PY_LIBMPI="/nonexistent/libmpi.so"),
     )
     assert result.returncode != 0

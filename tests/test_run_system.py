@@ -16,9 +16,12 @@ STDRUN = ("init", "advance", "run", "stdinit")
 
 @pytest.fixture
 def stdrun_procs():
-    """Restore stdrun's procedures after a test redefines them in hoc."""
+    """Restore stdrun's procedures and the time step after a test changes them."""
     p.load_stdrun()
+    saved = {name: getattr(h, name) for name in ("dt", "steps_per_ms", "tstop")}
     yield
+    for name, value in saved.items():
+        setattr(h, name, value)
     h("proc init() { finitialize(v_init) }")
     h("proc advance() { fadvance() }")
     h("proc stdinit() { cvode_simgraph() realtime = 0 setdt() init() initPlot() }")

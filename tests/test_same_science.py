@@ -12,6 +12,7 @@ from patch import p
 def build_and_run(sim, cvode=False):
     """Build a 3-cell HH network with the calls raw NEURON users write, run it, return traces."""
     sim.load_file("stdrun.hoc")
+    sim.dt = 0.025  # CVode leaves dt at its last step; the next run must not start from it
     cells = []
     for i in range(3):
         soma = sim.Section(name=f"soma{i}")

@@ -1,8 +1,9 @@
-"""Strong references between wrappers, and one wrapper per NEURON object.
+"""The reference graph: the one place where edges between Patch objects are made and cut.
 
-Each Patch object keeps a ``_refs`` set of the objects it depends on; dependencies are
-always linked both ways, so holding any one object of a model keeps the whole connected
-model alive and dropping all of them leaves a cycle that ``gc.collect()`` frees.
+Each Patch object keeps a ``_refs`` set of the objects it depends on; edges always run
+both ways, so holding any one object of a model keeps the whole connected model alive
+and dropping all of them leaves a cycle that ``gc.collect()`` frees. The graph also
+finds the one Python object of a NEURON object that NEURON hands back (``nc.syn()``).
 """
 
 from __future__ import annotations
@@ -37,12 +38,23 @@ def _forget(entry: _Entry) -> None:
         _Freed.count += 1
 
 
-def register(wrapper: Any, event_object: bool = False) -> None:
-    """Remember ``wrapper`` as the one Python object for its hoc object."""
-    entry = _Entry(wrapper, _forget)
-    entry.key = hash(wrapper)
-    entry.event_object = event_object
-    _wrappers[entry.key] = entry
+def track(obj: Any, *dependencies: Any, returned_by_neuron: bool = False,
+          event_object: bool = False) -> None:
+    """Make ``obj`` a node of the graph, linked to each (non-``None``) dependency.
+
+    ``returned_by_neuron``: NEURON hands this kind of object back (``nc.syn()``), so it is
+    registered as the one Python object of its NEURON object. ``event_object``: NEURON's
+    event queue may point at it, so its freeing is counted (see ``freed_event_objects``).
+    """
+    obj._refs = set()
+    if returned_by_neuron:
+        entry = _Entry(obj, _forget)
+        entry.key = hash(obj)
+        entry.event_object = event_object
+        _wrappers[entry.key] = entry
+    for dependency in dependencies:
+        if dependency is not None:
+            link(obj, dependency)
 
 
 def lookup(obj: Any) -> Any:
@@ -71,6 +83,20 @@ def unlink(a: Any, b: Any) -> None:
     """Undo :func:`link`: ``a`` and ``b`` no longer keep each other alive."""
     getattr(a, "_refs", set()).discard(b)
     getattr(b, "_refs", set()).discard(a)
+
+
+def move(obj: Any, old: Any, new: Any) -> None:
+    """``obj`` now depends on ``new`` instead of ``old`` (either may be ``None``)."""
+    if old is not None:
+        unlink(obj, old)
+    if new is not None:
+        link(obj, new)
+
+
+def release(obj: Any) -> None:
+    """Cut every edge of ``obj`` (it is being deleted from NEURON)."""
+    for other in list(getattr(obj, "_refs", ())):
+        unlink(obj, other)
 
 
 def references(obj: Any) -> frozenset[Any]:

@@ -1,4 +1,7 @@
-"""Make NEURON and mpi4py share one MPI world, with no step left to the user.
+"""Start-up: MPI (when launched by one), then NEURON, joined to one world.
+
+Importing this module starts NEURON; every module that needs NEURON imports it from here,
+so nothing reaches NEURON before the MPI library is settled.
 
 NEURON loads its MPI library with ``dlopen`` and, before searching the library path or
 ``MPI_LIB_NRN_PATH``, first looks for an ``MPI_Initialized`` that is already visible
@@ -19,40 +22,16 @@ import tempfile
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ._launcher import launched_by_mpi, launcher_size
 from .exceptions import MPIConfigurationError
 
 T = TypeVar("T")
 
-# Variables that MPI launchers (hydra, Open MPI, PMIx, Slurm's PMI, MVAPICH) export to ranks.
-_LAUNCHER_VARIABLES = (
-    "PMI_RANK",
-    "PMI_SIZE",
-    "PMIX_RANK",
-    "OMPI_COMM_WORLD_SIZE",
-    "MV2_COMM_WORLD_SIZE",
-    "MPI_LOCALNRANKS",
-)
-# The world size as the launcher announces it, where it does.
-_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
 _LIBRARY_VARIABLE = "MPI_LIB_NRN_PATH"
 # libmpi.so.N (MPICH, Open MPI, Intel MPI, MVAPICH), libmpich*.so (Cray), libmpi_abi.so.
 _MPI_LIBRARY = re.compile(r"(^|/)lib(mpi|mpich[\w-]*|mpi_abi)\.so(\.\d+)*$")
 # What NEURON prints on rank 0 when it joins a world; everything else it prints is kept.
 _NEURON_CHATTER = re.compile(rb"^numprocs=\d+\s*$", re.MULTILINE)
-
-
-def launched_by_mpi() -> bool:
-    """Whether an MPI launcher (``mpiexec``, ``mpirun``, ``srun``) started this process."""
-    return any(name in os.environ for name in _LAUNCHER_VARIABLES)
-
-
-def launcher_size() -> int | None:
-    """The number of ranks the launcher started, when it says so in the environment."""
-    for name in _SIZE_VARIABLES:
-        value = os.environ.get(name, "")
-        if value.isdigit():
-            return int(value)
-    return None
 
 
 def wanted() -> bool:
@@ -178,3 +157,43 @@ def mismatch_message(neuron_size: int, neuron_rank: int, mpi_size: int | None,
         "h.nrnmpi_init(), and if you set MPI_LIB_NRN_PATH yourself, point it at the "
         "library listed above (or unset it)."
     )
+
+
+def _join(world: Any) -> None:
+    """Join NEURON to the world mpi4py started, and check that they agree."""
+    from neuron import h
+
+    if world is None and not launched_by_mpi():
+        return
+    expected = world.Get_size() if world is not None else launcher_size()
+    said = ""
+    context = h.ParallelContext()
+    if context.nhost() == 1 and (expected is None or expected > 1):
+        # NEURON was imported before Patch: it has no world yet, so join mpi4py's. A
+        # second MPI library in the process would make NEURON start another one.
+        library = single_library() if world is not None else None
+        if library is not None:
+            share(library)
+        _, said = quietly(h.nrnmpi_init)
+        context = h.ParallelContext()
+    size, rank = int(context.nhost()), int(context.id())
+    mpi_rank = world.Get_rank() if world is not None else None
+    if (expected is not None and size != expected) or (mpi_rank is not None and rank != mpi_rank):
+        raise MPIConfigurationError(mismatch_message(size, rank, expected, mpi_rank, said))
+    if size > 1:
+        # Under MPI, NEURON answers any hoc error with MPI_Abort (exit 255 on every rank,
+        # no traceback); make it the Python exception it is in a serial run.
+        context.mpiabort_on_error(0)
+
+
+# MPI must be set up before NEURON loads; graphics off unless there is a display to use.
+if "DISPLAY" not in os.environ:
+    os.environ.setdefault("NEURON_MODULE_OPTIONS", "-nogui")
+#: mpi4py's COMM_WORLD when this process is part of an MPI world, else ``None``.
+world = start_world() if wanted() else None
+
+from neuron import HocBaseObject, h, hoc, nrn  # noqa: E402
+
+_join(world)
+
+__all__ = ["HocBaseObject", "h", "hoc", "nrn", "world"]

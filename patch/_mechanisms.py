@@ -1,0 +1,111 @@
+"""The mechanism table: which point processes NEURON knows, and what their mods declare."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from ._boot import h, hoc, nrn
+
+
+class Mechanism(NamedTuple):
+    """What Patch needs to know of a point process type."""
+
+    artificial: bool
+    netcon_target: bool
+
+
+_point_processes: dict[str, Mechanism] = {}
+
+
+def point_processes() -> dict[str, Mechanism]:
+    """Every point process and artificial cell NEURON knows: name -> (artificial, target).
+
+    Built-in ones and those of loaded mod files; the table is read again whenever NEURON
+    knows a different number of them (after ``nrn_load_dll``, however it was called).
+    """
+    kind = h.MechanismType(1)
+    if len(_point_processes) != int(kind.count()):
+        name = h.ref("")
+        for i in range(int(kind.count())):
+            kind.select(i)
+            kind.selected(name)
+            _point_processes[name[0]] = Mechanism(
+                bool(kind.is_artificial(i)), bool(kind.is_netcon_target(i))
+            )
+    return _point_processes
+
+
+def hoc_name(obj: Any) -> str:
+    """The hoc class name of a hoc object (``"ExpSyn"`` for ``ExpSyn[3]``), or ``""``."""
+    try:
+        return obj.hname().split("[", 1)[0]
+    except Exception:
+        return ""
+
+
+def mechanism_of(obj: Any) -> Mechanism | None:
+    """The mechanism of a point process (Patch's or raw), ``None`` for anything else."""
+    cls = type(obj)
+    if issubclass(cls, nrn.Section):
+        return None
+    known = getattr(cls, "_mechanism", None)
+    if known is not None:
+        return known
+    if not issubclass(cls, hoc.HocObject):
+        return None
+    return point_processes().get(hoc_name(obj))
+
+
+def is_point_process(obj: Any) -> bool:
+    """Whether ``obj`` is a NEURON point process or artificial cell."""
+    return mechanism_of(obj) is not None
+
+
+# -- POINTER declarations -------------------------------------------------------------
+#: Folders whose .mod files were compiled into a loaded library; NEURON itself loads the
+#: one of the working directory at start-up.
+_mod_folders: list[Path] = [Path.cwd()]
+_read_folders: set[Path] = set()
+_pointer_table: dict[str, tuple[str, ...]] = {}
+_COMMENTS = re.compile(r"COMMENT.*?ENDCOMMENT|:[^\n]*|\?[^\n]*", re.DOTALL)
+_NEURON_BLOCK = re.compile(r"\bNEURON\s*\{([^}]*)\}")
+_PROCESS_NAME = re.compile(r"\b(?:POINT_PROCESS|ARTIFICIAL_CELL)\s+(\w+)")
+_POINTERS = re.compile(r"\bPOINTER\b([\w \t,]*)")
+
+
+def add_mod_folder(library: str | Path) -> None:
+    """Remember the mod folder a library was compiled from (``<folder>/<arch>/lib...``)."""
+    folder = Path(library).resolve().parent.parent
+    if folder not in _mod_folders:
+        _mod_folders.append(folder)
+
+
+def declared_pointers() -> dict[str, tuple[str, ...]]:
+    """POINTER variables of each point process, as the ``.mod`` sources declare them.
+
+    NEURON does not tell a POINTER (read in every time step) from a BBCOREPOINTER or a
+    RANDOM variable (used only when the model asks), so they are read from the ``.mod``
+    files beside each loaded library. NEURON's own point processes have none.
+    """
+    for folder in _mod_folders:
+        if folder in _read_folders:
+            continue
+        _read_folders.add(folder)
+        for source in sorted(folder.glob("*.mod")):
+            try:
+                text = _COMMENTS.sub("", source.read_text(errors="replace"))
+            except OSError:
+                continue
+            block = _NEURON_BLOCK.search(text)
+            process = _PROCESS_NAME.search(block.group(1)) if block else None
+            if block is None or process is None:
+                continue
+            names = [
+                name
+                for match in _POINTERS.finditer(block.group(1))
+                for name in re.findall(r"\w+", match.group(1))
+            ]
+            _pointer_table.setdefault(process.group(1), tuple(names))
+    return _pointer_table

@@ -1,0 +1,128 @@
+"""NetCons from sections, segments, cells and pointers to point processes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from . import _graph, _simulation
+from ._boot import h, hoc, nrn
+from ._hoc import HocObject
+from ._mechanisms import is_point_process, mechanism_of
+from ._transform import check_alive, implements, is_pointer, resolve_segment, transform
+from .exceptions import NotConnectableError
+
+
+class NetCon(HocObject, hoc.NetCon):
+    """``h.NetCon`` from a section, segment or cell to a point process.
+
+    ``NetCon(source, target, threshold=None, delay=None, weight=None)``: a section or
+    segment source means its ``_ref_v`` with the section put on the stack for NEURON.
+    Holding the NetCon keeps its source, target and their sections alive.
+    """
+
+    __slots__ = ("_refs", "__weakref__")
+    _returned_by_neuron = True
+
+    def _event_object(self) -> bool:
+        return True
+
+    def __new__(cls, source: Any = None, target: Any = None, *args: Any, **kwargs: Any) -> NetCon:
+        options = {k: kwargs.pop(k) for k in ("threshold", "delay", "weight") if k in kwargs}
+        sec = kwargs.pop("sec", None)
+        if kwargs:
+            raise TypeError(f"NetCon got unexpected keyword arguments {sorted(kwargs)}.")
+        source, source_section = _netcon_source(source)
+        if sec is not None:
+            sec = transform(sec)
+            check_alive(sec)
+        else:
+            sec = source_section
+        target = transform(target)
+        if target is not None:
+            mechanism = mechanism_of(target)
+            if mechanism is None or not mechanism.netcon_target:
+                raise NotConnectableError(
+                    f"A NetCon target must be a point process that receives events (ExpSyn, "
+                    f"NetStim, a mod with NET_RECEIVE) or None, not {target!r}; place a "
+                    "synapse first: section.synapse(p.ExpSyn)."
+                )
+        if sec is not None:
+            self = hoc.NetCon.__new__(cls, source, target, *args, sec=sec)
+        else:
+            self = hoc.NetCon.__new__(cls, source, target, *args)
+        # The section that owns the watched variable: the source's, or the one given as sec=.
+        self._setup(sec, target)
+        _simulation.watch_netcon(self, target)
+        if source_section is None and issubclass(type(source), hoc.HocObject):
+            _graph.link(self, _graph.lookup(source))
+        configure(self, **options)
+        return self
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def syn(self) -> Any:
+        """The target, as the same Python object that was connected."""
+        return _graph.lookup(self.baseattr("syn")())
+
+    def pre(self) -> Any:
+        """The source point process or artificial cell, as the same Python object."""
+        return _graph.lookup(self.baseattr("pre")())
+
+
+def configure(netcon: Any, threshold: Any = None, delay: Any = None,
+              weight: float | Sequence[float] | None = None) -> None:
+    """Set a NetCon's ``threshold``, ``delay`` and ``weight`` (a number or one per index)."""
+    if threshold is not None:
+        netcon.threshold = threshold
+    if delay is not None:
+        if delay < 0:
+            raise ValueError(f"NetCon delay must be >= 0, got {delay!r}.")
+        netcon.delay = delay
+    if weight is not None:
+        weights = [weight] if isinstance(weight, (int, float)) else list(weight)
+        if len(weights) > int(netcon.wcnt()):
+            raise ValueError(
+                f"{len(weights)} weights given but this NetCon's target has {int(netcon.wcnt())}."
+            )
+        for i, value in enumerate(weights):
+            netcon.weight[i] = value
+
+
+def _netcon_source(source: Any) -> tuple[Any, Any]:
+    """The NEURON source of a NetCon and the section that owns it, if any."""
+    if implements(source, "__netcon__"):
+        source = source.__netcon__()
+    if implements(source, "__arc__"):
+        section, x = resolve_segment(source)
+        source = section(x)
+    source = transform(source)
+    if issubclass(type(source), nrn.Section):
+        check_alive(source)
+        return source(0.5)._ref_v, source
+    if issubclass(type(source), nrn.Segment):
+        check_alive(source.sec)
+        return source._ref_v, source.sec
+    if source is None or getattr(type(source), "_mechanism", None) is not None:
+        return source, None
+    if is_pointer(source) or is_point_process(source):
+        return source, None
+    raise NotConnectableError(
+        f"Cannot use {source!r} as a NetCon source: give a Section, a Segment, a point process, "
+        "an artificial cell such as NetStim, a pointer (seg._ref_v) or None."
+    )
+
+
+def netcon_targets_on(section: Any) -> list[str]:
+    """Names of the point processes on ``section`` that a NetCon delivers to."""
+    netcons = h.List("NetCon")
+    names = []
+    for i in range(int(netcons.count())):
+        target = netcons.o(i).syn()
+        if target is None or not target.has_loc():
+            continue
+        segment = target.get_segment()
+        if segment is not None and segment.sec.same(section):
+            names.append(target.hname())
+    return sorted(set(names))

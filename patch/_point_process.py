@@ -1,0 +1,144 @@
+"""Point processes and artificial cells: one Patch class per mechanism, made on first use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import _graph
+from ._boot import HocBaseObject, h, hoc, nrn
+from ._hoc import HocObject
+from ._mechanisms import Mechanism, point_processes
+from ._stack import require_section
+from ._transform import check_alive, implements, is_pointer, resolve_segment, transform
+from .exceptions import SegmentPositionError
+
+
+class PointProcess(HocObject):
+    """Mixed into every point process class: a Section means its Segment 0.5.
+
+    Keyword arguments other than ``sec`` set attributes: ``p.ExpSyn(s, tau=2)``.
+    """
+
+    __slots__ = ()
+    _hoc_type: Any
+    _mechanism: Mechanism
+    #: Artificial cells (NetStim, IntFire1, ...) live on no section.
+    artificial: bool = False
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        sec = kwargs.pop("sec", None)
+        if not cls.artificial:
+            args, sec = _place(cls.__name__, args, sec)
+        kw: dict[str, Any] = {"hocbase": cls._hoc_type}
+        if sec is not None:
+            kw["sec"] = sec
+        self = hoc.HocObject.__new__(cls, *args, **kw)
+        if cls.artificial:
+            self._setup()
+        elif issubclass(type(args[0]), nrn.Segment):
+            self._setup(args[0].sec)
+        else:
+            self._setup(self.get_segment().sec)
+        if kwargs:
+            known = cls._attributes()
+            for name, value in kwargs.items():
+                if name not in known:
+                    raise AttributeError(
+                        f"{cls.__name__} has no attribute {name!r}; it has {sorted(known)}."
+                    )
+                setattr(self, name, value)
+        return self
+
+    def loc(self, *args: Any, sec: Any = None) -> Any:
+        """Move to a segment (a Section means its middle); the new section is kept alive
+        instead of the old one."""
+        previous = self.get_segment().sec if self.has_loc() else None
+        args, sec = _place(type(self).__name__, args, sec)
+        result = self.baseattr("loc")(*args, **({} if sec is None else {"sec": sec}))
+        _graph.move(self, previous, self.get_segment().sec if self.has_loc() else None)
+        return result
+
+    def _event_object(self) -> bool:
+        return self._mechanism.netcon_target
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # NEURON's subclass attribute rule would keep `pp._ref_p = x` as a Python
+        # attribute and leave the mechanism's POINTER unset; hand it to NEURON instead.
+        if name.startswith("_ref_"):
+            _set_pointer(self, name[5:], value)
+        else:
+            super().__setattr__(name, value)
+
+    @classmethod
+    def _attributes(cls) -> frozenset[str]:
+        return frozenset(n for n in dir(cls._hoc_type) if not n.startswith("_"))
+
+
+def _set_pointer(process: Any, name: str, value: Any) -> None:
+    kind = type(process).__name__
+    if not is_pointer(value):
+        raise TypeError(
+            f"{kind}._ref_{name} must be set to a NEURON reference such as seg._ref_v or "
+            f"other._ref_x, not {value!r}."
+        )
+    try:
+        h.setpointer(value, name, process)
+    except (TypeError, RuntimeError, LookupError) as error:
+        raise AttributeError(
+            f"{kind}._ref_{name}: only a POINTER variable of the mechanism can be assigned "
+            f"a reference, and {name!r} is not one ({error})."
+        ) from None
+
+
+def _place(what: str, args: tuple[Any, ...], sec: Any) -> tuple[tuple[Any, ...], Any]:
+    """Check where a point process goes; a Section means its middle segment."""
+    if sec is not None:
+        sec = transform(sec)
+        if not issubclass(type(sec), nrn.Section):
+            raise TypeError(f"{what}: sec= must be a Section, not {type(sec).__name__}.")
+        check_alive(sec)
+    if args:
+        first = args[0]
+        if issubclass(type(first), nrn.Segment):
+            resolve_segment(first)  # a segment of a deleted section raises here
+            return args, sec
+        if not implements(first, "__arc__"):
+            first = transform(first)
+        if implements(first, "__arc__") or issubclass(type(first), (nrn.Section, nrn.Segment)):
+            section, x = resolve_segment(first)
+            check_alive(section)
+            return (section(x),) + args[1:], sec
+        if isinstance(first, (int, float)) and not isinstance(first, bool):
+            if not 0.0 <= first <= 1.0:
+                raise SegmentPositionError(f"{what}: position {first!r} is outside [0, 1].")
+        else:
+            raise TypeError(
+                f"{what} must be placed on a Section or a Segment (or a position with "
+                f"sec=), not {type(first).__name__}."
+            )
+    else:
+        args = (0.5,)
+    if sec is None:
+        require_section(what)
+    return args, sec
+
+
+_classes: dict[str, type] = {}
+
+
+def point_process_class(name: str) -> type:
+    """The Patch class for the point process ``name`` (built-in or from a mod file)."""
+    cls = _classes.get(name)
+    if cls is None:
+        mechanism = point_processes()[name]
+        namespace = {
+            "__slots__": ("_refs",),
+            "__module__": "patch",
+            "__qualname__": name,
+            "artificial": mechanism.artificial,
+            "_mechanism": mechanism,
+            "_returned_by_neuron": True,
+        }
+        cls = type(name, (PointProcess, HocBaseObject), namespace, hoc_type=getattr(h, name))
+        _classes[name] = cls
+    return cls

@@ -1,0 +1,168 @@
+"""Sections that keep alive what is placed on them, and SectionRef."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from . import _clamps, _graph, _stack
+from ._boot import h, hoc, nrn
+from ._hoc import HocObject
+from ._netcon import NetCon
+from ._transform import check_alive, implements, is_alive, resolve_segment, transform
+from ._vector import Vector
+from .exceptions import SegmentPositionError
+
+
+class Section(nrn.Section):
+    """A NEURON section that keeps alive what is placed on it, and what it is part of.
+
+    ``Section(name=None, cell=None)`` takes the arguments of ``h.Section``.
+    """
+
+    __slots__ = ("_refs", "recordings", "__weakref__")
+
+    def __init__(self, name: str | None = None, cell: Any = None) -> None:
+        kwargs: dict[str, Any] = {}
+        if name is not None:
+            kwargs["name"] = name
+        if cell is not None:
+            kwargs["cell"] = cell
+        super().__init__(**kwargs)
+        _graph.track(self)
+        #: Vectors made by :meth:`record`, keyed by position along the section.
+        self.recordings: dict[float, Vector] = {}
+
+    def __neuron__(self) -> Section:
+        return self
+
+    def __repr__(self) -> str:
+        if not is_alive(self):
+            return "<Section (deleted)>"
+        return f"<Section {self.name()}>"
+
+    # -- topology ------------------------------------------------------------------
+    def connect(self, parent: Any, x: float = 1.0, y: float = 0.0) -> Section:
+        """Attach this section's ``y`` end to ``parent`` at ``x``; both keep each other alive.
+
+        ``parent`` may be a section or a segment (then its position is used as ``x``).
+        """
+        if not issubclass(type(parent), nrn.Section) and (
+            implements(parent, "__arc__") or issubclass(type(parent), nrn.Segment)
+        ):
+            parent, at = resolve_segment(parent)
+            x = at
+        parent = transform(parent)
+        if not issubclass(type(parent), nrn.Section):
+            raise TypeError(
+                f"A section can only connect to a Section or a Segment, not {type(parent).__name__}."
+            )
+        check_alive(self)
+        check_alive(parent)
+        for value, label in ((x, "x"), (y, "y")):
+            if not 0.0 <= float(value) <= 1.0:
+                raise SegmentPositionError(f"connect: {label}={value!r} must be in [0, 1].")
+        if parent.same(self):
+            raise ValueError("A section cannot be connected to itself.")
+        if self.children():  # only a section with children can be an ancestor of parent
+            segment = parent.parentseg()
+            while segment is not None:
+                if segment.sec.same(self):
+                    raise ValueError(
+                        f"Connecting {self.name()} to {parent.name()} would make a loop: "
+                        f"{parent.name()} already descends from {self.name()}."
+                    )
+                segment = segment.sec.parentseg()
+        previous = self.parentseg()
+        super().connect(parent, x, y)
+        # NEURON moved this section off its old parent, if it had one.
+        _graph.move(self, previous.sec if previous is not None else None, parent)
+        return self
+
+    def disconnect(self) -> None:
+        """Detach this section from its parent; the two no longer keep each other alive."""
+        previous = self.parentseg()
+        super().disconnect()
+        if previous is not None:
+            _graph.unlink(self, previous.sec)
+
+    # -- the section stack ------------------------------------------------------------
+    def push(self) -> _stack.Pushed:
+        """Put this section on NEURON's section stack; usable as ``with s.push(): ...``."""
+        check_alive(self)
+        return _stack.push(self)
+
+    def pop(self) -> None:
+        """Take this section, pushed with :meth:`push`, off the top of the section stack."""
+        _stack.pop(self)
+
+    # -- sugar -----------------------------------------------------------------------
+    def record(self, x: float = 0.5) -> Vector:
+        """Record the membrane potential at ``x`` into a Vector kept in ``recordings[x]``.
+
+        Calling it again for the same ``x`` returns the same Vector.
+        """
+        x = float(x)
+        existing = self.recordings.get(x)
+        if existing is not None:
+            return existing
+        vector = Vector()
+        vector.record(self(x))
+        self.recordings[x] = vector
+        return vector
+
+    def synapse(self, factory: Any, x: float = 0.5, **attributes: Any) -> Any:
+        """Place a point process made by ``factory`` (e.g. ``p.ExpSyn``) at ``x``.
+
+        Keyword arguments set attributes of the new point process (``tau=2``).
+        """
+        return factory(self(x), **attributes)
+
+    def connect_points(
+        self, target: Any, x: float = 0.5, *, threshold: float | None = None,
+        delay: float | None = None, weight: float | Sequence[float] | None = None,
+    ) -> NetCon:
+        """Make a NetCon from the voltage at ``x`` to the point process ``target``."""
+        return NetCon(self(x), target, threshold=threshold, delay=delay, weight=weight)
+
+    def iclamp(
+        self, x: float = 0.5, *, amp: float | Iterable[float] = 0.1, delay: float = 0.0,
+        duration: float | None = None,
+    ) -> Any:
+        """Inject current at ``x``: ``amp`` nA from ``delay`` for ``duration`` ms.
+
+        ``duration`` defaults to the whole run; with a sequence ``amp``, one value is
+        played per time step (``dt`` at the time of the call) and ``duration`` defaults
+        to the sequence's length. See :func:`patch.iclamp`.
+        """
+        return _clamps.iclamp(self(x), amp=amp, delay=delay, duration=duration)
+
+    def vclamp(
+        self, x: float = 0.5, *, voltage: float | Sequence[float] = -65.0,
+        duration: float | Sequence[float] = 100.0, resistance: float | None = None,
+    ) -> Any:
+        """Clamp the voltage at ``x`` with an ``SEClamp``: up to three (voltage, duration) steps."""
+        return _clamps.vclamp(self(x), voltage=voltage, duration=duration, resistance=resistance)
+
+
+class SectionRef(HocObject, hoc.SectionRef):
+    """``h.SectionRef`` that takes the section positionally or as ``sec=``."""
+
+    __slots__ = ("_refs", "__weakref__")
+
+    def __new__(cls, section: Any = None, *, sec: Any = None) -> SectionRef:
+        if section is not None and sec is not None:
+            raise TypeError("SectionRef takes the section once: SectionRef(s) or SectionRef(sec=s).")
+        section = transform(section if section is not None else sec)
+        if section is None:
+            _stack.require_section("SectionRef")
+            section = h.cas()
+        if not issubclass(type(section), nrn.Section):
+            raise TypeError(f"SectionRef needs a Section, not {type(section).__name__}.")
+        check_alive(section)
+        self = hoc.SectionRef.__new__(cls, sec=section)
+        self._setup(section)
+        return self
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
