@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ._interpreter import PythonHocInterpreter, p
     from ._inventory import live_objects
     from ._mechanisms import is_point_process, point_processes
+    from ._mods import MechanismBuild, load_mechanisms
     from ._netcon import NetCon
     from ._parallel import SPIKE_DTYPE, ParallelContext, SpikeRecorder
     from ._point_process import PointProcess
@@ -43,6 +44,8 @@ _LAZY = {
     "point_processes": "_mechanisms",
     "references": "_graph",
     "live_objects": "_inventory",
+    "load_mechanisms": "_mods",
+    "MechanismBuild": "_mods",
     "iclamp": "_clamps",
     "vclamp": "_clamps",
     "Section": "_section",
@@ -66,6 +69,8 @@ __all__ = [
     "live_objects",
     "launched_by_mpi",
     "launcher_rank",
+    "load_mechanisms",
+    "MechanismBuild",
     "iclamp",
     "vclamp",
     "exceptions",

@@ -193,7 +193,8 @@ if "DISPLAY" not in os.environ:
 world = start_world() if wanted() else None
 
 from neuron import HocBaseObject, h, hoc, nrn  # noqa: E402
+from neuron import __version__ as neuron_version  # noqa: E402
 
 _join(world)
 
-__all__ = ["HocBaseObject", "h", "hoc", "nrn", "world"]
+__all__ = ["HocBaseObject", "h", "hoc", "nrn", "neuron_version", "world"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from . import _graph, _mechanisms, _run, _simulation
@@ -210,7 +211,8 @@ class PythonHocInterpreter:
                 "folder and pass the path of the library it builds."
             )
         result = h.nrn_load_dll(path)
-        _mechanisms.add_mod_folder(path)
+        # nrnivmodl builds <mod folder>/<arch>/libnrnmech.so
+        _mechanisms.add_mod_folder(Path(path).resolve().parent.parent)
         return result
 
     def load_file(self, *args: Any) -> Any:

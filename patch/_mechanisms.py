@@ -75,9 +75,9 @@ _PROCESS_NAME = re.compile(r"\b(?:POINT_PROCESS|ARTIFICIAL_CELL)\s+(\w+)")
 _POINTERS = re.compile(r"\bPOINTER\b([\w \t,]*)")
 
 
-def add_mod_folder(library: str | Path) -> None:
-    """Remember the mod folder a library was compiled from (``<folder>/<arch>/lib...``)."""
-    folder = Path(library).resolve().parent.parent
+def add_mod_folder(folder: str | Path) -> None:
+    """Remember a folder of ``.mod`` files whose compiled library NEURON loaded."""
+    folder = Path(folder).resolve()
     if folder not in _mod_folders:
         _mod_folders.append(folder)
 
@@ -109,3 +109,16 @@ def declared_pointers() -> dict[str, tuple[str, ...]]:
             ]
             _pointer_table.setdefault(process.group(1), tuple(names))
     return _pointer_table
+
+
+def loaded_names() -> set[str]:
+    """The names of every density mechanism and point process NEURON knows."""
+    names: set[str] = set()
+    name = h.ref("")
+    for kind in (0, 1):
+        mechanisms = h.MechanismType(kind)
+        for i in range(int(mechanisms.count())):
+            mechanisms.select(i)
+            mechanisms.selected(name)
+            names.add(name[0])
+    return names

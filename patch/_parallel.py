@@ -129,6 +129,11 @@ class ParallelContext(HocObject, hoc.ParallelContext):
 
     # -- data --------------------------------------------------------------------------
     @property
+    def comm(self) -> Any:
+        """mpi4py's ``COMM_WORLD`` of this world, or ``None`` when there is no MPI world."""
+        return _collectives.world
+
+    @property
     def rank(self) -> int:
         """This process's rank."""
         return int(self.id())

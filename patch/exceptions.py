@@ -16,6 +16,8 @@ __all__ = [
     "MPIConfigurationError",
     "ParallelConnectError",
     "BroadcastError",
+    "MechanismError",
+    "ModCompileError",
 ]
 
 
@@ -69,3 +71,11 @@ class ParallelConnectError(ParallelError, TypeError):
 
 class BroadcastError(ParallelError):
     """A broadcast could not be performed; raised on every rank."""
+
+
+class MechanismError(PatchError, RuntimeError):
+    """Compiled mechanisms could not be built or loaded."""
+
+
+class ModCompileError(MechanismError):
+    """``nrnivmodl`` failed on a mod folder; the message carries its output."""

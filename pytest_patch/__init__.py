@@ -1,6 +1,15 @@
-"""pytest-patch: test NEURON models with pytest, serially and under MPI."""
+"""pytest-patch: test NEURON models with pytest, serially and under MPI.
+
+Importing it starts neither NEURON nor MPI: the plugin starts them when a session needs
+them, and :mod:`pytest_patch.strategies` when it is imported.
+"""
 
 from __future__ import annotations
+
+from typing import Any
+
+import patch
+from patch.exceptions import ModCompileError
 
 from . import checks
 from .checks import (
@@ -12,8 +21,9 @@ from .checks import (
     explain_vector_comparison,
     spike_times,
 )
-from .fixtures import ClampFactory, LeakWarning, Recording, Simulator
-from .mods import ModBuild, ModCompileError
+from .fixtures import ClampFactory
+from .leaks import LeakWarning, Simulator
+from .recording import Recording
 
 __all__ = [
     *checks.__all__,
@@ -24,3 +34,9 @@ __all__ = [
     "ModBuild",
     "ModCompileError",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ModBuild":  # patch.MechanismBuild; looked up when used, as it starts NEURON
+        return patch.MechanismBuild
+    raise AttributeError(f"module 'pytest_patch' has no attribute {name!r}")

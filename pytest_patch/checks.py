@@ -12,7 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from .fixtures import Recording
+import patch
+
+from .recording import Recording
 
 __all__ = [
     "assert_all",
@@ -30,13 +32,16 @@ _SPIKE_ATOL = 1e-9
 
 def _values(data: Any) -> np.ndarray:
     """A float array from a Vector, a Recording, or anything numpy accepts."""
-    from neuron import hoc
-
     if isinstance(data, Recording):
         return data.values
-    if isinstance(data, hoc.HocObject):
+    if _is_vector(data):
         return np.array(data.as_numpy(), dtype=float)
     return np.asarray(data, dtype=float)
+
+
+def _is_vector(data: Any) -> bool:
+    """Whether ``data`` is a NEURON Vector (raw or Patch's): it has the Vector methods."""
+    return hasattr(data, "as_numpy") and hasattr(data, "hname")
 
 
 def _number(value: float) -> str:
@@ -278,9 +283,7 @@ def assert_all(condition: Any, message: str = "assertion failed") -> None:
     their messages, and none is left waiting in a later collective.
     """
     __tracebackhide__ = True
-    from patch import p
-
-    context = p.parallel
+    context = patch.p.parallel
     verdicts = context.allgather(None if condition else str(message))
     failed = [(rank, text) for rank, text in enumerate(verdicts) if text is not None]
     if failed:
@@ -293,9 +296,7 @@ def assert_all(condition: Any, message: str = "assertion failed") -> None:
 
 def _same(a: Any, b: Any) -> bool:
     """Deep equality that understands numpy arrays and Vectors."""
-    from neuron import hoc
-
-    if isinstance(a, hoc.HocObject) or isinstance(b, hoc.HocObject):
+    if _is_vector(a) or _is_vector(b):
         return _same(_values(a), _values(b))
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)):
@@ -332,9 +333,7 @@ def check_broadcast_roundtrip(
     naming each failing rank and root.
     """
     __tracebackhide__ = True
-    from patch import p
-
-    context = p.parallel
+    context = patch.p.parallel
     compare = equal or _same
     failures = []
     for root in range(context.size) if roots is None else roots:
@@ -357,9 +356,7 @@ def explain_vector_comparison(left: Any, right: Any) -> list[str] | None:
     NEURON compares hoc objects by identity, so two Vectors holding the same values are
     not ``==``; the explanation says so and shows where their values differ.
     """
-    from neuron import hoc
-
-    vectors = [x for x in (left, right) if isinstance(x, hoc.HocObject) and hasattr(x, "as_numpy")]
+    vectors = [x for x in (left, right) if _is_vector(x)]
     if not vectors:
         return None
     lines = [

@@ -7,19 +7,31 @@ Each concern lives in its own module with an ``addoption(group, parser)`` and a
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from . import fixtures, mods
+from . import leaks, mods
 from . import mpi as mpi_support
+from .checks import explain_vector_comparison
 from .fixtures import iclamp_fixture, p_fixture, recording_fixture, section_fixture
 from .mpi import pytest_load_initial_conftests  # noqa: F401 - quiets ranks > 0 early
+from .mpi.fixtures import mpi_file_name, mpi_tmp_path, mpi_tmpdir
 
-__all__ = ["iclamp_fixture", "p_fixture", "recording_fixture", "section_fixture"]
+__all__ = [
+    "iclamp_fixture",
+    "p_fixture",
+    "recording_fixture",
+    "section_fixture",
+    "mpi_file_name",
+    "mpi_tmp_path",
+    "mpi_tmpdir",
+]
 
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     group = parser.getgroup("patch", "NEURON models (pytest-patch)")
-    fixtures.addoption(group, parser)
+    leaks.addoption(group, parser)
     mods.addoption(group, parser)
     mpi_support.addoption(group, parser, pluginmanager)
 
@@ -28,4 +40,9 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
 def pytest_configure(config: pytest.Config) -> None:
     mpi_support.configure(config)
     mods.configure(config)
-    fixtures.configure(config)
+    leaks.configure(config)
+
+
+def pytest_assertrepr_compare(op: str, left: Any, right: Any) -> list[str] | None:
+    """``assert vec_a == vec_b`` explains that NEURON compares Vectors by identity."""
+    return explain_vector_comparison(left, right) if op == "==" else None

@@ -8,15 +8,22 @@ Three situations, chosen at configure time:
   child ``mpiexec -n N``;
 - always: :class:`~.markers.MarkerRules` checks ``mpi`` marks and gives pytest-mpi's
   markers their meaning.
+
+pytest-patch owns ``--with-mpi``, ``--only-mpi``, the ``mpi`` markers and pytest-mpi's
+fixtures (same names, same meaning). When pytest-mpi is installed too, its plugin is
+blocked through pluggy (as ``-p no:pytest_mpi`` would), since it would skip in a serial
+run the tests that pytest-patch runs in a child ``mpiexec``.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from typing import Any
 
 import pytest
+
+import patch
+from patch.exceptions import PatchError
 
 from . import _options
 from .child import ChildRuns
@@ -32,10 +39,12 @@ _REFUSAL = (
 )
 
 
-def addoption(
-    group: Any, parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager | None = None
-) -> None:
-    """Register ``--mpi-timeout`` and, when pytest-mpi is not there, ``--with-mpi``."""
+#: pytest-mpi's plugin name (its ``pytest11`` entry point).
+PYTEST_MPI = "pytest_mpi"
+
+
+def addoption(group: Any, parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    """Register ``--mpi-timeout``, ``--with-mpi`` and ``--only-mpi``; block pytest-mpi."""
     group.addoption(
         _options.TIMEOUT,
         type=_options.parse_timeout,
@@ -51,9 +60,10 @@ def addoption(
         help=f"default for {_options.TIMEOUT}, in seconds.",
         default=str(_options.DEFAULT_TIMEOUT),
     )
-    if _pytest_mpi_available(pluginmanager):
-        # pytest-mpi owns --with-mpi, --only-mpi and the marker names; load it first.
-        pluginmanager.import_plugin("pytest_mpi")  # type: ignore[union-attr]
+    # pytest-mpi registered before this plugin has added the same two options already.
+    options_exist = pluginmanager.has_plugin(PYTEST_MPI)
+    pluginmanager.set_blocked(PYTEST_MPI)
+    if options_exist:
         return
     group.addoption(
         _options.WITH_MPI,
@@ -69,19 +79,11 @@ def addoption(
     )
 
 
-def _pytest_mpi_available(pluginmanager: pytest.PytestPluginManager | None) -> bool:
-    if pluginmanager is None or pluginmanager.is_blocked("pytest_mpi"):
-        return False
-    if pluginmanager.has_plugin("pytest_mpi"):
-        return True
-    return importlib.util.find_spec("pytest_mpi") is not None
-
-
 def configure(config: pytest.Config) -> None:
     """Register the markers and the plugin class that fits how pytest was started."""
     add_marker_lines(config)
     timeout = _options.timeout(config)
-    launched = _options.launched_by_mpi()
+    launched = patch.launched_by_mpi()
     with_mpi = _options.wants_mpi(config)
     size = 1
     if with_mpi and launched:
@@ -105,17 +107,12 @@ def configure(config: pytest.Config) -> None:
 def _world() -> Any:
     """``COMM_WORLD``, with NEURON joined to it and hoc errors kept from aborting MPI."""
     try:
-        from patch import p  # joins NEURON and mpi4py to one world: before mpi4py.MPI
-    except Exception as error:
-        # Patch explains a world it cannot set up (a PatchError): show just that.
-        if not any(cls.__name__ == "PatchError" for cls in type(error).__mro__):
-            raise
+        context = patch.p.parallel  # joins NEURON and mpi4py to one world
+    except PatchError as error:  # Patch explains a world it cannot set up: show just that
         raise pytest.UsageError(f"--with-mpi: {error}") from error
-    from mpi4py import MPI
-
     # A hoc error on one rank must be that test's exception, not MPI_Abort of the run.
-    p.parallel.mpiabort_on_error(0)
-    return MPI.COMM_WORLD
+    context.mpiabort_on_error(0)
+    return context.comm
 
 
 class _SerialNote:
@@ -133,7 +130,7 @@ class _SerialNote:
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     """Before anything prints or starts coverage: quiet ranks > 0, one coverage file each."""
-    rank = _options.launcher_rank()
+    rank = patch.launcher_rank()
     options = early_config.known_args_namespace
     if rank is None or not any(getattr(options, name, False) for name in ("with_mpi", "only_mpi")):
         return

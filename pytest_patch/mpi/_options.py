@@ -1,9 +1,8 @@
-"""Option names, defaults and parsers of the MPI support, and how to tell we run under MPI."""
+"""Option names, defaults and parsers of the MPI support."""
 
 from __future__ import annotations
 
 import math
-import os
 
 import pytest
 
@@ -12,15 +11,6 @@ ONLY_MPI = "--only-mpi"
 TIMEOUT = "--mpi-timeout"
 TIMEOUT_INI = "mpi_timeout"
 DEFAULT_TIMEOUT = 60.0
-
-# Variables that MPI launchers (hydra, Open MPI, PMIx, MVAPICH, Slurm) give each rank.
-_RANK_VARIABLES = (
-    "PMI_RANK",
-    "PMIX_RANK",
-    "OMPI_COMM_WORLD_RANK",
-    "MV2_COMM_WORLD_RANK",
-)
-
 
 def parse_timeout(value: str, name: str = TIMEOUT) -> float:
     """A ``--mpi-timeout`` (or ``mpi_timeout`` ini) value: a positive number of seconds."""
@@ -33,20 +23,6 @@ def parse_timeout(value: str, name: str = TIMEOUT) -> float:
             f"{name}={value!r}: give a positive number of seconds, e.g. {name}=60."
         )
     return seconds
-
-
-def launcher_rank() -> int | None:
-    """This process's rank as told by the MPI launcher, or ``None`` outside a launcher."""
-    for name in _RANK_VARIABLES:
-        value = os.environ.get(name)
-        if value is not None and value.isdigit():
-            return int(value)
-    return None
-
-
-def launched_by_mpi() -> bool:
-    """Whether ``mpiexec`` (or another MPI launcher) started this process."""
-    return launcher_rank() is not None
 
 
 def wants_mpi(config: pytest.Config) -> bool:

@@ -1,14 +1,13 @@
 """The ``mpi`` markers: arguments checked at collection, and what each marker does.
 
-The markers are pytest-mpi's and keep its meaning. pytest-mpi's own hook class is
-dropped when it registers, because it skips ``mpi`` tests in a serial run, where
+The markers are pytest-mpi's and keep its meaning; pytest-mpi's own plugin stands down
+(see :mod:`pytest_patch.mpi`), because it skips ``mpi`` tests in a serial run, where
 pytest-patch runs them in a child ``mpiexec`` instead.
 """
 
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
 
 import pytest
 
@@ -61,10 +60,8 @@ def is_mpi_test(item: pytest.Item) -> bool:
 
 def add_marker_lines(config: pytest.Config) -> None:
     """Document the markers for ``pytest --markers`` and ``--strict-markers``."""
-    with_pytest_mpi = config.pluginmanager.has_plugin("pytest_mpi")
-    for marker, line in MARKER_LINES.items():
-        if marker is Marker.MPI or not with_pytest_mpi:  # pytest-mpi documents the others
-            config.addinivalue_line("markers", line)
+    for line in MARKER_LINES.values():
+        config.addinivalue_line("markers", line)
 
 
 class MarkerRules:
@@ -78,11 +75,6 @@ class MarkerRules:
         self.with_mpi = with_mpi
         self.only_mpi = only_mpi
         self.world_size = world_size
-
-    def pytest_plugin_registered(self, plugin: Any, manager: pytest.PytestPluginManager) -> None:
-        # pytest-mpi registers this class from its pytest_configure; its roles are ours.
-        if type(plugin).__module__ == "pytest_mpi" and type(plugin).__name__ == "MPIPlugin":
-            manager.unregister(plugin)
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         for mark in metafunc.definition.iter_markers(Marker.MPI.value):

@@ -158,13 +158,15 @@ def test_factory_targets(p, iclamp, recording):
     raw = h.Section(name="raw")
     clamp = iclamp(raw, amp=0.5, duration=2)
     assert (clamp.amp, clamp.dur) == (0.5, 2)
-    with pytest.raises(TypeError, match="Patch Section"):
-        iclamp(raw, amp=[1, 2])
-    with pytest.raises(ValueError, match="negative"):
+    played = iclamp(raw, amp=[1, 2])  # the same clamp for raw and Patch sections
+    assert played.dur == pytest.approx(2 * p.dt)
+    with pytest.raises(TypeError, match="sequence"):
+        iclamp(raw, amp="1")
+    with pytest.raises(ValueError, match=">= 0"):
         iclamp(soma, delay=-1)
     with pytest.raises(exceptions.NotRecordableError):
         recording("soma")
-    del raw, clamp
+    del raw, clamp, played
 '''
 
 

@@ -1,0 +1,194 @@
+"""A clean simulator per test: the baseline every test starts from, and the leak check.
+
+The baseline (``t``, ``dt``, ``celsius``, ``tstop``, ``v_init``, ``steps_per_ms``) is
+NEURON's state when the session starts, with ``stdrun.hoc`` loaded. After a test, a
+section, point process or NetCon it made that is still alive fails it (``--nrn-leaks``).
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+from collections import Counter
+from collections.abc import Generator, Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import patch
+
+LEAK_MODES = ("error", "warn", "off")
+# Simulator settings every test starts from; NEURON's values when the session started.
+BASELINE = ("t", "dt", "celsius", "tstop", "v_init", "steps_per_ms")
+_KINDS = {"sections": "sections", "point_processes": "point processes", "netcons": "NetCons"}
+
+
+class LeakWarning(UserWarning):
+    """A test left sections, point processes or NetCons alive (``--nrn-leaks=warn``)."""
+
+
+#: The session's :class:`Simulator`.
+simulator_key = pytest.StashKey["Simulator"]()
+#: Whether the test's setup or call failed (its traceback then holds what it made).
+failed_key = pytest.StashKey[bool]()
+
+
+def addoption(group: Any, parser: pytest.Parser) -> None:
+    """Register ``--nrn-leaks`` and its ini key ``nrn_leaks``."""
+    group.addoption(
+        "--nrn-leaks",
+        choices=LEAK_MODES,
+        default=None,
+        help="what a test that leaves a section, point process or NetCon alive gets: "
+        "an error at teardown (default), a warning, or nothing (off).",
+    )
+    parser.addini(
+        "nrn_leaks",
+        "what a test that leaves NEURON objects alive gets: error, warn or off.",
+        default="error",
+    )
+
+
+def configure(config: pytest.Config) -> None:
+    """Capture the simulator baseline and register the leak checker for the session."""
+    mode = config.getoption("nrn_leaks", None) or config.getini("nrn_leaks").strip()
+    if mode not in LEAK_MODES:
+        raise pytest.UsageError(
+            f"nrn_leaks = {mode!r} is not a leak mode: use one of {', '.join(LEAK_MODES)}."
+        )
+    simulator = Simulator(mode, config.rootpath)
+    config.stash[simulator_key] = simulator
+    config.pluginmanager.register(simulator, "pytest-patch-simulator")
+
+
+class Simulator:
+    """The session's NEURON: the baseline each test starts from, and the leak check."""
+
+    def __init__(self, leaks: str, rootpath: Path) -> None:
+        patch.p.load_stdrun()
+        self.p = patch.p
+        self.leaks = leaks
+        self._rootpath = rootpath
+        self._h = patch.transform(patch.p)
+        self.baseline = {name: getattr(self._h, name) for name in BASELINE}
+
+    # -- test set-up and teardown --------------------------------------------------------
+    def start(self) -> Counter[tuple[str, str]]:
+        """Put the simulator back at the baseline; return what lives in NEURON now."""
+        if getattr(sys, "last_traceback", None) is not None:
+            # An earlier failure's traceback holds its test's frames and their models.
+            sys.last_type = sys.last_value = sys.last_traceback = None
+            if hasattr(sys, "last_exc"):
+                sys.last_exc = None
+            gc.collect()
+        h = self._h
+        for name, value in self.baseline.items():
+            setattr(h, name, value)
+        h.cvode.active(0)
+        before = self.snapshot()
+        if not before:
+            # Nothing longer-lived owns a gid, so earlier tests' gids can all go.
+            self.p.parallel.gid_clear()
+        return before
+
+    def finish(self, item: pytest.Item, before: Counter[tuple[str, str]]) -> None:
+        """Release what the test dropped; report what it left alive as ``leaks`` says."""
+        if item.stash.get(failed_key, False):
+            gc.collect()  # the traceback keeps the test's objects: not a leak of its own
+            return
+        leaked = self.leaked(before)
+        if not leaked or self.leaks == "off":
+            return
+        message = self.describe(item, leaked)
+        if self.leaks == "error":
+            pytest.fail(message, pytrace=False)
+        item.warn(LeakWarning(message))
+
+    def snapshot(self) -> Counter[tuple[str, str]]:
+        """The sections, point processes and NetCons alive in NEURON, as (kind, name)."""
+        return Counter(
+            (kind, name) for kind, names in patch.live_objects().items() for name in names
+        )
+
+    def leaked(self, before: Counter[tuple[str, str]]) -> dict[str, list[str]]:
+        """What lives now and did not live in ``before``, after a garbage collection."""
+        # The young generations are cheap to collect and hold most of a short test's
+        # objects; a full collection only runs when something still seems to be left.
+        gc.collect(1)
+        new = self.snapshot() - before
+        if new:
+            gc.collect()
+            new = self.snapshot() - before
+        found: dict[str, list[str]] = {}
+        for kind, name in sorted(new.elements()):
+            found.setdefault(kind, []).append(name)
+        return found
+
+    def describe(self, item: pytest.Item, leaked: dict[str, list[str]]) -> str:
+        """A leak report: what leaked, who still holds it, and what to do."""
+        count = sum(len(names) for names in leaked.values())
+        lines = [
+            f"{item.nodeid} left {count} NEURON object{'s' * (count != 1)} alive after "
+            "its teardown:"
+        ]
+        for kind, label in _KINDS.items():
+            names = leaked.get(kind, [])
+            if names:
+                more = f", ... ({len(names)} in all)" if len(names) > 10 else ""
+                lines.append(f"  {label}: {', '.join(names[:10])}{more}")
+        names = {name for group in leaked.values() for name in group}
+        holders = _module_holders(names, self._rootpath)
+        if holders:
+            lines.append("Held by: " + "; ".join(holders) + ".")
+        lines.append(
+            "Something outside the test still references them, such as a module-level "
+            "list, a global, a class attribute or a cache. Drop that reference when the "
+            "test ends, or build them in a fixture with the scope they need "
+            "(--nrn-leaks=warn or off relaxes this check)."
+        )
+        return "\n".join(lines)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if call.when in ("setup", "call") and call.excinfo is not None:
+            if not call.excinfo.errisinstance(pytest.skip.Exception):
+                item.stash[failed_key] = True
+        return report
+
+
+def _name_of(obj: Any) -> str | None:
+    """The NEURON name of a section or hoc object, ``None`` for anything else."""
+    module = type(obj).__module__
+    if not (module in ("nrn", "hoc") or module == "patch" or module.startswith("patch.")):
+        return None
+    try:
+        return str(obj.hname() if hasattr(type(obj), "hname") or module == "hoc" else obj.name())
+    except Exception:  # a deleted section, or an object NEURON no longer knows
+        return None
+
+
+def _module_holders(names: set[str], rootpath: Path) -> list[str]:
+    """Globals of the project's modules that hold (or directly contain) a leaked object."""
+    found = []
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if not path or "site-packages" in Path(path).parts:
+            continue
+        if not Path(path).is_relative_to(rootpath):
+            continue
+        for variable, value in list(vars(module).items()):
+            if variable.startswith("__"):
+                continue
+            if isinstance(value, dict):
+                contents: Iterable[Any] = list(value.values())
+            elif isinstance(value, (list, tuple, set, frozenset)):
+                contents = list(value)
+            else:
+                contents = [value]
+            if any(_name_of(obj) in names for obj in contents):
+                found.append(f"{variable} in module {module.__name__}")
+    return found
