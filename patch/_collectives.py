@@ -67,7 +67,7 @@ class _Channel:
     """Broadcast over one MPI communicator (or none, in a world of one)."""
 
     def __init__(self, world: Any, size: int) -> None:
-        self.world = world if world is not None and size > 1 else None
+        self.world: Any = world if world is not None and size > 1 else None
         self.size = size
         self.rank = world.Get_rank() if self.world is not None else 0
         self.first = bytearray(_FIRST_BYTES)

@@ -29,6 +29,8 @@ def freed_event_objects() -> int:
 
 class _Entry(weakref.ref):  # type: ignore[type-arg]
     __slots__ = ("key", "event_object")
+    key: int
+    event_object: bool
 
 
 def _forget(entry: _Entry) -> None:

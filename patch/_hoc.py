@@ -5,12 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from . import _graph
+from ._boot import hoc
 
 
 class HocObject:
     """Mixed into a hoc class (``hoc.Vector``, a point process, ...) by each wrapper."""
 
     __slots__ = ()
+
+    hname: Any  # NEURON's methods, from the hoc class each wrapper mixes this into
+    baseattr: Any
 
     #: Whether NEURON hands this kind of object back (``nc.syn()``), so that the same
     #: Python object must be found again for it.
@@ -31,6 +35,9 @@ class HocObject:
     def _event_object(self) -> bool:
         """Whether NEURON's event queue may point at this object."""
         return False
+
+    def __str__(self) -> str:
+        return hoc.HocObject.__repr__(self)  # NEURON's text ("ExpSyn[0]"), as with raw h
 
     def __repr__(self) -> str:
         try:

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import _graph, _mechanisms, _run, _simulation
+from . import _graph, _mechanisms, _netcon, _run, _simulation, _vector
 from ._boot import h, hoc
 from ._hoc import HocObject
 from ._netcon import NetCon, netcon_targets_on
@@ -118,9 +118,10 @@ class PythonHocInterpreter:
                 "section.push()."
             ) from error
 
-    def allsec(self) -> list[Any]:
-        """Every section in NEURON (Patch sections are the objects you created)."""
-        return list(h.allsec())
+    def allsec(self) -> Any:
+        """An iterator over every section in NEURON, as ``h.allsec()`` (Patch sections
+        come back as the objects you created)."""
+        return h.allsec()
 
     def delete_section(self, *args: Any, sec: Any = None) -> None:
         """``h.delete_section``, refused while a NetCon still targets a synapse on it."""
@@ -141,7 +142,7 @@ class PythonHocInterpreter:
 
     # -- the run system ------------------------------------------------------------------
     @property
-    def time(self) -> Vector:
+    def time(self) -> _vector.Vector:
         """A Vector of the time points of the last run through ``p`` (it records ``t``)."""
         return _run.time_vector()
 
@@ -198,7 +199,7 @@ class PythonHocInterpreter:
     def ParallelCon(  # noqa: N802 - named like a NEURON class
         self, first: Any, second: Any, *, weight: float | None = None,
         delay: float | None = None, threshold: float | None = None,
-    ) -> NetCon:
+    ) -> _netcon.NetCon:
         """Transmit ``ParallelCon(obj, gid)`` or receive ``ParallelCon(gid, target)`` spikes."""
         return parallel_con(first, second, weight=weight, delay=delay, threshold=threshold)
 

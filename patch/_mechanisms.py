@@ -73,6 +73,7 @@ _COMMENTS = re.compile(r"COMMENT.*?ENDCOMMENT|:[^\n]*|\?[^\n]*", re.DOTALL)
 _NEURON_BLOCK = re.compile(r"\bNEURON\s*\{([^}]*)\}")
 _PROCESS_NAME = re.compile(r"\b(?:POINT_PROCESS|ARTIFICIAL_CELL)\s+(\w+)")
 _POINTERS = re.compile(r"\bPOINTER\b([\w \t,]*)")
+_POINTING = re.compile(r"\bnrn_pointing\s*\(\s*(?:_p_)?(\w+)\s*\)")
 
 
 def add_mod_folder(folder: str | Path) -> None:
@@ -102,10 +103,12 @@ def declared_pointers() -> dict[str, tuple[str, ...]]:
             process = _PROCESS_NAME.search(block.group(1)) if block else None
             if block is None or process is None:
                 continue
+            optional = set(_POINTING.findall(text))  # tested before use: may stay unset
             names = [
                 name
                 for match in _POINTERS.finditer(block.group(1))
                 for name in re.findall(r"\w+", match.group(1))
+                if name not in optional
             ]
             _pointer_table.setdefault(process.group(1), tuple(names))
     return _pointer_table

@@ -104,6 +104,7 @@ def load_mechanisms(folder: str | Path, *, cache: str | Path | None = None) -> M
 
 def _barrier() -> None:
     """Wait for every rank without spinning, so rank 0 has the cores to compile."""
+    assert world is not None
     request = world.Ibarrier()
     while not request.Test():
         time.sleep(0.02)

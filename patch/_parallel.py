@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from . import _collectives, _simulation
-from ._boot import hoc
+from ._boot import hoc, world
 from ._hoc import HocObject
 from ._netcon import NetCon
 from ._vector import Vector
@@ -131,7 +131,7 @@ class ParallelContext(HocObject, hoc.ParallelContext):
     @property
     def comm(self) -> Any:
         """mpi4py's ``COMM_WORLD`` of this world, or ``None`` when there is no MPI world."""
-        return _collectives.world
+        return world
 
     @property
     def rank(self) -> int:
@@ -218,7 +218,7 @@ def _check_unique(owned_by_rank: list[list[int]]) -> None:
 def parallel_con(
     first: Any, second: Any, *, weight: float | None = None, delay: float | None = None,
     threshold: float | None = None,
-) -> Any:
+) -> NetCon:
     """``ParallelCon(source, gid)`` transmits; ``ParallelCon(gid, target)`` receives.
 
     Returns the NetCon that NEURON uses; holding it keeps the source or target alive.
@@ -259,7 +259,7 @@ def _check_gid(gid: Any) -> int:
     return int(gid)
 
 
-def _transmitter(pc: ParallelContext, source: Any, gid: int, threshold: float | None) -> Any:
+def _transmitter(pc: ParallelContext, source: Any, gid: int, threshold: float | None) -> NetCon:
     exists = int(pc.gid_exists(gid))
     if exists >= 2:
         raise ParallelConnectError(
@@ -285,7 +285,7 @@ def _transmitter(pc: ParallelContext, source: Any, gid: int, threshold: float | 
     return netcon
 
 
-def _receiver(pc: ParallelContext, gid: int, target: Any, weight: Any, delay: Any) -> Any:
+def _receiver(pc: ParallelContext, gid: int, target: Any, weight: Any, delay: Any) -> NetCon:
     netcon = NetCon(None, target, weight=weight, delay=delay)
     pc._pending.append((weakref.ref(netcon), gid))
     return netcon

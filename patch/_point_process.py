@@ -22,6 +22,8 @@ class PointProcess(HocObject):
     __slots__ = ()
     _hoc_type: Any
     _mechanism: Mechanism
+    get_segment: Any  # NEURON's methods, from the hoc class
+    has_loc: Any
     #: Artificial cells (NetStim, IntFire1, ...) live on no section.
     artificial: bool = False
 

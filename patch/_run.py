@@ -78,7 +78,7 @@ def _hoc(name: str, function: Any, *args: Any) -> Any:
 def finitialize(*args: Any) -> Any:
     """``h.finitialize`` after the parallel set-up NEURON needs, when it needs it."""
     for value in args:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if not _simulation.is_number(value) or not math.isfinite(value):
             raise TypeError(f"finitialize takes an initial voltage in mV, not {value!r}.")
     prepare()
     return _hoc("finitialize", h.finitialize, *args)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from . import _clamps, _graph, _stack
 from ._boot import h, hoc, nrn
@@ -12,6 +12,8 @@ from ._netcon import NetCon
 from ._transform import check_alive, implements, is_alive, resolve_segment, transform
 from ._vector import Vector
 from .exceptions import SegmentPositionError
+
+T = TypeVar("T")
 
 
 class Section(nrn.Section):
@@ -36,10 +38,19 @@ class Section(nrn.Section):
     def __neuron__(self) -> Section:
         return self
 
+    def __str__(self) -> str:
+        return nrn.Section.__repr__(self)  # NEURON's text (the name), as with raw h
+
     def __repr__(self) -> str:
         if not is_alive(self):
             return "<Section (deleted)>"
         return f"<Section {self.name()}>"
+
+    def __enter__(self) -> Section:
+        return self
+
+    def __exit__(self, exc_type: Any, *exc_info: Any) -> None:
+        _stack.leave(self, failed=exc_type is not None)
 
     # -- topology ------------------------------------------------------------------
     def connect(self, parent: Any, x: float = 1.0, y: float = 0.0) -> Section:
@@ -87,10 +98,12 @@ class Section(nrn.Section):
             _graph.unlink(self, previous.sec)
 
     # -- the section stack ------------------------------------------------------------
-    def push(self) -> _stack.Pushed:
-        """Put this section on NEURON's section stack; usable as ``with s.push(): ...``."""
+    def push(self) -> Section:
+        """Put this section on NEURON's section stack; usable as ``with s.push(): ...``
+        (popped when the block ends, also on an exception). Returns the section."""
         check_alive(self)
-        return _stack.push(self)
+        _stack.push(self)
+        return self
 
     def pop(self) -> None:
         """Take this section, pushed with :meth:`push`, off the top of the section stack."""
@@ -111,7 +124,7 @@ class Section(nrn.Section):
         self.recordings[x] = vector
         return vector
 
-    def synapse(self, factory: Any, x: float = 0.5, **attributes: Any) -> Any:
+    def synapse(self, factory: Callable[..., T], x: float = 0.5, **attributes: Any) -> T:
         """Place a point process made by ``factory`` (e.g. ``p.ExpSyn``) at ``x``.
 
         Keyword arguments set attributes of the new point process (``tau=2``).

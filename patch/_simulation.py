@@ -7,6 +7,7 @@ Python; each check here refuses one of them before NEURON gets there.
 from __future__ import annotations
 
 import math
+import numbers
 import weakref
 from typing import Any
 
@@ -31,9 +32,14 @@ class _Initialised:
 _initialised = _Initialised()
 
 
+def is_number(value: Any) -> bool:
+    """Whether NEURON takes ``value`` as a number: ints, floats, numpy's, not bools."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def check_step(dt: Any) -> None:
     """Refuse a time step that is not a positive number (NEURON would never finish)."""
-    if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not dt > 0 or not math.isfinite(dt):
+    if not is_number(dt) or not dt > 0 or not math.isfinite(dt):
         raise ValueError(
             f"dt={dt!r}: the time step must be a positive number of ms (NEURON would "
             "never reach the end of the run)."
@@ -42,7 +48,7 @@ def check_step(dt: Any) -> None:
 
 def check_time(name: str, value: Any) -> None:
     """Refuse a time that is not a finite, non-negative number of ms."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+    if not is_number(value) or not math.isfinite(value) or value < 0:
         raise ValueError(f"{name}={value!r}: give a finite, non-negative time in ms.")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._boot import h, nrn
 from .exceptions import SectionAccessError
@@ -33,11 +33,10 @@ def require_section(what: str) -> None:
         )
 
 
-def push(section: Section) -> Pushed:
-    """Put ``section`` on the stack; the returned object pops it at the end of a ``with``."""
+def push(section: Section) -> None:
+    """Put ``section`` on the stack, remembered as pushed by Patch."""
     nrn.Section.push(section)
     _pushed.append(section)
-    return Pushed(section)
 
 
 def pop(section: Section) -> None:
@@ -52,21 +51,10 @@ def pop(section: Section) -> None:
     _pushed.pop()
 
 
-class Pushed:
-    """Returned by ``Section.push()``; pops the section when a ``with`` block ends."""
-
-    __slots__ = ("section",)
-
-    def __init__(self, section: Section) -> None:
-        self.section = section
-
-    def __enter__(self) -> Section:
-        return self.section
-
-    def __exit__(self, exc_type: Any, *exc_info: Any) -> None:
-        if exc_type is None:
-            pop(self.section)
-        elif _pushed and _pushed[-1] is self.section:
-            # Leave the stack as it was, without hiding the exception on its way out.
-            h.pop_section()
-            _pushed.pop()
+def leave(section: Section, failed: bool) -> None:
+    """The end of ``with section.push():``; on an exception, pop without hiding it."""
+    if not failed:
+        pop(section)
+    elif _pushed and _pushed[-1] is section:
+        h.pop_section()
+        _pushed.pop()

@@ -137,8 +137,9 @@ class Simulator:
             if names:
                 more = f", ... ({len(names)} in all)" if len(names) > 10 else ""
                 lines.append(f"  {label}: {', '.join(names[:10])}{more}")
-        names = {name for group in leaked.values() for name in group}
-        holders = _module_holders(names, self._rootpath)
+        holders = _module_holders(
+            {name for group in leaked.values() for name in group}, self._rootpath
+        )
         if holders:
             lines.append("Held by: " + "; ".join(holders) + ".")
         lines.append(

@@ -51,7 +51,7 @@ class _Node:
         #: Labels of the nodes this object keeps alive.
         self.edges: set[str] = set()
         #: What the object must look like in NEURON (its section, source, target, ...).
-        self.facts: dict[str, str | None] = {}
+        self.facts: dict[str, str] = {}
 
 
 class ReferenceLifetimeMachine(RuleBasedStateMachine):
@@ -438,14 +438,14 @@ class ReferenceLifetimeMachine(RuleBasedStateMachine):
             except AssertionError as error:
                 self._expect(False, f"G1: {error}")
         recording = [
-            (label, self._nodes[label].ref()) for label in reachable
+            (label, self.obj(label)) for label in reachable
             if self._nodes[label].kind == "vector" and "section" in self._nodes[label].facts
         ]
         players = Counter(
             clamp for label, (clamp, _) in self._players.items() if label in reachable and clamp in reachable
         )
         playing = [
-            (clamp, self._nodes[clamp].ref(), last)
+            (clamp, self.obj(clamp), last)
             for label, (clamp, last) in self._players.items()
             if label in reachable and players[clamp] == 1
         ]
@@ -503,7 +503,7 @@ class ReferenceLifetimeMachine(RuleBasedStateMachine):
 
     def _check_live(self, reachable: set[str]) -> None:
         expected = self._baseline + Counter(
-            self._nodes[label].neuron_name for label in reachable if self._nodes[label].neuron_name
+            name for label in reachable if (name := self._nodes[label].neuron_name) is not None
         )
         actual = _names(live_objects())
         extra = sorted((actual - expected).elements())

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from hypothesis.extra import numpy as npst
 
-from patch import NetCon, Section, p, point_processes as neuron_point_processes
+from patch import NetCon, ParallelContext, Section, p, point_processes as neuron_point_processes
 
 from .lifetime import ReferenceLifetimeMachine
 
@@ -119,7 +119,9 @@ def _odd_nseg(max_nseg: int) -> st.SearchStrategy[int]:
     return st.integers(0, (max_nseg - 1) // 2).map(lambda k: 2 * k + 1)
 
 
-def _path(length: float, diam: float, count: int, direction: tuple[float, float, float]):
+def _path(
+    length: float, diam: float, count: int, direction: tuple[float, float, float]
+) -> tuple[tuple[float, float, float, float], ...]:
     norm = math.sqrt(sum(c * c for c in direction))
     unit = tuple(c / norm for c in direction)
     step = length / (count - 1)
@@ -443,9 +445,9 @@ class NetworkSpec:
                 if parallel:
                     network.netcons.append(p.ParallelCon(cell.root, index, threshold=-20.0))
         for index, syn in enumerate(self.synapses):
-            cell = network.cells.get(syn.cell)
-            if cell is not None:
-                section = cell.sections[syn.section]
+            owner = network.cells.get(syn.cell)
+            if owner is not None:
+                section = owner.sections[syn.section]
                 if syn.kind == "Exp2Syn":
                     network.synapses[index] = p.Exp2Syn(section(syn.x), tau1=min(0.5, syn.tau), tau2=syn.tau)
                 else:
@@ -581,17 +583,17 @@ def networks(
 
 
 # -- picklable payloads ---------------------------------------------------------------------
-# Arrays bigger than this travel out of band in p.parallel.broadcast.
-_OUT_OF_BAND = 1 << 16
 _DTYPES = ("float64", "float32", "int64", "int32", "uint8", "bool", "complex128")
 
 
 @st.composite
 def _array(draw: Any, max_array_bytes: int) -> np.ndarray:
     dtype = np.dtype(draw(st.sampled_from(_DTYPES)))
-    if max_array_bytes > _OUT_OF_BAND and draw(st.booleans()):
+    # Arrays bigger than this travel out of band in p.parallel.broadcast.
+    out_of_band = ParallelContext.OUT_OF_BAND_BYTES
+    if max_array_bytes > out_of_band and draw(st.booleans()):
         # Big arrays: mostly one fill value, so drawing stays cheap.
-        count = draw(st.integers(_OUT_OF_BAND // dtype.itemsize + 1, max_array_bytes // dtype.itemsize))
+        count = draw(st.integers(out_of_band // dtype.itemsize + 1, max_array_bytes // dtype.itemsize))
         shape: Any = (count // 8, 8) if draw(st.booleans()) and count >= 16 else count
         elements = npst.from_dtype(dtype, allow_nan=False, allow_infinity=False)
         return draw(npst.arrays(dtype, shape, elements=elements, fill=elements))

@@ -3,6 +3,8 @@
 # serially and on 2 MPI ranks.
 set -euo pipefail
 source "$(dirname "$0")/setup-venv.sh"
+echo "== type check"
+python -m mypy
 # A stuck run is a failure, not a wait: each run has a generous upper bound.
 echo "== serial"
 timeout --kill-after=30 1200 python -m pytest "$@"

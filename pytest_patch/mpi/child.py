@@ -145,6 +145,7 @@ class ChildRuns:
             ranks = required_ranks(item)
             if ranks <= 1 or self.refusal:
                 continue
+            assert item.parent is not None
             child = ChildItem.from_parent(
                 item.parent, name=item.name, original=item, runs=self, ranks=ranks
             )

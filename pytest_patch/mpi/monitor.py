@@ -23,7 +23,7 @@ from typing import Any
 if __package__:
     from .ranklog import culprit, ended_path, log_path, read_events
 else:  # run as a script
-    from ranklog import culprit, ended_path, log_path, read_events  # type: ignore[no-redef]
+    from ranklog import culprit, ended_path, log_path, read_events  # type: ignore[no-redef,import-not-found]
 
 _POLL_SECONDS = 0.2
 

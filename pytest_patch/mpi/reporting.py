@@ -101,7 +101,7 @@ def combine(
             if rank != local and not isinstance(detail, str):
                 sections += _ranked(list(detail.sections), rank)
         report.outcome = "failed"
-        report.longrepr = RankFailures(failures, notes)
+        report.longrepr = RankFailures(failures, notes)  # type: ignore[assignment] # a TerminalRepr by its toterminal()
         report.sections = sections
         if hasattr(report, "wasxfail"):
             del report.wasxfail

@@ -64,7 +64,7 @@ def test_changes_state(p):
 
 def test_starts_from_baseline(p):
     check_baseline(p)
-    assert p.allsec() == []
+    assert list(p.allsec()) == []
 
 
 def test_model_first(p, network):

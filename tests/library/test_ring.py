@@ -1,6 +1,6 @@
 """A ring of Hodgkin-Huxley cells gives the same spikes however it is split over ranks.
 
-Run as a script (``python tests/test_ring.py`` or under ``mpiexec -n N``) it prints the
+Run as a script (``python tests/library/test_ring.py`` or under ``mpiexec -n N``) it prints the
 ring's spikes, gathered on rank 0, as JSON.
 """
 

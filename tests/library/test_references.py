@@ -72,7 +72,6 @@ def test_netcon_keeps_source_and_target_sections_alive():
     assert sorted(s.name() for s in p.allsec()) == ["post", "pre"]
     assert nc.preseg().sec.name() == "pre"
     assert nc.syn().get_segment().sec.name() == "post"
-    h.pop_section()
 
 
 def test_section_keeps_its_point_processes_and_recordings():

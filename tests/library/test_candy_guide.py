@@ -24,7 +24,7 @@ def test_every_builtin_point_process_defaults_to_segment_half():
         pp = getattr(p, name)(s)
         assert pp.get_segment().sec is s, name
         assert pp.get_loc() == 0.5, name
-        h.pop_section()
+        h.pop_section()  # get_loc() pushed the section
 
 
 def test_segment_position_is_kept():
@@ -32,7 +32,7 @@ def test_segment_position_is_kept():
     s.nseg = 11
     syn = p.ExpSyn(s(0.7))
     assert syn.get_loc() == pytest.approx(0.7, abs=0.05)
-    h.pop_section()
+    h.pop_section()  # get_loc() pushed the section
 
 
 def test_vector_record_section_means_ref_v_at_half():
@@ -83,7 +83,7 @@ def test_synapse_and_connect_points():
     assert nc.syn() is target_syn
     assert nc.preseg().sec is s
     assert nc.preloc() == pytest.approx(0.5)
-    h.pop_section()
+    h.pop_section()  # preloc() pushed the section
 
 
 def test_synapse_attributes():
@@ -122,7 +122,7 @@ def test_push_pop_and_context_manager():
         assert p.cas() is s
     assert clamp.get_segment().sec is s
     assert clamp.get_loc() == 0.5
-    h.pop_section()
+    h.pop_section()  # get_loc() pushed the section
     s.push()
     assert p.cas() is s
     s.pop()

@@ -16,7 +16,7 @@ MODS = os.path.join(os.path.dirname(__file__), "data", "mods")
 
 @pytest.fixture(scope="module")
 def tickle(tmp_path_factory):
-    """Compile tests/data/mods with nrnivmodl and load the library with p.nrn_load_dll."""
+    """Compile tests/library/data/mods with nrnivmodl and load the library with p.nrn_load_dll."""
     build = tmp_path_factory.mktemp("mods")
     for name in os.listdir(MODS):
         shutil.copy(os.path.join(MODS, name), build)
@@ -35,7 +35,7 @@ def test_loaded_point_process_defaults_to_segment_half(tickle):
     assert isinstance(pp, patch.PointProcess)
     assert pp.get_segment().sec is s and pp.get_loc() == 0.5
     assert pp.amp == 0.3
-    p.pop_section()
+    p.pop_section()  # get_loc() pushed the section
 
 
 def test_loaded_point_process_is_a_netcon_target(tickle):

@@ -183,7 +183,7 @@ def test_point_processes_find_mechanisms_loaded_after_the_strategy_was_made(tmp_
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert "drew <Tick Tick[" in result.stdout
+    assert "drew Tick[" in result.stdout
 
 
 # -- networks ---------------------------------------------------------------------------------
