@@ -24,6 +24,8 @@ def p_fixture(request: pytest.FixtureRequest) -> Generator[patch.PythonHocInterp
     fails it at teardown as a leak (``--nrn-leaks=error|warn|off``). Objects made by
     module- or session-scoped fixtures are not leaks of the test; such fixtures use
     ``from patch import p`` (they cannot request this function-scoped fixture).
+    Hypothesis tests (``@given``) use ``nrn_simulator`` instead: hypothesis refuses
+    function-scoped fixtures, which are not reset between examples.
 
     Example::
 
@@ -45,6 +47,28 @@ def p_fixture(request: pytest.FixtureRequest) -> Generator[patch.PythonHocInterp
         for name in [name for name in funcargs if name != "p"]:
             del funcargs[name]
     simulator.finish(item, before)
+
+
+@pytest.fixture(name="nrn_simulator", scope="session")
+def simulator_fixture(request: pytest.FixtureRequest) -> Simulator:
+    """The session's simulator, for hypothesis tests: ``with nrn_simulator.example() as p:``.
+
+    ``example()`` puts the simulator back at the baseline (as the ``p`` fixture does for a
+    test) at the start of each example. Session-scoped, so hypothesis accepts it in an
+    ``@given`` test, where the function-scoped ``p`` fails its health check.
+
+    Example::
+
+        @given(morphology=morphologies(max_sections=4))
+        def test_rests_near_e_pas(nrn_simulator, morphology):
+            with nrn_simulator.example() as p:
+                for section in morphology.sections:
+                    section.insert("pas")
+                p.run(50)
+                assert morphology.root(0.5).v == pytest.approx(-70, abs=1)
+    """
+    simulator: Simulator = request.config.stash[simulator_key]
+    return simulator
 
 
 @pytest.fixture(name="section")

@@ -10,7 +10,8 @@ from __future__ import annotations
 import gc
 import sys
 from collections import Counter
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,16 @@ class Simulator:
             # Nothing longer-lived owns a gid, so earlier tests' gids can all go.
             self.p.parallel.gid_clear()
         return before
+
+    @contextmanager
+    def example(self) -> Iterator[patch.PythonHocInterpreter]:
+        """One hypothesis example: the simulator at the baseline, then ``p``.
+
+        The baseline is restored on entry, as the ``p`` fixture does for a test; the
+        example's objects are freed once hypothesis drops them.
+        """
+        self.start()
+        yield self.p
 
     def finish(self, item: pytest.Item, before: Counter[tuple[str, str]]) -> None:
         """Release what the test dropped; report what it left alive as ``leaks`` says."""

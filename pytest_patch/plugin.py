@@ -14,7 +14,13 @@ import pytest
 from . import leaks, mods
 from . import mpi as mpi_support
 from .checks import explain_vector_comparison
-from .fixtures import iclamp_fixture, p_fixture, recording_fixture, section_fixture
+from .fixtures import (
+    iclamp_fixture,
+    p_fixture,
+    recording_fixture,
+    section_fixture,
+    simulator_fixture,
+)
 from .mpi import pytest_load_initial_conftests  # noqa: F401 - quiets ranks > 0 early
 from .mpi.fixtures import mpi_file_name, mpi_tmp_path, mpi_tmpdir
 
@@ -23,6 +29,7 @@ __all__ = [
     "p_fixture",
     "recording_fixture",
     "section_fixture",
+    "simulator_fixture",
     "mpi_file_name",
     "mpi_tmp_path",
     "mpi_tmpdir",

@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # Sourced by the other scripts: make a virtual environment with the project and its test
-# extras installed (editable), and put it first on PATH.
+# extras installed (editable), and put it first on PATH. pip's output is kept in
+# $venv/install.log and shown only when the installation fails.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 venv="${PATCH_VENV:-.venv}"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet --upgrade pip
-"$venv/bin/python" -m pip install --quiet -e '.[test]'
+log="$venv/install.log"
+echo "== installing Patch and its test extras into $venv (log: $log)"
+if ! { "$venv/bin/python" -m pip install --upgrade pip \
+       && "$venv/bin/python" -m pip install -e '.[test]'; } >"$log" 2>&1; then
+    cat "$log"
+    echo "installation failed (the log is above)" >&2
+    exit 1
+fi
 export PATH="$PWD/$venv/bin:$PATH"

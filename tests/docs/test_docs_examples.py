@@ -1,0 +1,50 @@
+"""Examples of the docs pages run as written."""
+
+import pathlib
+import re
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def blocks(page, language):
+    text = (ROOT / "docs" / page).read_text()
+    return re.findall(rf"```{language}\n(.*?)```", text, re.S)
+
+
+def run_pytest(tmp_path, source, ini=""):
+    (tmp_path / "test_example.py").write_text(source)
+    (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = --strict-markers\n" + ini)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+
+
+def test_hypothesis_example_with_nrn_simulator(tmp_path):
+    example = next(b for b in blocks("strategies.md", "python") if "nrn_simulator" in b)
+    header = (
+        "import pytest\nfrom hypothesis import given, settings\n"
+        "from pytest_patch.strategies import morphologies\n"
+        "settings.register_profile('docs', max_examples=10, derandomize=True, database=None)\n"
+        "settings.load_profile('docs')\n\n"
+    )
+    result = run_pytest(tmp_path, header + example)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+
+
+def test_load_mechanisms_example(tmp_path):
+    example = next(b for b in blocks("library.md", "python") if "load_mechanisms" in b)
+    (tmp_path / "mod").mkdir()
+    (tmp_path / "mod" / "syn.mod").write_text(
+        "NEURON { POINT_PROCESS MySynapse RANGE count }\nASSIGNED { count }\n"
+        "NET_RECEIVE (w) { count = count + 1 }\n"
+    )
+    (tmp_path / "model.py").write_text(example + "\nprint(type(syn).__name__, syn.get_segment())\n")
+    result = subprocess.run(
+        [sys.executable, "model.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("MySynapse ") and result.stdout.strip().endswith("(0.5)")

@@ -1,0 +1,101 @@
+"""``patch.load_mechanisms``: a mod folder compiled once (cached by content) and loaded,
+in a script, under mpiexec and in the plugin alike."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+MOD = """
+NEURON {
+    POINT_PROCESS Leaky
+    POINTER drive
+    RANGE g, seen
+    NONSPECIFIC_CURRENT i
+}
+PARAMETER { g = 0 (uS) }
+ASSIGNED { v (mV) i (nA) drive seen }
+BREAKPOINT { seen = drive  i = g * v }
+"""
+
+MODEL = """
+import sys
+import patch
+from patch import p
+
+build = patch.load_mechanisms("mod")
+cell = p.Section(name="cell")
+leak = p.Leaky(cell)
+if "--unset" not in sys.argv:
+    leak._ref_drive = cell(0.5)._ref_v
+try:
+    p.run(1)
+    # One write per rank, so that the two ranks' lines do not interleave.
+    print(f"rank {p.parallel.rank} compiled {build.compiled} seen {round(leak.seen, 3)}", flush=True)
+except patch.PatchError as error:
+    print(type(error).__name__, error)
+"""
+
+
+def run(args, cwd, **kwargs):
+    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=300, **kwargs)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@pytest.fixture
+def repository(tmp_path):
+    (tmp_path / "mod").mkdir()
+    (tmp_path / "mod" / "leaky.mod").write_text(MOD)
+    (tmp_path / "model.py").write_text(MODEL)
+    return tmp_path
+
+
+def mpiexec():
+    return os.path.join(os.path.dirname(sys.executable), "mpiexec")
+
+
+def test_a_script_a_parallel_script_and_the_plugin_share_one_build(repository):
+    first = run([sys.executable, "model.py"], repository)
+    assert "rank 0 compiled True seen -65.0" in first
+    builds = list((repository / ".nrn-mod-cache").iterdir())
+    assert len(builds) == 1
+    assert "rank 0 compiled False" in run([sys.executable, "model.py"], repository)
+    ranks = run([mpiexec(), "-n", "2", sys.executable, "model.py"], repository)
+    assert sorted(line.split()[1] for line in ranks.splitlines()) == ["0", "1"]
+    assert ranks.count("compiled False") == 2
+    (repository / "pytest.ini").write_text("[pytest]\nnrn_mod_dirs = mod\n")
+    (repository / "test_leaky.py").write_text(
+        "def test_leaky(p):\n    leak = p.Leaky(p.Section())\n"
+        "    leak._ref_drive = leak.get_segment()._ref_v\n    p.run(1)\n"
+    )
+    session = run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_leaky.py"], repository)
+    assert "(cached)" in session and "1 passed" in session
+    assert list((repository / ".nrn-mod-cache").iterdir()) == builds
+
+
+def test_an_unset_pointer_of_a_cached_build_is_refused(repository):
+    out = run([sys.executable, "model.py", "--unset"], repository)
+    assert "SimulatorError Leaky[0].drive is a POINTER that was never set" in out
+
+
+def test_bad_mod_folders(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "bad.mod").write_text("NEURON { POINT_PROCESS Bad RANGE }\nBREAKPOINT { x = }\n")
+    code = textwrap.dedent("""
+        import patch
+        for folder in ("missing", "empty", "broken"):
+            try:
+                patch.load_mechanisms(folder)
+            except (FileNotFoundError, patch.PatchError) as error:
+                print(folder, type(error).__name__, isinstance(error, patch.PatchError), error)
+    """)
+    out = run([sys.executable, "-c", code], tmp_path)
+    lines = out.splitlines()
+    assert lines[0].startswith("missing FileNotFoundError False load_mechanisms: the mod folder")
+    assert lines[1].startswith("empty FileNotFoundError False") and "no .mod files" in lines[1]
+    assert lines[2].startswith("broken ModCompileError True nrnivmodl could not compile")
+    assert "bad.mod" in out
