@@ -10,6 +10,7 @@ from ._boot import h
 from ._point_process import point_process_class
 from ._transform import resolve_segment
 from ._vector import Vector
+from .exceptions import ArgumentError, ArgumentValueError, SimulationTimeError
 
 #: What a clamp's ``duration=None`` means: on for the whole run, however long.
 FOREVER = 1e9
@@ -30,11 +31,11 @@ def iclamp(
     The clamp keeps its section (and a played sequence) alive, and they keep it.
     """
     if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay < 0:
-        raise ValueError(f"iclamp: delay={delay!r} must be a number of ms >= 0.")
+        raise SimulationTimeError(f"iclamp: delay={delay!r} must be a number of ms >= 0.")
     if duration is not None and (
         isinstance(duration, bool) or not isinstance(duration, (int, float)) or duration < 0
     ):
-        raise ValueError(f"iclamp: duration={duration!r} must be a number of ms >= 0 (or None).")
+        raise SimulationTimeError(f"iclamp: duration={duration!r} must be a number of ms >= 0 (or None).")
     section, x = resolve_segment(target)
     if isinstance(amp, (int, float)) and not isinstance(amp, bool):
         clamp = point_process_class("IClamp")(section(x))
@@ -43,13 +44,13 @@ def iclamp(
         clamp.dur = FOREVER if duration is None else duration
         return clamp
     if isinstance(amp, (str, bytes, bool)) or not isinstance(amp, Iterable):
-        raise TypeError(f"iclamp: amp={amp!r} must be a number of nA or a sequence of them.")
+        raise ArgumentError(f"iclamp: amp={amp!r} must be a number of nA or a sequence of them.")
     values = list(amp)
     if not values:
-        raise ValueError("iclamp: amp is an empty sequence; give at least one value.")
+        raise ArgumentValueError("iclamp: amp is an empty sequence; give at least one value.")
     bad = [value for value in values if isinstance(value, bool) or not isinstance(value, (int, float))]
     if bad:
-        raise TypeError(f"iclamp: amp holds {bad[0]!r}; give numbers of nA.")
+        raise ArgumentError(f"iclamp: amp holds {bad[0]!r}; give numbers of nA.")
     clamp = point_process_class("IClamp")(section(x))
     clamp.delay = delay
     played = Vector(values)
@@ -71,7 +72,7 @@ def vclamp(
     voltages = [voltage] if isinstance(voltage, (int, float)) else list(voltage)
     durations = [duration] if isinstance(duration, (int, float)) else list(duration)
     if not 1 <= len(voltages) <= 3 or len(voltages) != len(durations):
-        raise ValueError(
+        raise ArgumentValueError(
             "vclamp: give one to three voltages and as many durations "
             f"(got {len(voltages)} voltages, {len(durations)} durations)."
         )

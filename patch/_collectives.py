@@ -18,7 +18,7 @@ import numpy as np
 
 from ._boot import hoc, world
 from ._vector import Vector
-from .exceptions import BroadcastError
+from .exceptions import BroadcastError, CollectiveError
 
 # First message: a header (status, pickle length, number of out-of-band buffers, their
 # sizes), then as much of the pickle as fits.
@@ -47,10 +47,28 @@ def broadcast(data: Any, root: Any, size: int) -> Any:
 
 
 def allgather(data: Any) -> list[Any]:
-    """Every rank's ``data`` (any picklable object), in rank order, on every rank."""
+    """Every rank's ``data`` (any picklable object), in rank order, on every rank.
+
+    Each rank pickles its own data first, so data that one rank cannot send raises
+    ``CollectiveError`` on every rank (naming that rank) instead of leaving the others
+    waiting.
+    """
     if world is None or world.Get_size() == 1:
         return [data]
-    return list(world.allgather(data))
+    try:
+        payload: bytes | None = pickle.dumps(data, protocol=5)
+        error = None
+    except Exception as exception:  # anything pickle raises means: cannot be sent
+        payload, error = None, f"{type(data).__name__}: {type(exception).__name__}: {exception}"
+    gathered = world.allgather((error, payload))
+    failed = [(rank, message) for rank, (message, _) in enumerate(gathered) if message]
+    if failed:
+        raise CollectiveError(
+            "allgather: "
+            + "; ".join(f"rank {rank} cannot send its data ({message})" for rank, message in failed)
+            + ". Only picklable data can be gathered."
+        )
+    return [pickle.loads(payload) for _, payload in gathered]
 
 
 _channels: dict[int, _Channel] = {}

@@ -15,7 +15,7 @@ from ._point_process import point_process_class
 from ._section import Section, SectionRef
 from ._transform import check_alive, transform
 from ._vector import Vector
-from .exceptions import HocError, SectionAccessError, SimulatorError
+from .exceptions import ArgumentError, HocError, SectionAccessError, SimulatorError
 
 
 class HocFunction:
@@ -127,7 +127,7 @@ class PythonHocInterpreter:
         """``h.delete_section``, refused while a NetCon still targets a synapse on it."""
         section = transform(sec) if sec is not None else self.cas()
         if args:
-            raise TypeError("delete_section takes the section as sec=: p.delete_section(sec=s).")
+            raise ArgumentError("delete_section takes the section as sec=: p.delete_section(sec=s).")
         check_alive(section)
         targets = netcon_targets_on(section)
         if targets:

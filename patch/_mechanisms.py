@@ -114,14 +114,22 @@ def declared_pointers() -> dict[str, tuple[str, ...]]:
     return _pointer_table
 
 
-def loaded_names() -> set[str]:
-    """The names of every density mechanism and point process NEURON knows."""
+def _names(kind: int) -> set[str]:
     names: set[str] = set()
     name = h.ref("")
-    for kind in (0, 1):
-        mechanisms = h.MechanismType(kind)
-        for i in range(int(mechanisms.count())):
-            mechanisms.select(i)
-            mechanisms.selected(name)
-            names.add(name[0])
+    mechanisms = h.MechanismType(kind)
+    for i in range(int(mechanisms.count())):
+        mechanisms.select(i)
+        mechanisms.selected(name)
+        names.add(name[0])
     return names
+
+
+def density_mechanisms() -> set[str]:
+    """The names of every density mechanism NEURON knows (``hh``, ``pas``, ions, ...)."""
+    return _names(0)
+
+
+def loaded_names() -> set[str]:
+    """The names of every density mechanism and point process NEURON knows."""
+    return _names(0) | set(point_processes())

@@ -10,7 +10,12 @@ from ._boot import h, hoc, nrn
 from ._hoc import HocObject
 from ._mechanisms import is_point_process, mechanism_of
 from ._transform import check_alive, implements, is_pointer, resolve_segment, transform
-from .exceptions import NotConnectableError
+from .exceptions import (
+    ArgumentError,
+    ArgumentValueError,
+    NotConnectableError,
+    SimulationTimeError,
+)
 
 
 class NetCon(HocObject, hoc.NetCon):
@@ -31,7 +36,7 @@ class NetCon(HocObject, hoc.NetCon):
         options = {k: kwargs.pop(k) for k in ("threshold", "delay", "weight") if k in kwargs}
         sec = kwargs.pop("sec", None)
         if kwargs:
-            raise TypeError(f"NetCon got unexpected keyword arguments {sorted(kwargs)}.")
+            raise ArgumentError(f"NetCon got unexpected keyword arguments {sorted(kwargs)}.")
         source, source_section = _netcon_source(source)
         if sec is not None:
             sec = transform(sec)
@@ -78,12 +83,12 @@ def configure(netcon: Any, threshold: Any = None, delay: Any = None,
         netcon.threshold = threshold
     if delay is not None:
         if delay < 0:
-            raise ValueError(f"NetCon delay must be >= 0, got {delay!r}.")
+            raise SimulationTimeError(f"NetCon delay must be >= 0, got {delay!r}.")
         netcon.delay = delay
     if weight is not None:
         weights = [weight] if isinstance(weight, (int, float)) else list(weight)
         if len(weights) > int(netcon.wcnt()):
-            raise ValueError(
+            raise ArgumentValueError(
                 f"{len(weights)} weights given but this NetCon's target has {int(netcon.wcnt())}."
             )
         for i, value in enumerate(weights):

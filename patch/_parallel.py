@@ -56,7 +56,7 @@ class ParallelContext(HocObject, hoc.ParallelContext):
     """
 
     __slots__ = (
-        "_refs", "_transfer", "_owned", "_pending", "__weakref__"
+        "_refs", "_transfer", "_owned", "_pending", "_receivers", "__weakref__"
     )
     #: Arrays at least this large are broadcast without passing through pickle's buffer.
     OUT_OF_BAND_BYTES = _collectives.OUT_OF_BAND_BYTES
@@ -77,6 +77,8 @@ class ParallelContext(HocObject, hoc.ParallelContext):
         self._owned: set[int] = set()
         # Receivers made by ParallelCon, connected once every transmitter is known.
         self._pending: list[tuple[weakref.ref[Any], int]] = []
+        # Every receiver ParallelCon made, and its gid, while the NetCon lives.
+        self._receivers: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 
     # -- bookkeeping that p.run needs ------------------------------------------------------
     def set_gid2node(self, gid: int, rank: int) -> Any:
@@ -100,6 +102,7 @@ class ParallelContext(HocObject, hoc.ParallelContext):
         if not args:
             self._owned.clear()
             self._pending.clear()
+            self._receivers.clear()
             self._transfer = False
         return self.baseattr("gid_clear")(*args)
 
@@ -180,13 +183,28 @@ def prepare(pc: ParallelContext) -> None:
     checks that no gid has two transmitters, and sets the maximum step for ``psolve``.
     """
     pc._connect_pending()
+    received = {gid: netcon.delay for netcon, gid in list(pc._receivers.items())}
     if not needs_psolve(pc):
+        _check_transmitted([pc.owned_gids()], [sorted(received)])
         if pc._transfer:
             pc.setup_transfer()
         return
-    reports = pc.allgather((pc.owned_gids(), pc._transfer))
-    _check_unique([gids for gids, _ in reports])
-    if any(transfer for _, transfer in reports):
+    reports = pc.allgather((pc.owned_gids(), pc._transfer, received))
+    owned = [gids for gids, _, _ in reports]
+    _check_unique(owned)
+    _check_transmitted(owned, [sorted(gids) for _, _, gids in reports])
+    instant = sorted(
+        (gid, rank) for rank, (_, _, gids) in enumerate(reports)
+        for gid, delay in gids.items() if not delay > 0
+    )
+    if instant:
+        listed = ", ".join(f"gid {gid} on rank {rank}" for gid, rank in instant)
+        raise ParallelConnectError(
+            f"ParallelCon receivers with delay 0 ({listed}): across ranks a spike needs a "
+            "delay > 0 to travel (NEURON would find a usable minimum delay of 0 and never "
+            "finish). Give each ParallelCon(gid, target, delay=...) a positive delay."
+        )
+    if any(transfer for _, transfer, _ in reports):
         pc.setup_transfer()
     pc.set_maxstep(10)
 
@@ -198,6 +216,20 @@ def needs_psolve(pc: ParallelContext) -> bool:
     the standard run system (with its exact CVode stepping) serves.
     """
     return pc.size > 1
+
+
+def _check_transmitted(owned_by_rank: list[list[int]], received_by_rank: list[list[int]]) -> None:
+    """Raise (on every rank) when a receiver listens to a gid that no rank transmits."""
+    owned = {gid for gids in owned_by_rank for gid in gids}
+    silent = sorted(
+        (gid, rank) for rank, gids in enumerate(received_by_rank) for gid in gids if gid not in owned
+    )
+    if silent:
+        listed = ", ".join(f"gid {gid} (received on rank {rank})" for gid, rank in silent)
+        raise ParallelConnectError(
+            f"No rank transmits {listed}, so its receivers would never get a spike. Make a "
+            "ParallelCon(source, gid) for it on one rank, or drop the receivers."
+        )
 
 
 def _check_unique(owned_by_rank: list[list[int]]) -> None:
@@ -288,4 +320,5 @@ def _transmitter(pc: ParallelContext, source: Any, gid: int, threshold: float | 
 def _receiver(pc: ParallelContext, gid: int, target: Any, weight: Any, delay: Any) -> NetCon:
     netcon = NetCon(None, target, weight=weight, delay=delay)
     pc._pending.append((weakref.ref(netcon), gid))
+    pc._receivers[netcon] = gid
     return netcon

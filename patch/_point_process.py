@@ -10,7 +10,7 @@ from ._hoc import HocObject
 from ._mechanisms import Mechanism, point_processes
 from ._stack import require_section
 from ._transform import check_alive, implements, is_pointer, resolve_segment, transform
-from .exceptions import SegmentPositionError
+from .exceptions import ArgumentError, SegmentPositionError, UnknownAttributeError
 
 
 class PointProcess(HocObject):
@@ -45,7 +45,7 @@ class PointProcess(HocObject):
             known = cls._attributes()
             for name, value in kwargs.items():
                 if name not in known:
-                    raise AttributeError(
+                    raise UnknownAttributeError(
                         f"{cls.__name__} has no attribute {name!r}; it has {sorted(known)}."
                     )
                 setattr(self, name, value)
@@ -63,6 +63,12 @@ class PointProcess(HocObject):
     def _event_object(self) -> bool:
         return self._mechanism.netcon_target
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise ArgumentError(
+            f"{self.hname()} is a point process, not a section: it cannot be called. "
+            "pp.get_segment() gives its segment; pp.loc(section(x)) moves it."
+        )
+
     def __setattr__(self, name: str, value: Any) -> None:
         # NEURON's subclass attribute rule would keep `pp._ref_p = x` as a Python
         # attribute and leave the mechanism's POINTER unset; hand it to NEURON instead.
@@ -79,14 +85,14 @@ class PointProcess(HocObject):
 def _set_pointer(process: Any, name: str, value: Any) -> None:
     kind = type(process).__name__
     if not is_pointer(value):
-        raise TypeError(
+        raise ArgumentError(
             f"{kind}._ref_{name} must be set to a NEURON reference such as seg._ref_v or "
             f"other._ref_x, not {value!r}."
         )
     try:
         h.setpointer(value, name, process)
     except (TypeError, RuntimeError, LookupError) as error:
-        raise AttributeError(
+        raise UnknownAttributeError(
             f"{kind}._ref_{name}: only a POINTER variable of the mechanism can be assigned "
             f"a reference, and {name!r} is not one ({error})."
         ) from None
@@ -97,7 +103,7 @@ def _place(what: str, args: tuple[Any, ...], sec: Any) -> tuple[tuple[Any, ...],
     if sec is not None:
         sec = transform(sec)
         if not issubclass(type(sec), nrn.Section):
-            raise TypeError(f"{what}: sec= must be a Section, not {type(sec).__name__}.")
+            raise ArgumentError(f"{what}: sec= must be a Section, not {type(sec).__name__}.")
         check_alive(sec)
     if args:
         first = args[0]
@@ -114,7 +120,7 @@ def _place(what: str, args: tuple[Any, ...], sec: Any) -> tuple[tuple[Any, ...],
             if not 0.0 <= first <= 1.0:
                 raise SegmentPositionError(f"{what}: position {first!r} is outside [0, 1].")
         else:
-            raise TypeError(
+            raise ArgumentError(
                 f"{what} must be placed on a Section or a Segment (or a position with "
                 f"sec=), not {type(first).__name__}."
             )

@@ -15,7 +15,7 @@ from typing import Any
 from . import _parallel, _simulation
 from ._boot import h
 from ._vector import Vector
-from .exceptions import HocError
+from .exceptions import ArgumentError, HocError, SimulationTimeError
 
 
 class _State:
@@ -79,7 +79,7 @@ def finitialize(*args: Any) -> Any:
     """``h.finitialize`` after the parallel set-up NEURON needs, when it needs it."""
     for value in args:
         if not _simulation.is_number(value) or not math.isfinite(value):
-            raise TypeError(f"finitialize takes an initial voltage in mV, not {value!r}.")
+            raise ArgumentError(f"finitialize takes an initial voltage in mV, not {value!r}.")
     prepare()
     return _hoc("finitialize", h.finitialize, *args)
 
@@ -121,6 +121,11 @@ def continuerun(until: float) -> None:
     """Continue the simulation up to time ``until`` without re-initialising."""
     load_stdrun()
     _simulation.check_time("until", until)
+    if until < h.t - h.dt / 2:
+        raise SimulationTimeError(
+            f"continuerun({until!r}): the simulation is at t={h.t:g} ms already, and NEURON "
+            "would do nothing. Continue to a later time, or p.finitialize() to start again."
+        )
     _advance_to(until)
 
 

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from . import _clamps, _graph, _stack
 from ._boot import h, hoc, nrn
 from ._hoc import HocObject
+from ._mechanisms import density_mechanisms, is_point_process, point_processes
 from ._netcon import NetCon
+from ._point_process import point_process_class
 from ._transform import check_alive, implements, is_alive, resolve_segment, transform
 from ._vector import Vector
-from .exceptions import SegmentPositionError
+from .exceptions import (
+    ArgumentError,
+    NotAPointProcessError,
+    SegmentPositionError,
+    TopologyError,
+    UnknownMechanismError,
+)
 
 T = TypeVar("T")
 
@@ -65,7 +74,7 @@ class Section(nrn.Section):
             x = at
         parent = transform(parent)
         if not issubclass(type(parent), nrn.Section):
-            raise TypeError(
+            raise ArgumentError(
                 f"A section can only connect to a Section or a Segment, not {type(parent).__name__}."
             )
         check_alive(self)
@@ -74,12 +83,12 @@ class Section(nrn.Section):
             if not 0.0 <= float(value) <= 1.0:
                 raise SegmentPositionError(f"connect: {label}={value!r} must be in [0, 1].")
         if parent.same(self):
-            raise ValueError("A section cannot be connected to itself.")
+            raise TopologyError(f"{self.name()} cannot be connected to itself.")
         if self.children():  # only a section with children can be an ancestor of parent
             segment = parent.parentseg()
             while segment is not None:
                 if segment.sec.same(self):
-                    raise ValueError(
+                    raise TopologyError(
                         f"Connecting {self.name()} to {parent.name()} would make a loop: "
                         f"{parent.name()} already descends from {self.name()}."
                     )
@@ -96,6 +105,32 @@ class Section(nrn.Section):
         super().disconnect()
         if previous is not None:
             _graph.unlink(self, previous.sec)
+
+    def insert(self, mechanism: Any) -> Section:
+        """Insert a density mechanism (``"hh"``); an unknown name says which exist."""
+        try:
+            super().insert(mechanism)
+        except ValueError as error:
+            if not isinstance(mechanism, str):
+                raise
+            known = sorted(density_mechanisms())
+            close = difflib.get_close_matches(mechanism, known, n=3)
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            raise UnknownMechanismError(
+                f"{self.name()}.insert({mechanism!r}): NEURON has no density mechanism of "
+                f"that name.{hint} Compile and load its .mod file first "
+                "(patch.load_mechanisms(folder))."
+            ) from error
+        return self
+
+    def _at(self, x: float) -> Any:
+        """The segment at ``x``, a ``SegmentPositionError`` outside ``[0, 1]``."""
+        check_alive(self)
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or not 0.0 <= x <= 1.0:
+            raise SegmentPositionError(
+                f"{self.name()}({x!r}): a position along a section is a number in [0, 1]."
+            )
+        return self(x)
 
     # -- the section stack ------------------------------------------------------------
     def push(self) -> Section:
@@ -115,28 +150,46 @@ class Section(nrn.Section):
 
         Calling it again for the same ``x`` returns the same Vector.
         """
+        segment = self._at(x)
         x = float(x)
         existing = self.recordings.get(x)
         if existing is not None:
             return existing
         vector = Vector()
-        vector.record(self(x))
+        vector.record(segment)
         self.recordings[x] = vector
         return vector
 
-    def synapse(self, factory: Callable[..., T], x: float = 0.5, **attributes: Any) -> T:
-        """Place a point process made by ``factory`` (e.g. ``p.ExpSyn``) at ``x``.
-
-        Keyword arguments set attributes of the new point process (``tau=2``).
+    def synapse(self, factory: Callable[..., T] | str, x: float = 0.5, **attributes: Any) -> T:
+        """Place a point process made by ``factory`` (``p.ExpSyn``, or its name
+        ``"ExpSyn"``) at ``x``. Keyword arguments set its attributes (``tau=2``).
         """
-        return factory(self(x), **attributes)
+        if isinstance(factory, str):
+            if factory not in point_processes():
+                close = difflib.get_close_matches(factory, sorted(point_processes()), n=3)
+                hint = f" Did you mean {', '.join(close)}?" if close else ""
+                raise UnknownMechanismError(
+                    f"synapse({factory!r}): NEURON has no point process of that name.{hint}"
+                )
+            factory = point_process_class(factory)
+        if not callable(factory):
+            raise ArgumentError(
+                f"synapse({factory!r}): give a point process class such as p.ExpSyn, or its name."
+            )
+        made: T = factory(self._at(x), **attributes)
+        if not is_point_process(made):
+            raise NotAPointProcessError(
+                f"synapse({factory!r}) made {made!r}, which is not a point process; give "
+                "a point process class such as p.ExpSyn, or its name."
+            )
+        return made
 
     def connect_points(
         self, target: Any, x: float = 0.5, *, threshold: float | None = None,
         delay: float | None = None, weight: float | Sequence[float] | None = None,
     ) -> NetCon:
         """Make a NetCon from the voltage at ``x`` to the point process ``target``."""
-        return NetCon(self(x), target, threshold=threshold, delay=delay, weight=weight)
+        return NetCon(self._at(x), target, threshold=threshold, delay=delay, weight=weight)
 
     def iclamp(
         self, x: float = 0.5, *, amp: float | Iterable[float] = 0.1, delay: float = 0.0,
@@ -148,14 +201,14 @@ class Section(nrn.Section):
         played per time step (``dt`` at the time of the call) and ``duration`` defaults
         to the sequence's length. See :func:`patch.iclamp`.
         """
-        return _clamps.iclamp(self(x), amp=amp, delay=delay, duration=duration)
+        return _clamps.iclamp(self._at(x), amp=amp, delay=delay, duration=duration)
 
     def vclamp(
         self, x: float = 0.5, *, voltage: float | Sequence[float] = -65.0,
         duration: float | Sequence[float] = 100.0, resistance: float | None = None,
     ) -> Any:
         """Clamp the voltage at ``x`` with an ``SEClamp``: up to three (voltage, duration) steps."""
-        return _clamps.vclamp(self(x), voltage=voltage, duration=duration, resistance=resistance)
+        return _clamps.vclamp(self._at(x), voltage=voltage, duration=duration, resistance=resistance)
 
 
 class SectionRef(HocObject, hoc.SectionRef):
@@ -165,13 +218,13 @@ class SectionRef(HocObject, hoc.SectionRef):
 
     def __new__(cls, section: Any = None, *, sec: Any = None) -> SectionRef:
         if section is not None and sec is not None:
-            raise TypeError("SectionRef takes the section once: SectionRef(s) or SectionRef(sec=s).")
+            raise ArgumentError("SectionRef takes the section once: SectionRef(s) or SectionRef(sec=s).")
         section = transform(section if section is not None else sec)
         if section is None:
             _stack.require_section("SectionRef")
             section = h.cas()
         if not issubclass(type(section), nrn.Section):
-            raise TypeError(f"SectionRef needs a Section, not {type(section).__name__}.")
+            raise ArgumentError(f"SectionRef needs a Section, not {type(section).__name__}.")
         check_alive(section)
         self = hoc.SectionRef.__new__(cls, sec=section)
         self._setup(section)

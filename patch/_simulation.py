@@ -14,7 +14,7 @@ from typing import Any
 from . import _graph
 from ._boot import h
 from ._mechanisms import declared_pointers, hoc_name, point_processes
-from .exceptions import SimulatorError
+from .exceptions import SimulationTimeError, SimulatorError
 
 
 class _Initialised:
@@ -40,7 +40,7 @@ def is_number(value: Any) -> bool:
 def check_step(dt: Any) -> None:
     """Refuse a time step that is not a positive number (NEURON would never finish)."""
     if not is_number(dt) or not dt > 0 or not math.isfinite(dt):
-        raise ValueError(
+        raise SimulationTimeError(
             f"dt={dt!r}: the time step must be a positive number of ms (NEURON would "
             "never reach the end of the run)."
         )
@@ -49,7 +49,7 @@ def check_step(dt: Any) -> None:
 def check_time(name: str, value: Any) -> None:
     """Refuse a time that is not a finite, non-negative number of ms."""
     if not is_number(value) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name}={value!r}: give a finite, non-negative time in ms.")
+        raise SimulationTimeError(f"{name}={value!r}: give a finite, non-negative time in ms.")
 
 
 def check_can_continue() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from ._boot import hoc, nrn
 
-from .exceptions import DeletedSectionError, SegmentPositionError
+from .exceptions import ArgumentError, DeletedSectionError, SegmentPositionError
 
 
 def transform(obj: Any) -> Any:
@@ -67,7 +67,7 @@ def resolve_segment(obj: Any) -> tuple[Any, float]:
         x = 0.5
         section = transform(obj)
     if not issubclass(type(section), nrn.Section):
-        raise TypeError(f"Expected a Section or a Segment, got {type(obj).__name__}.")
+        raise ArgumentError(f"Expected a Section or a Segment, got {type(obj).__name__}.")
     if not 0.0 <= x <= 1.0:
         raise SegmentPositionError(f"Position {x!r} is outside the section; use [0, 1].")
     return section, x

@@ -15,9 +15,16 @@ __all__ = [
     "ParallelError",
     "MPIConfigurationError",
     "ParallelConnectError",
+    "CollectiveError",
     "BroadcastError",
     "MechanismError",
     "ModCompileError",
+    "ArgumentError",
+    "ArgumentValueError",
+    "SimulationTimeError",
+    "TopologyError",
+    "UnknownMechanismError",
+    "UnknownAttributeError",
 ]
 
 
@@ -53,8 +60,32 @@ class NotAPointProcessError(PatchError, TypeError):
     """A point process was expected."""
 
 
-class SegmentPositionError(PatchError, ValueError):
+class ArgumentError(PatchError, TypeError):
+    """An argument of a type Patch (or NEURON) cannot use."""
+
+
+class ArgumentValueError(PatchError, ValueError):
+    """An argument of the right type with a value that cannot work."""
+
+
+class SegmentPositionError(ArgumentValueError):
     """A position along a section was outside ``[0, 1]``."""
+
+
+class SimulationTimeError(ArgumentValueError):
+    """A time step, duration or time that NEURON would hang on or silently ignore."""
+
+
+class TopologyError(ArgumentValueError):
+    """A connection of sections that would make a loop (or join a section to itself)."""
+
+
+class UnknownMechanismError(ArgumentValueError):
+    """No mechanism (or point process) of that name is loaded in NEURON."""
+
+
+class UnknownAttributeError(PatchError, AttributeError):
+    """A keyword or attribute that the point process does not have."""
 
 
 class ParallelError(PatchError, RuntimeError):
@@ -69,7 +100,12 @@ class ParallelConnectError(ParallelError, TypeError):
     """``ParallelCon`` got arguments of the wrong shape."""
 
 
-class BroadcastError(ParallelError):
+class CollectiveError(ParallelError):
+    """A collective (broadcast, allgather, ...) could not send one rank's data; raised on
+    every rank, so that none is left waiting."""
+
+
+class BroadcastError(CollectiveError):
     """A broadcast could not be performed; raised on every rank."""
 
 

@@ -297,3 +297,68 @@ def test_netstim_without_spikes_turned_on_by_an_event_is_refused():
         print("alive")
     """)
     assert out.split() == ["refused", "True", "alive"]
+
+
+# -- every documented error, and what raises it ----------------------------------------------
+CAUSES = {
+    "SimulatorError": lambda: p.delete_section(sec=_targeted_section()),
+    "HocError": lambda: p("this is not hoc"),
+    "SectionAccessError": lambda: p.Section().pop(),
+    "DeletedSectionError": lambda: p.Vector().record(_deleted()),
+    "NotRecordableError": lambda: p.Vector().record("soma"),
+    "NotConnectableError": lambda: p.NetCon(None, p.IClamp(p.Section())),
+    "SegmentPositionError": lambda: p.Section().record(1.5),
+    "ArgumentError": lambda: p.IClamp(None),
+    "ArgumentValueError": lambda: p.Section().iclamp(amp=[]),
+    "SimulationTimeError": lambda: setattr(p, "dt", 0),
+    "TopologyError": lambda: _loop(),
+    "UnknownMechanismError": lambda: p.Section().insert("nosuchmech"),
+    "UnknownAttributeError": lambda: p.ExpSyn(p.Section(), tua=2),
+    "ParallelConnectError": lambda: p.ParallelCon(1, 2),
+    "BroadcastError": lambda: p.parallel.broadcast(lambda: None),
+    "NotAPointProcessError": lambda: p.Section().synapse(lambda segment: segment),
+}
+# Raised where a world, a compiler or a crash is needed: tested in their own modules.
+ELSEWHERE = {
+    "PatchError": "the root",
+    "ParallelError": "the root of the parallel errors",
+    "MPIConfigurationError": "test_mpi_world",
+    "CollectiveError": "test_parallel_con (2 ranks)",
+    "MechanismError": "test_mechanisms",
+    "ModCompileError": "test_mechanisms",
+}
+
+
+def _targeted_section():
+    s = p.Section()
+    syn = s.synapse(p.ExpSyn)
+    _targeted_section.keep = (syn, p.NetCon(None, syn))
+    return s
+
+
+def _deleted():
+    s = p.Section()
+    p.delete_section(sec=s)
+    return s
+
+
+def _loop():
+    a, b = p.Section(), p.Section()
+    b.connect(a)
+    a.connect(b)
+
+
+def test_every_error_class_is_raised_by_a_documented_cause():
+    assert set(CAUSES) | set(ELSEWHERE) == set(patch.exceptions.__all__)
+
+
+@pytest.mark.parametrize("name", sorted(CAUSES))
+def test_each_error_is_a_patch_error_and_its_builtin(name):
+    error_class = getattr(patch.exceptions, name)
+    with pytest.raises(error_class) as raised:
+        CAUSES[name]()
+    assert isinstance(raised.value, PatchError)
+    builtins = {TypeError, ValueError, RuntimeError, ReferenceError, AttributeError}
+    assert builtins & set(type(raised.value).__mro__), type(raised.value).__mro__
+    assert len(str(raised.value)) > 30  # says what was wrong and what to do
+    _targeted_section.keep = None

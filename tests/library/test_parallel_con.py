@@ -8,7 +8,7 @@ import pytest
 
 import patch
 from patch import p
-from patch.exceptions import NotConnectableError, ParallelConnectError, PatchError
+from patch.exceptions import CollectiveError, NotConnectableError, ParallelConnectError, PatchError
 
 WEIGHT, DELAY = 0.25, 3.0
 
@@ -212,13 +212,12 @@ def test_receivers_may_come_before_their_transmitter():
     p.ParallelCon(soma, 12)
     p.run(10)
     assert arrival(g)[1] == pytest.approx(WEIGHT, rel=1e-3)
-    # Once a run has connected the receiver, the gid cannot become a transmitter here.
+    # A receiver of a gid that no rank transmits would never get a spike: refused.
     dend2, syn2, g2 = receiving_synapse()
-    p.ParallelCon(13, syn2)
-    p.run(1)
-    with pytest.raises(ParallelConnectError, match="before the first run"):
-        p.ParallelCon(soma(0.1), 13)
-    del receiver
+    silent = p.ParallelCon(13, syn2)
+    with pytest.raises(ParallelConnectError, match=r"No rank transmits gid 13 \(received on rank 0\)"):
+        p.run(1)
+    del receiver, silent
 
 
 # -- across ranks --------------------------------------------------------------------------
@@ -246,10 +245,10 @@ def test_spikes_cross_ranks_with_weight_and_delay():
 
 
 @pytest.mark.mpi(min_size=2)
-def test_a_freed_transmitter_on_another_rank_leaves_nothing_dangling():
+def test_a_freed_transmitter_on_another_rank_is_reported_on_every_rank():
     pc = p.parallel
     last = pc.size - 1
-    g = receiver = None
+    receiver = None
     if pc.rank == 0:
         soma, clamp = spiking_cell()
         netcon = p.ParallelCon(soma, 40)
@@ -258,10 +257,8 @@ def test_a_freed_transmitter_on_another_rank_leaves_nothing_dangling():
     if pc.rank == last:
         dend, syn, g = receiving_synapse()
         receiver = p.ParallelCon(40, syn, weight=WEIGHT, delay=DELAY)
-    spikes = pc.record_spikes()
-    p.run(10)
-    results = everywhere((len(spikes.gather()), g.max() if g is not None else 0.0))
-    assert results == [(0, 0.0)] * pc.size
+    with pytest.raises(ParallelConnectError, match=f"No rank transmits gid 40 \\(received on rank {last}\\)"):
+        p.run(10)
     del receiver
 
 
@@ -310,3 +307,27 @@ def test_transfer_variables_are_set_up_by_run():
     p.run(3)
     values = everywhere(soma(0.5).v if pc.rank == 0 else syn.e if pc.rank == 1 else None)
     assert values[0] == values[1] != 0
+
+
+@pytest.mark.mpi(min_size=2)
+def test_a_receiver_with_delay_zero_is_refused_on_every_rank():
+    # NEURON: "usable mindelay is 0", then no run ever finishes.
+    pc = p.parallel
+    objects = []
+    if pc.rank == 0:
+        soma, clamp = spiking_cell()
+        objects += [soma, clamp, p.ParallelCon(soma, 50)]
+    if pc.rank == pc.size - 1:
+        dend, syn, g = receiving_synapse()
+        objects += [dend, syn, p.ParallelCon(50, syn, weight=WEIGHT, delay=0)]
+    with pytest.raises(ParallelConnectError, match=f"delay 0 \\(gid 50 on rank {pc.size - 1}\\)"):
+        p.run(5)
+
+
+@pytest.mark.mpi(min_size=2)
+def test_allgather_of_data_one_rank_cannot_send_raises_on_every_rank():
+    pc = p.parallel
+    data = (lambda: None) if pc.rank == 1 else {"rank": pc.rank}
+    with pytest.raises(CollectiveError, match="rank 1 cannot send its data"):
+        pc.allgather(data)
+    assert pc.allgather(pc.rank) == list(range(pc.size))  # still in step
