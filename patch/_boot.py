@@ -35,8 +35,12 @@ _NEURON_CHATTER = re.compile(rb"^numprocs=\d+\s*$", re.MULTILINE)
 
 
 def wanted() -> bool:
-    """Whether this process should join an MPI world: launched by MPI or mpi4py in use."""
-    return launched_by_mpi() or "mpi4py.MPI" in sys.modules
+    """Whether this process should join an MPI world: only when a launcher started it.
+
+    A process no launcher started is serial, whatever MPI libraries mpi4py or NEURON
+    happen to have loaded; Patch then leaves them alone.
+    """
+    return launched_by_mpi()
 
 
 def loaded_mpi_libraries() -> list[str]:
@@ -68,9 +72,9 @@ def start_world() -> Any:
         return None
     except RuntimeError as error:  # mpi4py found no MPI library it could load
         raise MPIConfigurationError(
-            f"mpi4py could not load an MPI library: {error}. Install one (pip install "
-            "mpich, or a system Open MPI/MPICH) or tell mpi4py where it is with "
-            "MPI4PY_LIBMPI=/path/to/libmpi.so."
+            f"mpi4py could not load an MPI library: {error}. Install one: pip install "
+            "'nrn-patch[mpich]' (the mpich wheel), pip install impi-rt, or a system Open "
+            "MPI or MPICH; or tell mpi4py where it is with MPI4PY_LIBMPI=/path/to/libmpi.so."
         ) from None
     library = single_library()
     if library is not None:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Sourced by the other scripts: make a virtual environment with the project and its test
-# extras installed (editable), and put it first on PATH. pip's output is kept in
+# Sourced by the other scripts: make a virtual environment with the project, its test
+# extras and the mpich wheel installed (editable), and put it first on PATH. pip's output is kept in
 # $venv/install.log and shown only when the installation fails.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -9,7 +9,7 @@ venv="${PATCH_VENV:-.venv}"
 log="$venv/install.log"
 echo "== installing Patch and its test extras into $venv (log: $log)"
 if ! { "$venv/bin/python" -m pip install --upgrade pip \
-       && "$venv/bin/python" -m pip install -e '.[test]'; } >"$log" 2>&1; then
+       && "$venv/bin/python" -m pip install -e '.[test,mpich]'; } >"$log" 2>&1; then
     cat "$log"
     echo "installation failed (the log is above)" >&2
     exit 1

@@ -156,3 +156,25 @@ def test_mpi4py_without_an_mpi_library_is_a_clear_error(mpiexec):
     assert result.returncode != 0
     assert result.stderr.count("MPIConfigurationError: mpi4py could not load an MPI library") == 2
     assert "MPI4PY_LIBMPI" in result.stderr
+
+
+def test_a_serial_process_is_serial_whatever_libraries_are_loaded(tmp_path):
+    """No launcher: mpi4py and NEURON may each have opened a libmpi; Patch does not refuse."""
+    found = launch([
+        sys.executable, "-c",
+        "from mpi4py import MPI; from patch._boot import loaded_mpi_libraries as f; print(f()[0])",
+    ])
+    assert found.returncode == 0, found.stderr
+    copy = tmp_path / os.path.basename(found.stdout.strip())
+    shutil.copyfile(found.stdout.strip(), copy)
+    code = (
+        "from mpi4py import MPI\nfrom neuron import h\nfrom patch import p\n"
+        "from patch._boot import loaded_mpi_libraries\n"
+        "print(len(loaded_mpi_libraries()), p.parallel.size, p.parallel.rank)\n"
+    )
+    result = launch(
+        [sys.executable, "-c", code],
+        env=clean_environment(MPI_LIB_NRN_PATH=str(copy), NEURON_INIT_MPI="1"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-3:] == ["2", "1", "0"]  # two libraries, one serial world
