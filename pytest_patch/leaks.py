@@ -1,8 +1,10 @@
 """A clean simulator per test: the baseline every test starts from, and the leak check.
 
 The baseline (``t``, ``dt``, ``celsius``, ``tstop``, ``v_init``, ``steps_per_ms``) is
-NEURON's state when the session starts, with ``stdrun.hoc`` loaded. After a test, a
-section, point process or NetCon it made that is still alive fails it (``--nrn-leaks``).
+NEURON's state when a test first asks for the simulator (the ``p`` fixture and those
+built on it), with ``stdrun.hoc`` loaded then: a session whose tests never ask for it
+never has NEURON imported or its run system loaded by the plugin. After a test, a section,
+point process or NetCon it made that is still alive fails it (``--nrn-leaks``).
 """
 
 from __future__ import annotations
@@ -67,12 +69,23 @@ class Simulator:
     """The session's NEURON: the baseline each test starts from, and the leak check."""
 
     def __init__(self, leaks: str, rootpath: Path) -> None:
-        patch.p.load_stdrun()
-        self.p = patch.p
         self.leaks = leaks
         self._rootpath = rootpath
-        self._h = patch.transform(patch.p)
-        self.baseline = {name: getattr(self._h, name) for name in BASELINE}
+        self._baseline: dict[str, float] | None = None
+
+    @property
+    def p(self) -> patch.PythonHocInterpreter:
+        """``patch.p`` (asking for it starts NEURON)."""
+        return patch.p
+
+    @property
+    def baseline(self) -> dict[str, float]:
+        """The settings every test starts from, read the first time they are needed."""
+        if self._baseline is None:
+            patch.p.load_stdrun()
+            h = patch.transform(patch.p)
+            self._baseline = {name: getattr(h, name) for name in BASELINE}
+        return self._baseline
 
     # -- test set-up and teardown --------------------------------------------------------
     def start(self) -> Counter[tuple[str, str]]:
@@ -83,8 +96,9 @@ class Simulator:
             if hasattr(sys, "last_exc"):
                 sys.last_exc = None
             gc.collect()
-        h = self._h
-        for name, value in self.baseline.items():
+        baseline = self.baseline
+        h = patch.transform(self.p)
+        for name, value in baseline.items():
             setattr(h, name, value)
         h.cvode.active(0)
         before = self.snapshot()
