@@ -18,6 +18,8 @@ run the tests that pytest-patch runs in a child ``mpiexec``.
 from __future__ import annotations
 
 import os
+from collections.abc import Generator
+from importlib.metadata import entry_points
 from typing import Any
 
 import pytest
@@ -39,8 +41,17 @@ _REFUSAL = (
 )
 
 
+_NOT_LAUNCHED = (
+    "mpi: --with-mpi, but this process was not started by mpiexec: running on 1 rank, tests "
+    "marked mpi(min_size>1) are skipped. Use `mpiexec -n N python -m pytest --with-mpi`, or "
+    "leave out --with-mpi to let pytest-patch start mpiexec for them."
+)
+_ONE_RANK = "mpi: 1 rank (--with-mpi under mpiexec -n 1): tests marked mpi(min_size>1) are skipped"
+
 #: pytest-mpi's plugin name (its ``pytest11`` entry point).
 PYTEST_MPI = "pytest_mpi"
+#: The name :class:`~.session.MPISession` is registered under.
+_SESSION = "patch-mpi-session"
 
 
 def addoption(group: Any, parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
@@ -92,12 +103,19 @@ def configure(config: pytest.Config) -> None:
         if size > 1:
             from .session import MPISession
 
-            config.pluginmanager.register(MPISession(config, comm, timeout), "patch-mpi-session")
+            session = MPISession(config, comm, timeout)
+            config.pluginmanager.register(session, _SESSION)
+            mode = session.describe()
+        else:
+            mode = _ONE_RANK
     elif with_mpi:
-        config.pluginmanager.register(_SerialNote(), "patch-mpi-note")
+        mode = _NOT_LAUNCHED
     else:
         refusal = _REFUSAL if launched else None
-        config.pluginmanager.register(ChildRuns(config, timeout, refusal), "patch-mpi-children")
+        children = ChildRuns(config, timeout, refusal)
+        config.pluginmanager.register(children, "patch-mpi-children")
+        mode = children.describe()
+    config.pluginmanager.register(_Header([_owner(), mode]), "patch-mpi-header")
     rules = MarkerRules(
         with_mpi=with_mpi, only_mpi=bool(config.getoption("only_mpi")), world_size=size
     )
@@ -115,16 +133,50 @@ def _world() -> Any:
     return context.comm
 
 
-class _SerialNote:
-    """``--with-mpi`` without an MPI launcher: say so in the header."""
+def _owner() -> str:
+    """Who runs MPI tests in this session, for the header."""
+    owner = "mpi: pytest-patch runs MPI tests (--with-mpi, mpi markers)"
+    if entry_points(group="pytest11", name=PYTEST_MPI):
+        owner += "; pytest-mpi's plugin stands down"
+    return owner
 
-    def pytest_report_header(self) -> str:
-        return (
-            "mpi: --with-mpi, but this process was not started by mpiexec: running on 1 "
-            "rank, tests marked mpi(min_size>1) are skipped. Use `mpiexec -n N python -m "
-            "pytest --with-mpi`, or leave out --with-mpi to let pytest-patch start mpiexec "
-            "for them."
-        )
+
+class _Header:
+    """The MPI lines of the session header: who runs MPI tests, and how in this session."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+
+    def pytest_report_header(self) -> list[str]:
+        return self.lines
+
+
+class _OneUsageError:
+    """Under ``mpiexec ... pytest --with-mpi``: rank 0 alone prints a usage error.
+
+    pytest prints a usage error after the session has ended, outside any reporting hook,
+    so the terminal of ranks > 0 being off does not keep them quiet; this does, and every
+    rank still ends with pytest's usage-error status. Once the ranks have met at the end
+    of configuration (:class:`~.session.MPISession`), rank 0 prints every rank's errors;
+    an error before that is one every rank has, from the same options and ini file.
+    """
+
+    def __init__(self, rank: int) -> None:
+        self.rank = rank
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_cmdline_main(
+        self, config: pytest.Config
+    ) -> Generator[None, int | pytest.ExitCode, int | pytest.ExitCode]:
+        try:
+            return (yield)
+        except pytest.UsageError:
+            if self.rank > 0:
+                return pytest.ExitCode.USAGE_ERROR
+            errors = getattr(config.pluginmanager.get_plugin(_SESSION), "usage_errors", None)
+            if errors:
+                raise pytest.UsageError(*errors) from None
+            raise
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -137,6 +189,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     data_file = os.environ.get("COVERAGE_FILE", ".coverage")
     if not data_file.endswith(f".rank{rank}"):
         os.environ["COVERAGE_FILE"] = f"{data_file}.rank{rank}"
+    early_config.pluginmanager.register(_OneUsageError(rank), "patch-mpi-usage-error")
     if rank > 0:
         # Rank 0 prints the one report; the same as `-p no:terminal` on the others.
         early_config.pluginmanager.set_blocked("terminal")

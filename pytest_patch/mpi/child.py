@@ -139,6 +139,23 @@ class ChildRuns:
         self.runs_done: dict[int, ChildRun] = {}
         self._explained: set[str] = set()  # tests whose missing ranks were reported
 
+    def describe(self) -> str:
+        """This session's line of the header."""
+        if self.refusal:
+            return (
+                "mpi: started by an MPI launcher without --with-mpi: every rank runs its own "
+                "serial session, tests marked mpi(min_size>1) fail (add --with-mpi)"
+            )
+        where = (
+            "run in a child `mpiexec -n N`"
+            if find_mpiexec()
+            else "need mpiexec, which is neither next to this Python nor on PATH"
+        )
+        return (
+            f"mpi: serial run (1 rank); tests marked mpi(min_size=N) with N > 1 {where} "
+            f"(--mpi-timeout {self.timeout:g} s)"
+        )
+
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         for index, item in enumerate(items):

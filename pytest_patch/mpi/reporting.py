@@ -2,68 +2,121 @@
 
 from __future__ import annotations
 
-import io
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from _pytest._code.code import (
+    ExceptionChainRepr,
+    ExceptionRepr,
+    ReprEntryNative,
+    ReprFileLocation,
+    ReprTraceback,
+)
+
+#: Width of the rank headings once a report has left this process (pytest-xdist, child
+#: runs): pytest rebuilds the body from plain parts there and cannot know the terminal.
+_HEADING_WIDTH = 80
+
+# One exception of a chain, as pytest's ExceptionChainRepr holds it.
+_Link = tuple[ReprTraceback, "ReprFileLocation | None", "str | None"]
 
 
-@dataclass
-class RankCrash:
-    """Where the first failing rank failed (what ``-r`` summaries and junit show)."""
+class RankCrash(ReprFileLocation):
+    """Where the first failing rank failed, naming the failing ranks.
 
-    path: str
-    lineno: int
-    message: str
+    This is what ``-r`` summaries and junit show; it travels like pytest's own crash
+    location (pytest-xdist), so the rank is still named after the trip.
+    """
 
     def __str__(self) -> str:
         return f"{self.path}:{self.lineno}: {self.message}" if self.path else self.message
 
 
-class RankFailures:
+class RankFailures(ExceptionChainRepr):
     """A failed test's report body: each failing rank's traceback under a rank heading.
 
     ``failures`` pairs a rank with its own report body; ``notes`` explain ranks that gave
-    no result at all (hung or died).
+    no result at all (hung or died); together they name at least one rank.
+
+    The body is one of pytest's own exception chains, so that pytest's report
+    serialization (pytest-xdist, ``--report-log``) keeps it: one link per rank (more when
+    that rank's exception was chained), each traceback opening with the rank's heading,
+    and the last link's crash location (``reprcrash``, what ``-r`` shows) naming the
+    failing ranks.
     """
 
     def __init__(self, failures: list[tuple[int, Any]], notes: dict[int, str]) -> None:
-        self.failures = failures
-        self.notes = notes
-        self.reprcrash = self._crash()
-
-    def _crash(self) -> RankCrash:
-        ranks = sorted({rank for rank, _ in self.failures} | set(self.notes))
-        label = f"rank {ranks[0]}" if len(ranks) == 1 else f"ranks {', '.join(map(str, ranks))}"
-        for rank, body in self.failures:
-            crash = getattr(body, "reprcrash", None)
-            if crash is not None:
-                return RankCrash(crash.path, crash.lineno, f"[{label}] {crash.message}")
-        if self.failures:
-            first = str(self.failures[0][1]).strip().splitlines() or [""]
-            return RankCrash("", 0, f"[{label}] {first[-1]}")
-        first_note = next(iter(self.notes.values())).splitlines()[0]
-        return RankCrash("", 0, f"[{label}] {first_note}")
+        self.titles: list[str | None] = []  # the rank heading each link opens with
+        chain: list[_Link] = []
+        sections: list[tuple[str, str, str]] = []  # pytest core adds none; plugins may
+        for rank, body in failures:
+            links = _links(body)
+            chain += _headed(links, rank)
+            self.titles += [f"rank {rank}"] + [None] * (len(links) - 1)
+            if isinstance(body, ExceptionRepr):
+                sections += [(f"{t} [rank {rank}]", text, sep) for t, text, sep in body.sections]
+        for rank, note in notes.items():
+            chain += _headed(_links(note), rank)
+            self.titles.append(f"rank {rank}")
+        last, _, description = chain[-1]
+        chain[-1] = (last, _crash(failures, notes), description)
+        super().__init__(chain)
+        self.sections.extend(sections)
 
     def toterminal(self, tw: Any) -> None:
-        for rank, body in self.failures:
-            tw.sep("-", f"rank {rank}")
-            if hasattr(body, "toterminal"):
-                body.toterminal(tw)
-            else:
-                tw.line(str(body))
-        for rank, note in self.notes.items():
-            tw.sep("-", f"rank {rank}")
-            tw.line(note)
+        """Rank headings as wide as the terminal, then what each rank reported."""
+        for title, (reprtraceback, _, description) in zip(self.titles, self.chain):
+            if title is not None:
+                tw.sep("-", title)
+                reprtraceback = ReprTraceback(
+                    reprtraceback.reprentries[1:], reprtraceback.extraline, reprtraceback.style
+                )
+            reprtraceback.toterminal(tw)
+            if description is not None:
+                tw.line("")
+                tw.line(description, yellow=True)
+        ExceptionRepr.toterminal(self, tw)
 
-    def __str__(self) -> str:
-        out = io.StringIO()
-        for rank, body in self.failures:
-            out.write(f"{f' rank {rank} ':_^60}\n{body}\n")
-        for rank, note in self.notes.items():
-            out.write(f"{f' rank {rank} ':_^60}\n{note}\n")
-        return out.getvalue()
+
+def _links(body: Any) -> list[_Link]:
+    """A rank's report body as links of an exception chain (text becomes one entry)."""
+    chain = getattr(body, "chain", None)
+    if isinstance(body, ExceptionRepr) and chain:
+        return list(chain)
+    if isinstance(body, ExceptionRepr):
+        return [(body.reprtraceback, body.reprcrash, None)]
+    text = "" if body is None else str(body).rstrip("\n")
+    lines = text.strip().splitlines() or [""]
+    entries = [ReprEntryNative([text + "\n"])] if text else []
+    return [(ReprTraceback(entries, None, "native"), RankCrash("", 0, lines[-1]), None)]
+
+
+def _headed(links: Sequence[_Link], rank: int) -> list[_Link]:
+    """``links`` with the rank's heading as the first entry of the first traceback."""
+    heading = ReprEntryNative([f"{f' rank {rank} ':-^{_HEADING_WIDTH}}\n"])
+    first, crash, description = links[0]
+    opened = ReprTraceback([heading, *first.reprentries], first.extraline, first.style)
+    return [(opened, crash, description), *links[1:]]
+
+
+def _crash(failures: list[tuple[int, Any]], notes: dict[int, str]) -> RankCrash:
+    """The first failing rank's crash location, its message naming every failing rank."""
+    label = rank_label(sorted({rank for rank, _ in failures} | set(notes)))
+    for _, body in failures:
+        crash = getattr(body, "reprcrash", None)
+        if crash is not None:
+            return RankCrash(crash.path, crash.lineno, f"[{label}] {crash.message}")
+    if failures:
+        first = str(failures[0][1]).strip().splitlines() or [""]
+        return RankCrash("", 0, f"[{label}] {first[-1]}")
+    first_note = next(iter(notes.values())).splitlines() or [""]
+    return RankCrash("", 0, f"[{label}] {first_note[0]}")
+
+
+def rank_label(ranks: list[int]) -> str:
+    """``rank 1``, or ``ranks 0, 2`` for several."""
+    return f"rank {ranks[0]}" if len(ranks) == 1 else f"ranks {', '.join(map(str, ranks))}"
 
 
 def _ranked(sections: list[tuple[str, str]], rank: int) -> list[tuple[str, str]]:
@@ -101,7 +154,7 @@ def combine(
             if rank != local and not isinstance(detail, str):
                 sections += _ranked(list(detail.sections), rank)
         report.outcome = "failed"
-        report.longrepr = RankFailures(failures, notes)  # type: ignore[assignment] # a TerminalRepr by its toterminal()
+        report.longrepr = RankFailures(failures, notes)
         report.sections = sections
         if hasattr(report, "wasxfail"):
             del report.wasxfail

@@ -86,6 +86,10 @@ class MPISession:
         self._deadlock_report: pytest.TestReport | None = None
         self.reporter = self.rank == 0
         self.exitstatus = 0
+        # Whether the ranks have met at the end of pytest's configuration, and the usage
+        # errors (of any rank) that then stopped the session on every rank.
+        self._settled = False
+        self.usage_errors: list[str] = []
         self._collect_errors: list[Any] = []
         self._replaying = False  # while showing other ranks' collection errors here
         config.option.basetemp = str(self.root / f"rank-{self.rank}")
@@ -105,11 +109,42 @@ class MPISession:
             pass  # no report of dead ranks; everything else still works
 
     # -- header -------------------------------------------------------------------------
-    def pytest_report_header(self) -> list[str]:
-        return [
-            f"mpi: {self.size} ranks, --mpi-timeout {self.timeout:g} s, "
+    def describe(self) -> str:
+        """This session's line of the header."""
+        return (
+            f"mpi: {self.size} ranks (mpiexec), --mpi-timeout {self.timeout:g} s, "
             f"rank files and temporary directories in {self.root}"
-        ]
+        )
+
+    # -- the end of configuration: every rank starts the session, or none does ----------
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self) -> None:
+        errors = self._settle(None)
+        if errors:
+            raise pytest.UsageError(*errors)
+
+    def _settle(self, problem: str | None) -> list[str]:
+        """Meet every rank at the end of pytest's configuration; the errors to report.
+
+        ``problem`` is ``None`` on a rank about to start the session, else why this rank
+        ends before it (:func:`stop_reason`). A usage error on any rank is then a usage
+        error on every rank, each rank records that it finished (so the watcher of the
+        ranks does not take the run for a crash), and rank 0 alone prints the errors.
+        """
+        self._settled = True
+        gathered = self.exchange.allgather(problem)
+        if gathered is None:
+            self.broken = (
+                f"not every MPI rank finished pytest's configuration within {self.timeout:g} s"
+            )
+            errors = [f"{self.broken}; raise --mpi-timeout if configuring takes longer."]
+        else:
+            errors = configuration_errors(gathered)
+        self.usage_errors = errors
+        if errors or problem is not None:
+            self.exitstatus = int(pytest.ExitCode.USAGE_ERROR if errors else pytest.ExitCode.OK)
+            self.log.write("finish", exitstatus=self.exitstatus, usage_errors=errors)
+        return errors
 
     # -- collection: every rank must run the same tests ---------------------------------
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
@@ -230,16 +265,51 @@ class MPISession:
 
     @pytest.hookimpl(trylast=True)
     def pytest_unconfigure(self) -> None:
+        if not self._settled:
+            # pytest ends during its configuration: a usage error, --help, --markers, ...
+            # pytest unconfigures in a `finally:`, so an error that ends it is in flight.
+            self._settle(stop_reason(sys.exc_info()[1]))
         watchdog.disarm_stack_dump(self._stack_file)
         self.log.close()
         if not self.broken:
             return
+        for message in self.usage_errors:  # pytest would print them after the abort
+            sys.stderr.write(f"ERROR: {message}\n\n")
         # A rank still stuck in a collective would block MPI_Finalize forever: end them all.
         sys.stdout.flush()
         sys.stderr.flush()
         if not self.reporter:
             time.sleep(_ABORT_GRACE_SECONDS)
         self.exchange.abort(self.exitstatus or 1)
+
+
+#: Why a rank ends before the session starts without a usage error of its own (pytest's
+#: ``--help`` or ``--markers`` on every rank, or an internal error on this one).
+ENDED = "pytest ended on this rank before the test session started; its output says why."
+
+
+def stop_reason(error: BaseException | None) -> str:
+    """Why a rank ends during pytest's configuration, given the exception that ends it."""
+    if isinstance(error, pytest.UsageError):
+        return "\n".join(map(str, error.args))
+    return ENDED
+
+
+def configuration_errors(problems: list[str | None]) -> list[str]:
+    """The usage errors to report, from each rank's problem at the end of configuration.
+
+    Nothing when every rank starts the session, or every rank just ends (``--help``);
+    a message that every rank has is reported as it is, others name their ranks.
+    """
+    if all(problem is None for problem in problems) or all(p == ENDED for p in problems):
+        return []
+    ranks: dict[str, list[int]] = {}
+    for rank, problem in enumerate(problems):
+        if problem is not None:
+            ranks.setdefault(problem, []).append(rank)
+    if len(ranks) == 1 and not any(problem is None for problem in problems):
+        return list(ranks)
+    return [f"[{reporting.rank_label(who)}] {message}" for message, who in ranks.items()]
 
 
 def gathered_errors(gathered: list[Any]) -> bool:
