@@ -32,8 +32,37 @@ _OK, _FAILED = 0, 1
 OUT_OF_BAND_BYTES = 1 << 16
 
 
+class _Epoch:
+    """The communicator Patch's collectives use, and how many this rank has entered.
+
+    Ranks that entered different numbers of collectives are out of step: a message one
+    rank sent may be received by a later, unrelated collective of another. ``renew()``
+    moves every rank to a fresh communicator, where no such message waits.
+    """
+
+    comm: Any = world
+    entered = 0
+
+
+def entered() -> int:
+    """How many of Patch's collectives this rank has entered since the last ``renew()``."""
+    return _Epoch.entered
+
+
+def renew() -> None:
+    """Move every rank to a fresh communicator (collective); the count starts again at 0."""
+    if world is not None and world.Get_size() > 1:
+        previous = _Epoch.comm
+        _Epoch.comm = world.Dup()
+        _channels.clear()
+        if previous is not world:
+            previous.Free()
+    _Epoch.entered = 0
+
+
 def broadcast(data: Any, root: Any, size: int) -> Any:
     """Send ``data`` from rank ``root`` and return it on every rank (see ParallelContext)."""
+    _Epoch.entered += 1
     if type(root) is not int and not (
         isinstance(root, (int, np.integer)) and not isinstance(root, bool)
     ):
@@ -53,6 +82,7 @@ def allgather(data: Any) -> list[Any]:
     ``CollectiveError`` on every rank (naming that rank) instead of leaving the others
     waiting.
     """
+    _Epoch.entered += 1
     if world is None or world.Get_size() == 1:
         return [data]
     try:
@@ -60,7 +90,7 @@ def allgather(data: Any) -> list[Any]:
         error = None
     except Exception as exception:  # anything pickle raises means: cannot be sent
         payload, error = None, f"{type(data).__name__}: {type(exception).__name__}: {exception}"
-    gathered = world.allgather((error, payload))
+    gathered = _Epoch.comm.allgather((error, payload))
     failed = [(rank, message) for rank, (message, _) in enumerate(gathered) if message]
     if failed:
         raise CollectiveError(
@@ -77,7 +107,7 @@ _channels: dict[int, _Channel] = {}
 def _channel(size: int) -> _Channel:
     channel = _channels.get(size)
     if channel is None:
-        channel = _channels[size] = _Channel(world, size)
+        channel = _channels[size] = _Channel(_Epoch.comm, size)
     return channel
 
 

@@ -158,6 +158,22 @@ class ParallelContext(HocObject, hoc.ParallelContext):
         """
         return _collectives.broadcast(data, root, self.size)
 
+    @property
+    def collectives_entered(self) -> int:
+        """How many of Patch's collectives (``broadcast``, ``allgather``) this rank has
+        entered since the last :meth:`resynchronize`; ranks in step have equal counts."""
+        return _collectives.entered()
+
+    def resynchronize(self) -> None:
+        """Bring the ranks back in step after one left a collective the others entered.
+
+        Collective: every rank calls it. Patch's collectives move to a fresh communicator,
+        so a message sent by a collective that not every rank reached is never received
+        by a later one, and ``collectives_entered`` starts again at 0. NEURON's own
+        collectives (``allreduce``, ``barrier``, ``psolve``) are not covered.
+        """
+        _collectives.renew()
+
     def allgather(self, data: Any) -> list[Any]:
         """Every rank's ``data`` (any picklable object), in rank order, on every rank."""
         return _collectives.allgather(data)

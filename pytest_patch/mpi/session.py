@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+import patch
+
 from . import reporting, watchdog
 from .exchange import Exchange
 from .ranklog import RankLog, log_path
@@ -204,13 +206,16 @@ class MPISession:
             "report", nodeid=report.nodeid, when=report.when, outcome=report.outcome,
             duration=report.duration, data=details,
         )  # fmt: skip
-        gathered = self.exchange.allgather((label, report.outcome, details))
+        # At the end of a test, each rank's count of Patch's collectives tells whether
+        # one left the test before a collective that the others completed.
+        entered = patch.p.parallel.collectives_entered if report.when == "teardown" else None
+        gathered = self.exchange.allgather((label, report.outcome, details, entered))
         if gathered is None:
             self._deadlock(item, report)
             return
         ranks: dict[int, Any] = {}
         notes: dict[int, str] = {}
-        for rank, (their_label, outcome, data) in enumerate(gathered):
+        for rank, (their_label, outcome, data, _) in enumerate(gathered):
             if their_label != label:
                 notes[rank] = (
                     f"MPI: rank {rank} was at {their_label[0]} ({their_label[1]}) while "
@@ -220,8 +225,11 @@ class MPISession:
                 ranks[rank] = report
             else:
                 ranks[rank] = outcome if data is None else reporting.deserialize(self.config, data)
+        out_of_step = bool(notes)
+        if not out_of_step:
+            notes.update(_unbalanced([their[3] for their in gathered]))
         reporting.combine(report, ranks, self.rank, notes)
-        if notes:
+        if out_of_step:
             self._stop(item, "MPI ranks ran out of step")
 
     def _deadlock(self, item: pytest.Item, report: pytest.TestReport) -> None:
@@ -310,6 +318,25 @@ def configuration_errors(problems: list[str | None]) -> list[str]:
     if len(ranks) == 1 and not any(problem is None for problem in problems):
         return list(ranks)
     return [f"[{reporting.rank_label(who)}] {message}" for message, who in ranks.items()]
+
+
+def _unbalanced(entered: list[int | None]) -> dict[int, str]:
+    """A note, when the ranks entered different numbers of Patch's collectives in a test;
+    the ranks are then brought back in step (collective: every rank has the same list)."""
+    counts = [count for count in entered if count is not None]
+    if len(counts) != len(entered) or len(set(counts)) <= 1:
+        return {}
+    patch.p.parallel.resynchronize()
+    fewest = min(range(len(counts)), key=counts.__getitem__)
+    listed = ", ".join(f"rank {rank}: {count}" for rank, count in enumerate(counts))
+    return {
+        fewest: (
+            "MPI: the ranks entered different numbers of Patch's collectives (broadcast, "
+            f"allgather) in this test ({listed}): a rank left the test before a collective "
+            "that the others completed. Patch brought the ranks back in step "
+            "(p.parallel.resynchronize()), so no message of this test reaches the next one."
+        )
+    }
 
 
 def gathered_errors(gathered: list[Any]) -> bool:

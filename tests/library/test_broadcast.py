@@ -166,3 +166,17 @@ def test_errors_are_raised_on_every_rank_and_ranks_stay_in_step(bad):
         assert all(f"raised on root {root}" in message for _, message in results)
     # The next broadcast works, from another root.
     assert all(everywhere(pc.broadcast([pc.rank] if pc.rank == 0 else None) == [0]))
+
+
+@pytest.mark.mpi(min_size=2)
+def test_resynchronize_drops_a_broadcast_that_one_rank_never_received():
+    pc = p.parallel
+    pc.resynchronize()
+    if pc.rank == 0:
+        pc.broadcast({"a": 1}, root=0)  # rank 1 "raised" before its matching broadcast
+    counts = pc.allgather(pc.collectives_entered)
+    assert counts[0] == 1 and set(counts[1:]) == {0}  # counted before the allgather
+    pc.resynchronize()
+    assert pc.collectives_entered == 0
+    assert pc.broadcast(5 if pc.rank == 0 else None, root=0) == 5
+    assert pc.broadcast(np.arange(3) if pc.rank == 0 else None, root=0).tolist() == [0, 1, 2]

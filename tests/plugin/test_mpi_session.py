@@ -226,3 +226,30 @@ def test_a_rank_that_dies_is_reported_with_its_test(tmp_path: Path) -> None:
         ]
     )
     assert "Fatal Python error: Segmentation fault" in run.err
+
+
+UNBALANCED = """
+def test_rank_1_raises_before_the_broadcast(p):
+    if p.parallel.rank == 1:
+        raise RuntimeError("rank 1 gave up early")
+    p.parallel.broadcast({"a": 1}, root=0)
+
+
+def test_next_broadcast_gets_its_own_data(p):
+    assert p.parallel.broadcast(5 if p.parallel.rank == 0 else None, root=0) == 5
+"""
+
+
+def test_a_message_of_one_test_never_reaches_the_next(tmp_path_factory) -> None:
+    path = tmp_path_factory.mktemp("unbalanced")
+    (path / "test_unbalanced.py").write_text(UNBALANCED)
+    run = mpiexec_pytest(path, 2, "--with-mpi", "-ra")
+    assert run.ret == 1, run.out + run.err
+    assert "RuntimeError: rank 1 gave up early" in run.out
+    assert (
+        "the ranks entered different numbers of Patch's collectives (broadcast, allgather) in "
+        "this test (rank 0: 1, rank 1: 0)" in run.out
+    )
+    # The next test got its own data, not the message rank 1 never received.
+    assert run.out.rstrip().splitlines()[-1].count("1 passed") == 1
+    assert "test_next_broadcast_gets_its_own_data" not in run.out
