@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from ._point_process import point_process_class
 from ._section import Section, SectionRef
 from ._transform import check_alive, transform
 from ._vector import Vector
-from .exceptions import ArgumentError, HocError, SectionAccessError, SimulatorError
+from .exceptions import ArgumentError, HocError, ReloadWarning, SectionAccessError, SimulatorError
 
 
 class HocFunction:
@@ -217,8 +218,28 @@ class PythonHocInterpreter:
         return result
 
     def load_file(self, *args: Any) -> Any:
-        """``h.load_file`` that raises when the file does not exist or fails to load."""
-        name = args[-1] if args else None
+        """``h.load_file`` that raises when the file does not exist or fails to load.
+
+        Loading one of your files a second time runs none of its code (hoc loads a file
+        once per process): that says so with a ``ReloadWarning``, as results read
+        afterwards would be those of the first load.
+        """
+        name = next((arg for arg in args if isinstance(arg, str)), None)
+        forced = bool(args) and not isinstance(args[0], str) and bool(args[0])
+        if name is not None and not forced and len(args) == 1 and os.path.isfile(name):
+            path = os.path.realpath(name)
+            if path in _loaded_files:
+                warnings.warn(
+                    ReloadWarning(
+                        f"p.load_file({name!r}) ran no code: {path} was loaded before in this "
+                        "process, and hoc loads a file once. Whatever it computes or runs "
+                        "(a protocol, a simulation) did not happen again; values read now "
+                        f"are the first load's. Force a reload with p.load_file(1, {name!r}) "
+                        "where the model allows it, or run each such test in a fresh process."
+                    ),
+                    stacklevel=2,
+                )
+            _loaded_files.add(path)
         try:
             result = h.load_file(*args)
         except RuntimeError as error:
@@ -229,6 +250,9 @@ class PythonHocInterpreter:
             _run.stdrun_loaded()
         return result
 
+
+#: Your hoc files (found from the working directory) loaded through ``p.load_file``.
+_loaded_files: set[str] = set()
 
 _generic_classes: dict[type, type] = {}
 

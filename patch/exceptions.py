@@ -4,6 +4,8 @@ from __future__ import annotations
 
 __all__ = [
     "PatchError",
+    "PatchWarning",
+    "ReloadWarning",
     "SimulatorError",
     "HocError",
     "SectionAccessError",
@@ -30,6 +32,14 @@ __all__ = [
 
 class PatchError(Exception):
     """Root of every error raised by Patch."""
+
+
+class PatchWarning(UserWarning):
+    """Root of every warning Patch gives."""
+
+
+class ReloadWarning(PatchWarning):
+    """``load_file`` of a file already loaded: hoc ran none of its code."""
 
 
 class SimulatorError(PatchError, RuntimeError):

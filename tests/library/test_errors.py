@@ -321,6 +321,8 @@ CAUSES = {
 # Raised where a world, a compiler or a crash is needed: tested in their own modules.
 ELSEWHERE = {
     "PatchError": "the root",
+    "PatchWarning": "the root of the warnings",
+    "ReloadWarning": "test_run_system",
     "ParallelError": "the root of the parallel errors",
     "MPIConfigurationError": "test_mpi_world",
     "CollectiveError": "test_parallel_con (2 ranks)",

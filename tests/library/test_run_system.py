@@ -4,12 +4,13 @@ import gc
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import pytest
 from neuron import h
 
 from patch import p
-from patch.exceptions import HocError, SimulatorError
+from patch.exceptions import HocError, ReloadWarning, SimulatorError
 
 STDRUN = ("init", "advance", "run", "stdinit")
 
@@ -155,3 +156,34 @@ def test_freed_objects_are_noticed_after_an_init_by_hoc():
         print("t =", round(p.t, 6))
     """)
     assert out.split() == ["refused", "t", "=", "1.0"]
+
+
+PROTOCOL = """
+objref protocol_v
+create protocol_soma
+access protocol_soma
+insert pas
+protocol_v = new Vector()
+protocol_v.record(&protocol_soma.v(0.5))
+tstop = 2
+run()
+protocol_runs += 1
+"""
+
+
+def test_loading_a_protocol_again_runs_nothing_and_says_so(stdrun_procs, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "protocol.hoc").write_text(PROTOCOL)
+    h("protocol_runs = 0")
+    p.load_file("protocol.hoc")
+    assert h.protocol_runs == 1
+    with pytest.warns(ReloadWarning, match=r"ran no code.*p.load_file\(1, 'protocol.hoc'\)"):
+        p.load_file("protocol.hoc")
+    assert h.protocol_runs == 1  # hoc really ran nothing: the warning tells the truth
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p.load_file(1, "protocol.hoc")  # forced: runs again, no warning
+        p.load_file("stdrun.hoc")  # NEURON's own library files are loaded once on purpose
+    assert h.protocol_runs == 2
+    h.delete_section(sec=h.protocol_soma)
+    h.pop_section()
