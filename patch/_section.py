@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -185,23 +186,64 @@ class Section(nrn.Section):
         return made
 
     def connect_points(
-        self, target: Any, x: float = 0.5, *, threshold: float | None = None,
-        delay: float | None = None, weight: float | Sequence[float] | None = None,
+        self, target: Any, x: float = 0.5, *, threshold: float | None = -20.0,
+        delay: float | None = 1.0, weight: float | Sequence[float] | None = 0.1,
     ) -> NetCon:
-        """Make a NetCon from the voltage at ``x`` to the point process ``target``."""
+        """Make a NetCon from the voltage at ``x`` to the point process ``target``, one
+        that transmits: a spike of this section (a crossing of ``threshold`` = -20 mV)
+        reaches ``target`` after ``delay`` = 1 ms with ``weight`` = 0.1.
+
+        These are nrn-patch 8's defaults for this sugar (its ``connect_synapse``), so a
+        migrated model gives the same spikes. ``p.NetCon(section, target)`` stays
+        NEURON's, whose defaults (threshold 10 mV, weight 0) make a NetCon that delivers
+        nothing until you set a weight. Each keyword overrides its default; ``None``
+        leaves NEURON's. ``weight`` may be a sequence, one value per weight index.
+        """
         return NetCon(self._at(x), target, threshold=threshold, delay=delay, weight=weight)
 
     def iclamp(
-        self, x: float = 0.5, *, amp: float | Iterable[float] = 0.1, delay: float = 0.0,
-        duration: float | None = None,
+        self, x: float | None = None, *, amp: float | Iterable[float] | None = None,
+        delay: float = 0.0, duration: float | None = None,
+        amplitude: float | Iterable[float] | None = None,
     ) -> Any:
-        """Inject current at ``x``: ``amp`` nA from ``delay`` for ``duration`` ms.
+        """Inject current at ``x`` (default 0.5): ``amp`` nA (default 0.1) from ``delay``
+        for ``duration`` ms.
 
         ``duration`` defaults to the whole run; with a sequence ``amp``, one value is
         played per time step (``dt`` at the time of the call) and ``duration`` defaults
         to the sequence's length. See :func:`patch.iclamp`.
+
+        A position without ``amp`` is refused: nrn-patch 8's first argument was the
+        amplitude, so ``s.iclamp(0.3)`` would mean two different clamps. nrn-patch 8's
+        ``amplitude=`` still works, with a ``DeprecationWarning``, and keeps its default
+        ``duration`` of 100 ms.
         """
-        return _clamps.iclamp(self._at(x), amp=amp, delay=delay, duration=duration)
+        if amplitude is not None:
+            if amp is not None:
+                raise ArgumentError("iclamp: give amp= only (amplitude= is its old name).")
+            kept = "" if duration is not None else ", duration=100"
+            warnings.warn(
+                f"iclamp(amplitude=...) is nrn-patch 8's keyword; use iclamp(amp=...{kept}) "
+                "instead (without duration= Patch's clamp lasts the whole run; nrn-patch 8's "
+                "lasted 100 ms). See docs/migrating.md.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            amp = amplitude
+            if duration is None:
+                duration = 100.0
+        elif amp is None:
+            if x is not None:
+                raise ArgumentError(
+                    f"iclamp({x!r}): {x!r} is the position x along the section, "
+                    "and no amp= was given (in nrn-patch 8 the first argument was the "
+                    f"amplitude). Say which you mean: iclamp(amp={x!r}) or "
+                    f"iclamp({x!r}, amp=0.1)."
+                )
+            amp = 0.1
+        return _clamps.iclamp(
+            self._at(0.5 if x is None else x), amp=amp, delay=delay, duration=duration
+        )
 
     def vclamp(
         self, x: float = 0.5, *, voltage: float | Sequence[float] = -65.0,

@@ -80,12 +80,30 @@ class Simulator:
 
     @property
     def baseline(self) -> dict[str, float]:
-        """The settings every test starts from, read the first time they are needed."""
-        if self._baseline is None:
+        """The settings every test starts from (``t`` is always 0).
+
+        Read before the first test that runs once NEURON is started (so no test has
+        changed them yet), and completed with the run system's own settings when a test
+        first asks for the simulator (which loads ``stdrun.hoc``).
+        """
+        if self._baseline is None or len(self._baseline) < len(BASELINE):
             patch.p.load_stdrun()
             h = patch.transform(patch.p)
-            self._baseline = {name: getattr(h, name) for name in BASELINE}
+            known = self._baseline or {}
+            self._baseline = {name: known.get(name, getattr(h, name)) for name in BASELINE}
         return self._baseline
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        if self._baseline is not None:
+            return
+        neuron = sys.modules.get("neuron")  # started by the suite, a conftest or the plugin
+        if neuron is None:
+            return
+        h = neuron.h
+        self._baseline = {"t": 0.0, "dt": h.dt, "celsius": h.celsius}
+        if h.name_declared("tstop"):  # the run system is loaded already: take its values
+            self._baseline.update({name: getattr(h, name) for name in BASELINE[3:]})
 
     # -- test set-up and teardown --------------------------------------------------------
     def start(self) -> Counter[tuple[str, str]]:
