@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import difflib
+from typing import Any, ClassVar
 
 from . import _graph
 from ._boot import HocBaseObject, h, hoc, nrn
@@ -21,6 +22,8 @@ class PointProcess(HocObject):
 
     __slots__ = ()
     _hoc_type: Any
+    #: The names NEURON knows for this mechanism, per class (see _attributes).
+    _known: ClassVar[frozenset[str] | None] = None
     _mechanism: Mechanism
     get_segment: Any  # NEURON's methods, from the hoc class
     has_loc: Any
@@ -70,16 +73,35 @@ class PointProcess(HocObject):
         )
 
     def __setattr__(self, name: str, value: Any) -> None:
-        # NEURON's subclass attribute rule would keep `pp._ref_p = x` as a Python
-        # attribute and leave the mechanism's POINTER unset; hand it to NEURON instead.
+        # NEURON's rule for subclasses keeps an attribute it does not know as a Python
+        # attribute: `pp._ref_p = x` would leave the POINTER unset, and a misspelled
+        # `clamp.duration = 10` would change nothing. Raw NEURON refuses both; so does Patch.
         if name.startswith("_ref_"):
             _set_pointer(self, name[5:], value)
-        else:
+        elif name in self._attributes() or name.startswith("_"):
             super().__setattr__(name, value)
+        else:
+            known = sorted(self._attributes() - _METHODS)
+            close = difflib.get_close_matches(name, known, n=3)
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            raise UnknownAttributeError(
+                f"{type(self).__name__} has no attribute {name!r}, so NEURON would not see "
+                f"it.{hint} Its variables are {known}."
+            )
 
     @classmethod
     def _attributes(cls) -> frozenset[str]:
-        return frozenset(n for n in dir(cls._hoc_type) if not n.startswith("_"))
+        known: frozenset[str] | None = cls.__dict__.get("_known")
+        if known is None:
+            known = frozenset(n for n in dir(cls._hoc_type) if not n.startswith("_"))
+            cls._known = known
+        return known
+
+
+#: Methods every point process has (not variables to set).
+_METHODS = frozenset(
+    {"baseattr", "get_loc", "get_segment", "has_loc", "hname", "hocobjptr", "loc", "same"}
+)
 
 
 def _set_pointer(process: Any, name: str, value: Any) -> None:

@@ -22,6 +22,7 @@ from patch.exceptions import (
     SectionAccessError,
     SegmentPositionError,
     SimulatorError,
+    UnknownAttributeError,
 )
 
 
@@ -364,3 +365,13 @@ def test_each_error_is_a_patch_error_and_its_builtin(name):
     assert builtins & set(type(raised.value).__mro__), type(raised.value).__mro__
     assert len(str(raised.value)) > 30  # says what was wrong and what to do
     _targeted_section.keep = None
+
+
+def test_a_misspelled_point_process_variable_is_refused_not_kept_in_python():
+    """NEURON's subclasses would keep it as a Python attribute; the clamp would not change."""
+    clamp = p.IClamp(p.Section())
+    with pytest.raises(UnknownAttributeError, match=r"'duration'.*\['amp', 'delay', 'dur', 'i'\]"):
+        clamp.duration = 10
+    assert clamp.dur == 0 and "duration" not in vars(clamp)
+    clamp.dur = 10
+    assert clamp.dur == 10
