@@ -233,9 +233,10 @@ class PythonHocInterpreter:
                     ReloadWarning(
                         f"p.load_file({name!r}) ran no code: {path} was loaded before in this "
                         "process, and hoc loads a file once. Whatever it computes or runs "
-                        "(a protocol, a simulation) did not happen again; values read now "
-                        f"are the first load's. Force a reload with p.load_file(1, {name!r}) "
-                        "where the model allows it, or run each such test in a fresh process."
+                        "(a protocol, a simulation) did not happen again, so what you read "
+                        "now is left over from before (or reset since). Force a reload with "
+                        f"p.load_file(1, {name!r}) where the model allows it, or run each "
+                        "such test in a fresh process."
                     ),
                     stacklevel=2,
                 )

@@ -32,6 +32,8 @@ _LIBRARIES = ("libnrnmech.so", "libnrnmech.dylib", "nrnmech.dll")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # Libraries loaded into this process; NEURON cannot load one twice.
 _loaded: set[str] = set()
+# The build loaded for each source hash: the same sources are never loaded twice.
+_sources: dict[str, MechanismBuild] = {}
 
 
 @dataclass(frozen=True)
@@ -48,9 +50,12 @@ class MechanismBuild:
 def load_mechanisms(folder: str | Path, *, cache: str | Path | None = None) -> MechanismBuild:
     """Compile the ``.mod`` files of ``folder`` (cached by content) and load them.
 
-    - ``folder``: a folder of ``.mod`` files (with what they include);
-    - ``cache``: where builds are kept, ``.nrn-mod-cache`` in the working directory by
-      default (the pytest plugin uses the one in its rootdir).
+    - ``folder``: a folder of ``.mod`` files (with what they include), relative to the
+      working directory (``Path(__file__).parent / "mod"`` works from anywhere);
+    - ``cache``: where builds are kept; by default ``.nrn-mod-cache`` in the project the
+      folder belongs to (the nearest folder above it with a ``pyproject.toml``,
+      ``pytest.ini``, ``setup.cfg``, ``tox.ini`` or ``.git``, else its parent), which is
+      where the pytest plugin keeps it too when it runs from that project.
 
     Collective under MPI: call it on every rank. A compile error raises
     ``ModCompileError`` with nrnivmodl's message on every rank; loading the same folder
@@ -65,7 +70,10 @@ def load_mechanisms(folder: str | Path, *, cache: str | Path | None = None) -> M
         raise FileNotFoundError(f"load_mechanisms: the mod folder {folder} does not exist.")
     if not any(folder.glob("*.mod")):
         raise FileNotFoundError(f"load_mechanisms: {folder} contains no .mod files.")
-    cache = Path(cache if cache is not None else CACHE_DIR).resolve()
+    cache = Path(cache).resolve() if cache is not None else default_cache(folder)
+    digest = source_hash(folder)
+    if digest in _sources:  # the same sources are loaded already (from any cache)
+        return _sources[digest]
     pc = context()
     outcome: MechanismBuild | str | None = None
     if pc.rank == 0:
@@ -99,7 +107,20 @@ def load_mechanisms(folder: str | Path, *, cache: str | Path | None = None) -> M
             )
         )
     assert isinstance(outcome, MechanismBuild)
+    _sources[digest] = outcome
     return outcome
+
+
+#: Files that mark the top of a project (where pytest's rootdir usually is).
+_PROJECT_MARKERS = ("pyproject.toml", "pytest.ini", "setup.cfg", "tox.ini", ".git")
+
+
+def default_cache(folder: Path) -> Path:
+    """``.nrn-mod-cache`` in the project ``folder`` belongs to (see :func:`load_mechanisms`)."""
+    for parent in folder.parents:
+        if any((parent / marker).exists() for marker in _PROJECT_MARKERS):
+            return parent / CACHE_DIR
+    return folder.parent / CACHE_DIR
 
 
 def _barrier() -> None:

@@ -49,7 +49,8 @@ class PointProcess(HocObject):
             for name, value in kwargs.items():
                 if name not in known:
                     raise UnknownAttributeError(
-                        f"{cls.__name__} has no attribute {name!r}; it has {sorted(known)}."
+                        f"{cls.__name__} has no attribute {name!r}; its variables are "
+                        f"{sorted(known - _METHODS)}."
                     )
                 setattr(self, name, value)
         return self

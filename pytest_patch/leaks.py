@@ -22,7 +22,7 @@ import pytest
 import patch
 
 LEAK_MODES = ("error", "warn", "off")
-# Simulator settings every test starts from; NEURON's values when the session started.
+# Simulator settings every test starts from (see Simulator.baseline).
 BASELINE = ("t", "dt", "celsius", "tstop", "v_init", "steps_per_ms")
 _KINDS = {"sections": "sections", "point_processes": "point processes", "netcons": "NetCons"}
 

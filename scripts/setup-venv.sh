@@ -14,4 +14,5 @@ if ! { "$venv/bin/python" -m pip install --upgrade pip \
     echo "installation failed (the log is above)" >&2
     exit 1
 fi
-export PATH="$PWD/$venv/bin:$PATH"
+case "$venv" in /*) ;; *) venv="$PWD/$venv" ;; esac
+export PATH="$venv/bin:$PATH"

@@ -331,9 +331,9 @@ def _unbalanced(entered: list[int | None]) -> dict[int, str]:
     listed = ", ".join(f"rank {rank}: {count}" for rank, count in enumerate(counts))
     return {
         fewest: (
-            "MPI: the ranks entered different numbers of Patch's collectives (broadcast, "
-            f"allgather) in this test ({listed}): a rank left the test before a collective "
-            "that the others completed. Patch brought the ranks back in step "
+            "MPI: the ranks entered different numbers of Patch's collectives in this test "
+            f"({listed}; broadcasts, allgathers, and those p.run makes): a rank left the test "
+            "before a collective that the others completed. Patch brought the ranks back in step "
             "(p.parallel.resynchronize()), so no message of this test reaches the next one."
         )
     }

@@ -100,3 +100,27 @@ def test_bad_mod_folders(tmp_path):
     assert lines[1].startswith("empty FileNotFoundError False") and "no .mod files" in lines[1]
     assert lines[2].startswith("broken ModCompileError True nrnivmodl could not compile")
     assert "bad.mod" in out
+
+
+def test_a_model_module_and_the_plugin_from_a_subdirectory_share_the_build(repository):
+    """pytest run from tests/: the plugin builds in the rootdir's cache, and the model
+    module's own load_mechanisms (path given from its file) finds the same sources loaded."""
+    (repository / "model.py").write_text(
+        "from pathlib import Path\nimport patch\n"
+        "BUILD = patch.load_mechanisms(Path(__file__).parent / 'mod')\n"
+    )
+    (repository / "pytest.ini").write_text("[pytest]\nnrn_mod_dirs = mod\npythonpath = .\n")
+    (repository / "tests").mkdir()
+    (repository / "tests" / "test_model.py").write_text(
+        "import model\n\ndef test_model(p):\n    assert model.BUILD.library.exists()\n"
+        "    leak = p.Leaky(p.Section())\n    leak._ref_drive = leak.get_segment()._ref_v\n"
+        "    p.run(1)\n"
+    )
+    out = run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider"], repository / "tests")
+    assert "1 passed" in out
+    assert [path.name for path in repository.glob("**/.nrn-mod-cache")] == [".nrn-mod-cache"]
+    assert (repository / ".nrn-mod-cache").is_dir()
+    # A script run from elsewhere finds the project's cache by itself.
+    script = "import patch\nprint(patch.load_mechanisms('myrepo/mod').compiled)\n"
+    elsewhere = run([sys.executable, "-c", script.replace("myrepo", repository.name)], repository.parent)
+    assert elsewhere.split() == ["False"]
