@@ -33,6 +33,11 @@ from .markers import MarkerRules, add_marker_lines
 
 __all__ = ["addoption", "configure", "pytest_load_initial_conftests"]
 
+_NO_CHILD_RUNS = (
+    "needs {n} MPI ranks and mpi_child_runs = false: run `mpiexec -n {n} python -m pytest "
+    "--with-mpi`"
+)
+
 _REFUSAL = (
     "This test needs {n} MPI ranks, but pytest was started by an MPI launcher without "
     "--with-mpi, and pytest-patch does not start mpiexec inside an MPI run. Run "
@@ -65,6 +70,13 @@ def addoption(group: Any, parser: pytest.Parser, pluginmanager: pytest.PytestPlu
         "others before reporting a deadlock naming the missing ranks with their Python "
         f"stacks and ending the run (default: ini {_options.TIMEOUT_INI} or "
         f"{_options.DEFAULT_TIMEOUT:g}).",
+    )
+    parser.addini(
+        _options.CHILD_RUNS_INI,
+        type="bool",
+        default=True,
+        help="whether a serial pytest runs tests marked mpi(min_size=N), N > 1, in a child "
+        "`mpiexec -n N` (default true); false skips them, as pytest-mpi does.",
     )
     parser.addini(
         _options.TIMEOUT_INI,
@@ -112,7 +124,9 @@ def configure(config: pytest.Config) -> None:
         mode = _NOT_LAUNCHED
     else:
         refusal = _REFUSAL if launched else None
-        children = ChildRuns(config, timeout, refusal)
+        if not config.getini(_options.CHILD_RUNS_INI) and refusal is None:
+            refusal = _NO_CHILD_RUNS
+        children = ChildRuns(config, timeout, refusal, skip=refusal == _NO_CHILD_RUNS)
         config.pluginmanager.register(children, "patch-mpi-children")
         mode = children.describe()
     config.pluginmanager.register(_Header([_owner(), mode]), "patch-mpi-header")

@@ -10,6 +10,7 @@ WITH_MPI = "--with-mpi"
 ONLY_MPI = "--only-mpi"
 TIMEOUT = "--mpi-timeout"
 TIMEOUT_INI = "mpi_timeout"
+CHILD_RUNS_INI = "mpi_child_runs"
 DEFAULT_TIMEOUT = 60.0
 
 def parse_timeout(value: str, name: str = TIMEOUT) -> float:

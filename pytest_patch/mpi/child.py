@@ -131,16 +131,25 @@ class ChildRuns:
     mpiexec is not possible, so those tests fail with that message instead.
     """
 
-    def __init__(self, config: pytest.Config, timeout: float, refusal: str | None) -> None:
+    def __init__(
+        self, config: pytest.Config, timeout: float, refusal: str | None, skip: bool = False
+    ) -> None:
         self.config = config
         self.timeout = timeout
         self.refusal = refusal
+        #: Whether tests needing N > 1 ranks are skipped (mpi_child_runs = false).
+        self.skip = skip
         self.batches: dict[int, list[str]] = {}
         self.runs_done: dict[int, ChildRun] = {}
         self._explained: set[str] = set()  # tests whose missing ranks were reported
 
     def describe(self) -> str:
         """This session's line of the header."""
+        if self.skip:
+            return (
+                "mpi: serial run (1 rank); tests marked mpi(min_size=N) with N > 1 are "
+                "skipped (mpi_child_runs = false)"
+            )
         if self.refusal:
             return (
                 "mpi: started by an MPI launcher without --with-mpi: every rank runs its own "
@@ -160,6 +169,8 @@ class ChildRuns:
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         for index, item in enumerate(items):
             ranks = required_ranks(item)
+            if ranks > 1 and self.skip and self.refusal:
+                item.add_marker(pytest.mark.skip(reason=self.refusal.format(n=ranks)))
             if ranks <= 1 or self.refusal:
                 continue
             assert item.parent is not None
@@ -171,7 +182,7 @@ class ChildRuns:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        if self.refusal and required_ranks(item) > 1:
+        if self.refusal and not self.skip and required_ranks(item) > 1:
             pytest.fail(self.refusal.format(n=required_ranks(item)), pytrace=False)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)

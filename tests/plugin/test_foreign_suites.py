@@ -65,3 +65,29 @@ def test_neurons_own_tests_are_unchanged_by_the_plugin(tmp_path) -> None:
     with_plugin, without = results
     assert len(without) >= 20
     assert with_plugin == without
+
+
+MPI_MARKED = '''
+import pytest
+
+
+@pytest.mark.mpi(min_size=2)
+def test_needs_two_ranks():
+    from mpi4py import MPI
+    assert MPI.COMM_WORLD.Get_size() == 2
+'''
+
+
+def test_a_project_opts_out_of_child_runs(pytester: pytest.Pytester) -> None:
+    """mpi_child_runs = false: tests needing ranks are skipped as pytest-mpi skips them."""
+    pytester.makepyfile(test_mpi_marked=MPI_MARKED)
+    pytester.makeini("[pytest]\nmpi_child_runs = false\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines([
+        "*mpi_child_runs = false*",
+        "*needs 2 MPI ranks and mpi_child_runs = false: run `mpiexec -n 2 python -m pytest --with-mpi`*",
+    ])
+    pytester.makeini("[pytest]\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)  # by default it runs, in a child mpiexec -n 2
