@@ -228,7 +228,9 @@ class PythonHocInterpreter:
         forced = bool(args) and not isinstance(args[0], str) and bool(args[0])
         if name is not None and not forced and len(args) == 1 and os.path.isfile(name):
             path = os.path.realpath(name)
-            if path in _loaded_files:
+            if path.startswith(_neuron_library()):
+                pass  # NEURON's own hoc files (stdrun.hoc, ...) are loaded once on purpose
+            elif path in _loaded_files:
                 warnings.warn(
                     ReloadWarning(
                         f"p.load_file({name!r}) ran no code: {path} was loaded before in this "
@@ -254,6 +256,11 @@ class PythonHocInterpreter:
 
 #: Your hoc files (found from the working directory) loaded through ``p.load_file``.
 _loaded_files: set[str] = set()
+
+
+def _neuron_library() -> str:
+    """NEURON's folder of hoc files, ending in a separator."""
+    return os.path.realpath(os.path.join(h.neuronhome(), "lib", "hoc")) + os.sep
 
 _generic_classes: dict[type, type] = {}
 
