@@ -48,15 +48,20 @@ def track(obj: Any, *dependencies: Any, returned_by_neuron: bool = False,
     registered as the one Python object of its NEURON object. ``event_object``: NEURON's
     event queue may point at it, so its freeing is counted (see ``freed_event_objects``).
     """
-    obj._refs = set()
+    refs: set[Any] = set()
+    # The class's own slot, set directly: a wrapper's __setattr__ is for NEURON's names.
+    type(obj)._refs.__set__(obj, refs)
     if returned_by_neuron:
         entry = _Entry(obj, _forget)
         entry.key = hash(obj)
         entry.event_object = event_object
         _wrappers[entry.key] = entry
-    for dependency in dependencies:
+    for dependency in dependencies:  # link(obj, dependency), inlined: this is a hot path
         if dependency is not None:
-            link(obj, dependency)
+            refs.add(dependency)
+            theirs = getattr(dependency, "_refs", None)
+            if theirs is not None:
+                theirs.add(obj)
 
 
 def lookup(obj: Any) -> Any:

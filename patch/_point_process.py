@@ -22,8 +22,8 @@ class PointProcess(HocObject):
 
     __slots__ = ()
     _hoc_type: Any
-    #: The names NEURON knows for this mechanism, per class (see _attributes).
-    _known: ClassVar[frozenset[str] | None] = None
+    #: The names NEURON knows for this mechanism (set for each class when it is made).
+    _known: ClassVar[frozenset[str]] = frozenset()
     _mechanism: Mechanism
     get_segment: Any  # NEURON's methods, from the hoc class
     has_loc: Any
@@ -77,10 +77,12 @@ class PointProcess(HocObject):
         # NEURON's rule for subclasses keeps an attribute it does not know as a Python
         # attribute: `pp._ref_p = x` would leave the POINTER unset, and a misspelled
         # `clamp.duration = 10` would change nothing. Raw NEURON refuses both; so does Patch.
-        if name.startswith("_ref_"):
+        if name in type(self)._known:
+            hoc.HocObject.__setattr__(self, name, value)
+        elif name.startswith("_ref_"):
             _set_pointer(self, name[5:], value)
-        elif name in self._attributes() or name.startswith("_"):
-            super().__setattr__(name, value)
+        elif name.startswith("_"):
+            hoc.HocObject.__setattr__(self, name, value)
         else:
             known = sorted(self._attributes() - _METHODS)
             close = difflib.get_close_matches(name, known, n=3)
@@ -92,11 +94,7 @@ class PointProcess(HocObject):
 
     @classmethod
     def _attributes(cls) -> frozenset[str]:
-        known: frozenset[str] | None = cls.__dict__.get("_known")
-        if known is None:
-            known = frozenset(n for n in dir(cls._hoc_type) if not n.startswith("_"))
-            cls._known = known
-        return known
+        return cls._known
 
 
 #: Methods every point process has (not variables to set).
@@ -169,6 +167,7 @@ def point_process_class(name: str) -> type:
             "artificial": mechanism.artificial,
             "_mechanism": mechanism,
             "_returned_by_neuron": True,
+            "_known": frozenset(n for n in dir(getattr(h, name)) if not n.startswith("_")),
         }
         cls = type(name, (PointProcess, HocBaseObject), namespace, hoc_type=getattr(h, name))
         _classes[name] = cls

@@ -110,7 +110,7 @@ class Section(nrn.Section):
     def insert(self, mechanism: Any) -> Section:
         """Insert a density mechanism (``"hh"``); an unknown name says which exist."""
         try:
-            super().insert(mechanism)
+            nrn.Section.insert(self, mechanism)
         except ValueError as error:
             if not isinstance(mechanism, str):
                 raise
