@@ -18,7 +18,6 @@ import ctypes
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -124,6 +123,8 @@ def quietly(function: Callable[[], T]) -> tuple[T, str]:
     Returns the function's result and whatever else was printed (also passed on to
     stdout), so a caller can quote NEURON's own explanation in an error.
     """
+    import tempfile  # only under MPI: not worth its import time in every serial run
+
     sys.stdout.flush()
     libc = ctypes.CDLL(None)
     saved = os.dup(1)

@@ -61,17 +61,11 @@ class PythonHocInterpreter:
     NetCon = NetCon
     SectionRef = SectionRef
 
-    def __init__(self) -> None:
-        object.__setattr__(self, "_cache", {})
-
     # -- attribute access ----------------------------------------------------------------
     def __getattr__(self, name: str) -> Any:
-        cache = self.__dict__["_cache"]
-        try:
-            return cache[name]
-        except KeyError:
-            pass
         attribute = getattr(h, name)
+        if not isinstance(attribute, (type, hoc.HocObject)):
+            return attribute  # a number or a string (dt, t, celsius): no table to consult
         if isinstance(attribute, type) and issubclass(attribute, hoc.HocObject):
             wrapped: Any = hoc_class(attribute)
         elif name in _mechanisms.point_processes():
@@ -81,7 +75,9 @@ class PythonHocInterpreter:
             wrapped = HocFunction(name, attribute)
         else:
             return attribute
-        cache[name] = wrapped
+        # Classes and functions never change: later reads find them in the instance's
+        # dictionary, without calling __getattr__ (whose way in costs an AttributeError).
+        self.__dict__[name] = wrapped
         return wrapped
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -33,6 +33,19 @@ class NetCon(HocObject, hoc.NetCon):
         return True
 
     def __new__(cls, source: Any = None, target: Any = None, *args: Any, **kwargs: Any) -> NetCon:
+        target_mechanism = getattr(type(target), "_mechanism", None)
+        if (
+            not args and not kwargs and target_mechanism is not None
+            and getattr(type(source), "_mechanism", None) is not None
+        ):
+            # The common case: from a Patch point process or artificial cell to a Patch
+            # synapse. No source section, no sec=, nothing to configure.
+            if not target_mechanism.netcon_target:
+                raise _not_a_target(target)
+            self = _netcon_new(cls, source, target)
+            _graph.track(self, target, source, returned_by_neuron=True, event_object=True)
+            _simulation.watch_netcon(self, target)
+            return self
         options = {k: kwargs.pop(k) for k in ("threshold", "delay", "weight") if k in kwargs}
         sec = kwargs.pop("sec", None)
         if kwargs:
@@ -47,11 +60,7 @@ class NetCon(HocObject, hoc.NetCon):
         if target is not None:
             mechanism = mechanism_of(target)
             if mechanism is None or not mechanism.netcon_target:
-                raise NotConnectableError(
-                    f"A NetCon target must be a point process that receives events (ExpSyn, "
-                    f"NetStim, a mod with NET_RECEIVE) or None, not {target!r}; place a "
-                    "synapse first: section.synapse(p.ExpSyn)."
-                )
+                raise _not_a_target(target)
         if sec is not None:
             self = hoc.NetCon.__new__(cls, source, target, *args, sec=sec)
         else:
@@ -64,9 +73,6 @@ class NetCon(HocObject, hoc.NetCon):
         configure(self, **options)
         return self
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
     def syn(self) -> Any:
         """The target, as the same Python object that was connected."""
         return _graph.lookup(self.baseattr("syn")())
@@ -74,6 +80,17 @@ class NetCon(HocObject, hoc.NetCon):
     def pre(self) -> Any:
         """The source point process or artificial cell, as the same Python object."""
         return _graph.lookup(self.baseattr("pre")())
+
+
+_netcon_new = hoc.NetCon.__new__
+
+
+def _not_a_target(target: Any) -> NotConnectableError:
+    return NotConnectableError(
+        f"A NetCon target must be a point process that receives events (ExpSyn, "
+        f"NetStim, a mod with NET_RECEIVE) or None, not {target!r}; place a "
+        "synapse first: section.synapse(p.ExpSyn)."
+    )
 
 
 def configure(netcon: Any, threshold: Any = None, delay: Any = None,

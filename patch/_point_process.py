@@ -31,6 +31,34 @@ class PointProcess(HocObject):
     artificial: bool = False
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs:  # p.ExpSyn(segment) and p.NetStim(): no _place, no keyword dicts
+            if cls.artificial:
+                if not args:
+                    self = _hoc_new(cls, hocbase=cls._hoc_type)
+                    _graph.track(
+                        self, returned_by_neuron=cls._returned_by_neuron,
+                        event_object=cls._returned_by_neuron and cls._mechanism.netcon_target,
+                    )
+                    return self
+            elif len(args) == 1 and type(args[0]) is nrn.Segment:
+                segment = args[0]
+                # resolve_segment's checks, inline: a deleted section, or s(nan) (NEURON
+                # makes that segment, and crashes on a point process placed there).
+                try:
+                    section, x = segment.sec, segment.x
+                except ReferenceError:
+                    resolve_segment(segment)  # raises DeletedSectionError
+                    raise
+                if not 0.0 <= x <= 1.0:
+                    raise SegmentPositionError(
+                        f"Position {x!r} is outside the section; use [0, 1]."
+                    )
+                self = _hoc_new(cls, segment, hocbase=cls._hoc_type)
+                _graph.track(
+                    self, section, returned_by_neuron=cls._returned_by_neuron,
+                    event_object=cls._returned_by_neuron and cls._mechanism.netcon_target,
+                )
+                return self
         sec = kwargs.pop("sec", None)
         if not cls.artificial:
             args, sec = _place(cls.__name__, args, sec)
@@ -101,6 +129,9 @@ class PointProcess(HocObject):
 _METHODS = frozenset(
     {"baseattr", "get_loc", "get_segment", "has_loc", "hname", "hocobjptr", "loc", "same"}
 )
+
+
+_hoc_new = hoc.HocObject.__new__
 
 
 def _set_pointer(process: Any, name: str, value: Any) -> None:

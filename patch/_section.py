@@ -25,6 +25,9 @@ from .exceptions import (
 
 T = TypeVar("T")
 
+_section_init = nrn.Section.__init__
+_section_connect = nrn.Section.connect
+
 
 class Section(nrn.Section):
     """A NEURON section that keeps alive what is placed on it, and what it is part of.
@@ -35,15 +38,20 @@ class Section(nrn.Section):
     __slots__ = ("_refs", "recordings", "__weakref__")
 
     def __init__(self, name: str | None = None, cell: Any = None) -> None:
-        kwargs: dict[str, Any] = {}
-        if name is not None:
-            kwargs["name"] = name
-        if cell is not None:
-            kwargs["cell"] = cell
-        super().__init__(**kwargs)
-        _graph.track(self)
+        if name is None and cell is None:
+            _section_init(self)
+        else:
+            kwargs: dict[str, Any] = {}
+            if name is not None:
+                kwargs["name"] = name
+            if cell is not None:
+                kwargs["cell"] = cell
+            _section_init(self, **kwargs)
+        # Slots are set through their descriptors: NEURON's setattr would first look for a
+        # range variable of that name.
+        _section_refs.__set__(self, set())
         #: Vectors made by :meth:`record`, keyed by position along the section.
-        self.recordings: dict[float, Vector] = {}
+        _section_recordings.__set__(self, {})
 
     def __neuron__(self) -> Section:
         return self
@@ -68,36 +76,49 @@ class Section(nrn.Section):
 
         ``parent`` may be a section or a segment (then its position is used as ``x``).
         """
-        if not issubclass(type(parent), nrn.Section) and (
-            implements(parent, "__arc__") or issubclass(type(parent), nrn.Segment)
-        ):
-            parent, at = resolve_segment(parent)
-            x = at
-        parent = transform(parent)
         if not issubclass(type(parent), nrn.Section):
-            raise ArgumentError(
-                f"A section can only connect to a Section or a Segment, not {type(parent).__name__}."
-            )
-        check_alive(self)
-        check_alive(parent)
-        for value, label in ((x, "x"), (y, "y")):
-            if not 0.0 <= float(value) <= 1.0:
-                raise SegmentPositionError(f"connect: {label}={value!r} must be in [0, 1].")
-        if parent.same(self):
-            raise TopologyError(f"{self.name()} cannot be connected to itself.")
-        if self.children():  # only a section with children can be an ancestor of parent
-            segment = parent.parentseg()
-            while segment is not None:
-                if segment.sec.same(self):
-                    raise TopologyError(
-                        f"Connecting {self.name()} to {parent.name()} would make a loop: "
-                        f"{parent.name()} already descends from {self.name()}."
-                    )
-                segment = segment.sec.parentseg()
-        previous = self.parentseg()
-        super().connect(parent, x, y)
-        # NEURON moved this section off its old parent, if it had one.
-        _graph.move(self, previous.sec if previous is not None else None, parent)
+            if implements(parent, "__arc__") or issubclass(type(parent), nrn.Segment):
+                parent, at = resolve_segment(parent)
+                x = at
+            parent = transform(parent)
+            if not issubclass(type(parent), nrn.Section):
+                raise ArgumentError(
+                    "A section can only connect to a Section or a Segment, not "
+                    f"{type(parent).__name__}."
+                )
+        try:
+            in_range = 0.0 <= x <= 1.0 and 0.0 <= y <= 1.0
+        except TypeError:
+            in_range = False
+        if not in_range:
+            for value, label in ((x, "x"), (y, "y")):
+                if not 0.0 <= float(value) <= 1.0:
+                    raise SegmentPositionError(f"connect: {label}={value!r} must be in [0, 1].")
+        try:
+            # Each NEURON call here raises ReferenceError for a deleted section (self or
+            # parent): cheaper than two check_alive() calls, which format the names.
+            if parent.same(self):
+                raise TopologyError(f"{self.name()} cannot be connected to itself.")
+            if self.children():  # only a section with children can be an ancestor of parent
+                segment = parent.parentseg()
+                while segment is not None:
+                    if segment.sec.same(self):
+                        raise TopologyError(
+                            f"Connecting {self.name()} to {parent.name()} would make a loop: "
+                            f"{parent.name()} already descends from {self.name()}."
+                        )
+                    segment = segment.sec.parentseg()
+            previous = self.parentseg()
+            _section_connect(self, parent, x, y)
+        except ReferenceError:
+            check_alive(self)  # raises DeletedSectionError for whichever was deleted
+            check_alive(parent)
+            raise
+        if previous is not None:  # NEURON moved this section off its old parent
+            _graph.unlink(self, previous.sec)
+        self._refs.add(parent)
+        if issubclass(type(parent), Section):
+            parent._refs.add(self)
         return self
 
     def disconnect(self) -> None:
@@ -251,6 +272,10 @@ class Section(nrn.Section):
     ) -> Any:
         """Clamp the voltage at ``x`` with an ``SEClamp``: up to three (voltage, duration) steps."""
         return _clamps.vclamp(self._at(x), voltage=voltage, duration=duration, resistance=resistance)
+
+
+_section_refs = Section.__dict__["_refs"]
+_section_recordings = Section.__dict__["recordings"]
 
 
 class SectionRef(HocObject, hoc.SectionRef):
