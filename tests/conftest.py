@@ -1,8 +1,29 @@
 """Fixtures shared by Patch's own tests."""
 
 import gc
+import subprocess
+import sys
+import textwrap
 
 import pytest
+
+_PRELUDE = "import gc\nfrom neuron import h\nimport patch\nfrom patch import p\nfrom patch.exceptions import *\n"
+
+
+def _run_isolated(code: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", _PRELUDE + textwrap.dedent(code)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+@pytest.fixture
+def run_isolated():
+    """Run code with Patch in a fresh interpreter (raw NEURON would crash this session
+    on what it tests); it must exit cleanly. Returns what it printed."""
+    return _run_isolated
 
 
 @pytest.fixture(autouse=True)

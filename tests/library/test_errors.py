@@ -4,9 +4,6 @@ Cases that crash or hang raw NEURON run in a child process, so that a regression
 up as a failed test rather than a dead test session.
 """
 
-import subprocess
-import sys
-import textwrap
 
 import pytest
 from neuron import h
@@ -26,16 +23,6 @@ from patch.exceptions import (
 )
 
 
-def run_isolated(code: str) -> str:
-    """Run ``code`` with Patch in a fresh interpreter; it must exit cleanly."""
-    prelude = "from patch import p\nimport patch, gc\nfrom patch.exceptions import *\n"
-    result = subprocess.run(
-        [sys.executable, "-c", prelude + textwrap.dedent(code)],
-        capture_output=True, text=True, timeout=60,
-    )
-    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result.stdout
-
 
 def test_error_hierarchy():
     for error in (SectionAccessError, DeletedSectionError, NotRecordableError,
@@ -46,7 +33,7 @@ def test_error_hierarchy():
     assert issubclass(DeletedSectionError, ReferenceError)
 
 
-def test_cas_with_empty_stack():
+def test_cas_with_empty_stack(run_isolated):
     out = run_isolated("""
         try:
             p.cas()
@@ -74,7 +61,7 @@ def test_netcon_to_something_that_is_not_a_target(target):
         p.NetCon(p.NetStim(), things[target])
 
 
-def test_netcon_to_a_target_without_net_receive_does_not_crash_later():
+def test_netcon_to_a_target_without_net_receive_does_not_crash_later(run_isolated):
     """Raw NEURON raises, then segfaults when the IClamp is freed or at exit."""
     out = run_isolated("""
         s = p.Section()
@@ -106,7 +93,7 @@ def test_point_process_outside_the_section(x):
         p.ExpSyn(s(x))
 
 
-def test_point_process_on_none_does_not_segfault():
+def test_point_process_on_none_does_not_segfault(run_isolated):
     """``h.IClamp(None)`` and ``h.ExpSyn(None)`` segfault raw NEURON."""
     out = run_isolated("""
         s = p.Section()
@@ -147,7 +134,7 @@ def test_deleted_section():
     assert repr(s) == "<Section (deleted)>"
 
 
-def test_deleting_a_section_with_a_netcon_target_is_refused():
+def test_deleting_a_section_with_a_netcon_target_is_refused(run_isolated):
     """Raw NEURON segfaults in the next finitialize."""
     out = run_isolated("""
         s = p.Section()
@@ -167,7 +154,7 @@ def test_deleting_a_section_with_a_netcon_target_is_refused():
     assert out.split() == ["refused:", "True", "alive", "True"]
 
 
-def test_freeing_a_running_network_then_continuing_is_refused():
+def test_freeing_a_running_network_then_continuing_is_refused(run_isolated):
     """Raw NEURON segfaults delivering queued events to the freed NetCon."""
     out = run_isolated("""
         def network():
@@ -201,7 +188,7 @@ def test_bad_time_step_is_refused_before_it_hangs(dt):
     assert h.dt == old
 
 
-def test_bad_time_step_set_on_raw_h_is_caught_by_run():
+def test_bad_time_step_set_on_raw_h_is_caught_by_run(run_isolated):
     out = run_isolated("""
         from neuron import h
         p.Section()
@@ -278,7 +265,7 @@ def test_pop_of_a_section_that_was_not_pushed():
         s.pop()
 
 
-def test_netstim_without_spikes_turned_on_by_an_event_is_refused():
+def test_netstim_without_spikes_turned_on_by_an_event_is_refused(run_isolated):
     """Raw NEURON aborts the process ("net_send td-t = ...") when the event arrives."""
     out = run_isolated("""
         source = p.NetStim()

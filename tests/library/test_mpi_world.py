@@ -54,6 +54,18 @@ def launch(args, env=None, timeout=120):
     )
 
 
+def copied_libmpi(tmp_path):
+    """The libmpi mpi4py loads, and a copy of it (a second MPI library for NEURON)."""
+    found = launch([
+        sys.executable, "-c",
+        "from mpi4py import MPI; from patch._boot import loaded_mpi_libraries as f; print(f()[0])",
+    ])
+    assert found.returncode == 0, found.stderr
+    copy = tmp_path / os.path.basename(found.stdout.strip())
+    shutil.copyfile(found.stdout.strip(), copy)
+    return found, copy
+
+
 def probe(order, out):
     return ORDERS[order] + "\n" + PROBE.format(order=order, out=str(out))
 
@@ -123,13 +135,7 @@ def test_neuron_is_pointed_at_mpi4pys_library_whatever_the_environment(mpiexec, 
 
 def test_two_mpi_libraries_in_one_process_are_a_clear_error(mpiexec, tmp_path):
     """NEURON told (before Patch could step in) to load a second copy of libmpi."""
-    found = launch([
-        sys.executable, "-c",
-        "from mpi4py import MPI; from patch._boot import loaded_mpi_libraries as f; print(f()[0])",
-    ])
-    assert found.returncode == 0, found.stderr
-    copy = tmp_path / os.path.basename(found.stdout.strip())
-    shutil.copyfile(found.stdout.strip(), copy)
+    found, copy = copied_libmpi(tmp_path)
     code = (
         "from mpi4py import MPI\nfrom neuron import h\n"
         "try:\n    from patch import p\nexcept Exception as error:\n"
@@ -160,13 +166,7 @@ def test_mpi4py_without_an_mpi_library_is_a_clear_error(mpiexec):
 
 def test_a_serial_process_is_serial_whatever_libraries_are_loaded(tmp_path):
     """No launcher: mpi4py and NEURON may each have opened a libmpi; Patch does not refuse."""
-    found = launch([
-        sys.executable, "-c",
-        "from mpi4py import MPI; from patch._boot import loaded_mpi_libraries as f; print(f()[0])",
-    ])
-    assert found.returncode == 0, found.stderr
-    copy = tmp_path / os.path.basename(found.stdout.strip())
-    shutil.copyfile(found.stdout.strip(), copy)
+    found, copy = copied_libmpi(tmp_path)
     code = (
         "from mpi4py import MPI\nfrom neuron import h\nfrom patch import p\n"
         "from patch._boot import loaded_mpi_libraries\n"

@@ -1,9 +1,6 @@
 """``p.run()`` is NEURON's run system: a model's own init(), advance() and setdt() count."""
 
 import gc
-import subprocess
-import sys
-import textwrap
 import warnings
 
 import pytest
@@ -104,18 +101,8 @@ def test_a_failing_user_init_is_a_hoc_error(stdrun_procs):
         p.run(1)
 
 
-def run_isolated(code: str) -> str:
-    """Run ``code`` in a fresh interpreter: raw NEURON would crash the test session."""
-    prelude = "import gc\nfrom neuron import h\nfrom patch import p\nfrom patch.exceptions import *\n"
-    result = subprocess.run(
-        [sys.executable, "-c", prelude + textwrap.dedent(code)],
-        capture_output=True, text=True, timeout=60,
-    )
-    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result.stdout
 
-
-def test_an_event_for_a_freed_netcon_is_refused_right_after_finitialize():
+def test_an_event_for_a_freed_netcon_is_refused_right_after_finitialize(run_isolated):
     # Raw NEURON delivers the event to freed memory: a segmentation fault.
     out = run_isolated("""
         s = p.Section()
@@ -137,7 +124,7 @@ def test_an_event_for_a_freed_netcon_is_refused_right_after_finitialize():
     assert "t = 1.0" in out
 
 
-def test_freed_objects_are_noticed_after_an_init_by_hoc():
+def test_freed_objects_are_noticed_after_an_init_by_hoc(run_isolated):
     out = run_isolated("""
         p.load_stdrun()
         s = p.Section()
