@@ -78,6 +78,19 @@ def addoption(group: Any, parser: pytest.Parser, pluginmanager: pytest.PytestPlu
         help="whether a serial pytest runs tests marked mpi(min_size=N), N > 1, in a child "
         "`mpiexec -n N` (default true); false skips them, as pytest-mpi does.",
     )
+    group.addoption(
+        _options.LAUNCHER,
+        default=None,
+        metavar="COMMAND",
+        help="the command that starts a serial session's child MPI runs, before `-n N` "
+        "(e.g. 'mpirun --oversubscribe', 'srun'; default: the mpiexec next to this "
+        f"Python, else on PATH; ini {_options.LAUNCHER_INI}).",
+    )
+    parser.addini(
+        _options.LAUNCHER_INI,
+        help=f"default for {_options.LAUNCHER}.",
+        default="",
+    )
     parser.addini(
         _options.TIMEOUT_INI,
         help=f"default for {_options.TIMEOUT}, in seconds.",
@@ -126,7 +139,10 @@ def configure(config: pytest.Config) -> None:
         refusal = _REFUSAL if launched else None
         if not config.getini(_options.CHILD_RUNS_INI) and refusal is None:
             refusal = _NO_CHILD_RUNS
-        children = ChildRuns(config, timeout, refusal, skip=refusal == _NO_CHILD_RUNS)
+        children = ChildRuns(
+            config, timeout, refusal, skip=refusal == _NO_CHILD_RUNS,
+            launcher=_options.launcher(config),
+        )
         config.pluginmanager.register(children, "patch-mpi-children")
         mode = children.describe()
     config.pluginmanager.register(_Header([_owner(), mode]), "patch-mpi-header")

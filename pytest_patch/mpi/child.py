@@ -132,9 +132,12 @@ class ChildRuns:
     """
 
     def __init__(
-        self, config: pytest.Config, timeout: float, refusal: str | None, skip: bool = False
+        self, config: pytest.Config, timeout: float, refusal: str | None, skip: bool = False,
+        launcher: list[str] | None = None,
     ) -> None:
         self.config = config
+        #: The launcher's command words before ``-n N`` (``None``: find mpiexec).
+        self.launcher = launcher
         self.timeout = timeout
         self.refusal = refusal
         #: Whether tests needing N > 1 ranks are skipped (mpi_child_runs = false).
@@ -155,11 +158,12 @@ class ChildRuns:
                 "mpi: started by an MPI launcher without --with-mpi: every rank runs its own "
                 "serial session, tests marked mpi(min_size>1) fail (add --with-mpi)"
             )
-        where = (
-            "run in a child `mpiexec -n N`"
-            if find_mpiexec()
-            else "need mpiexec, which is neither next to this Python nor on PATH"
-        )
+        if self.launcher is not None:
+            where = f"run in a child `{' '.join(self.launcher)} -n N`"
+        elif find_mpiexec():
+            where = "run in a child `mpiexec -n N`"
+        else:
+            where = "need mpiexec, which is neither next to this Python nor on PATH"
         return (
             f"mpi: serial run (1 rank); tests marked mpi(min_size=N) with N > 1 {where} "
             f"(--mpi-timeout {self.timeout:g} s)"
@@ -197,7 +201,7 @@ class ChildRuns:
         """Run every test needing ``size`` ranks in one ``mpiexec -n size`` (once)."""
         if size in self.runs_done:
             return self.runs_done[size]
-        mpiexec = find_mpiexec()
+        mpiexec = find_mpiexec() if self.launcher is None else self.launcher[0]
         if mpiexec is None:
             pytest.fail(
                 f"This test needs {size} MPI ranks, so pytest-patch runs it with mpiexec, "
@@ -207,8 +211,9 @@ class ChildRuns:
             )
         root = Path(tempfile.mkdtemp(prefix=f"pytest-mpi-{size}-"))
         config = self.config
+        launcher = self.launcher or [mpiexec]
         command = [
-            mpiexec, "-n", str(size), sys.executable, "-m", "pytest",
+            *launcher, "-n", str(size), sys.executable, "-m", "pytest",
             "-p", "pytest_patch", "--with-mpi", f"--basetemp={root}",
             f"--mpi-timeout={self.timeout:g}", "-p", "no:cacheprovider",
             "--capture=tee-sys", "-q", f"--rootdir={config.rootpath}",

@@ -138,3 +138,36 @@ def test_a_rank_that_exits_is_reported_with_its_test(run) -> None:
             "*- mpiexec -n 3 output -*",
         ]
     )
+
+
+LAUNCHED = """
+import pytest
+
+
+@pytest.mark.mpi(min_size=2)
+def test_two_ranks():
+    from mpi4py import MPI
+    assert MPI.COMM_WORLD.size == 2
+"""
+
+
+def test_the_child_launcher_is_the_users_choice(tmp_path: Path) -> None:
+    """--mpi-launcher (or ini mpi_launcher): e.g. `mpirun --oversubscribe` or `srun`."""
+    (tmp_path / "test_launched.py").write_text(LAUNCHED)
+    log = tmp_path / "launcher.log"
+    wrapper = tmp_path / "my-launcher"
+    mpiexec = Path(sys.executable).with_name("mpiexec")
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> {log}\nshift\nexec {mpiexec} "$@"\n')
+    wrapper.chmod(0o755)
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(tmp_path)]
+    done = subprocess.run(
+        [*command, f"--mpi-launcher={wrapper} --a-flag"], capture_output=True, text=True,
+        timeout=120, cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"run in a child `{wrapper} --a-flag -n N`" in done.stdout
+    assert log.read_text().startswith("--a-flag -n 2 ")  # the wrapper started the ranks
+    (tmp_path / "pytest.ini").write_text("[pytest]\nmpi_launcher = no-such-launcher -x\n")
+    bad = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert bad.returncode == 4  # a usage error
+    assert "'no-such-launcher' is not a program on PATH" in bad.stderr
