@@ -222,6 +222,16 @@ class Section(nrn.Section):
         """
         return NetCon(self._at(x), target, threshold=threshold, delay=delay, weight=weight)
 
+    def connect_synapse(self, target: Any, *args: Any, **kwargs: Any) -> NetCon:
+        """nrn-patch 8's name of :meth:`connect_points` (deprecated)."""
+        warnings.warn(
+            "Section.connect_synapse is nrn-patch 8's name; use Section.connect_points "
+            "instead (the same defaults; see docs/migrating.md).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.connect_points(target, *args, **kwargs)
+
     def iclamp(
         self, x: float | None = None, *, amp: float | Iterable[float] | None = None,
         delay: float = 0.0, duration: float | None = None,
@@ -280,6 +290,17 @@ _section_recordings = Section.__dict__["recordings"]
 
 class SectionRef(HocObject, hoc.SectionRef):
     """``h.SectionRef`` that takes the section positionally or as ``sec=``."""
+
+    @property
+    def section(self) -> Any:
+        """nrn-patch 8's name of ``sec`` (deprecated)."""
+        warnings.warn(
+            "SectionRef.section is nrn-patch 8's name; use SectionRef.sec instead "
+            "(see docs/migrating.md).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.sec
 
     __slots__ = ("_refs", "__weakref__")
 

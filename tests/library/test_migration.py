@@ -285,6 +285,12 @@ def _fresh_interpreter(code: str) -> str:
     return out.stdout.strip()
 
 
+def _warns(replacement: str, call: Callable[[], Any]) -> Any:
+    """``call()``, which must warn that it is an old name, naming ``replacement``."""
+    with pytest.warns(DeprecationWarning, match=replacement):
+        return call()
+
+
 def _netcon_defaults(nc: Any) -> tuple[float, float, float]:
     return (nc.threshold, nc.weight[0], nc.delay)
 
@@ -434,7 +440,8 @@ ROWS: dict[str, Spec] = {
     # -- sections, segments and the other objects ------------------------------------------
     "Section.connect": Spec(_same_sections),
     "Section.connect_synapse": Spec(
-        lambda m: m.s.connect_synapse, raises=AttributeError,
+        lambda m: _warns("connect_points", lambda: _netcon_defaults(m.s.connect_synapse(m.syn)))
+        == (-20, pytest.approx(0.1), 1),
         new=lambda m: _netcon_defaults(m.s.connect_points(m.syn)) == (-20, pytest.approx(0.1), 1),
     ),
     "Section.synapse(factory, attributes={...})": Spec(
@@ -478,7 +485,7 @@ ROWS: dict[str, Spec] = {
     ),
     "Section.<your attribute>": Spec(lambda m: setattr(m.s, "label", "x"), raises=AttributeError),
     "SectionRef.section": Spec(
-        lambda m: p.SectionRef(m.s).section, raises=AttributeError,
+        lambda m: _warns("SectionRef.sec", lambda: p.SectionRef(m.s).section) is m.s,
         new=lambda m: p.SectionRef(m.s).sec is m.s,
     ),
     "Segment.section": Spec(
