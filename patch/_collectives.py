@@ -42,6 +42,7 @@ class _Epoch:
 
     comm: Any = world
     entered = 0
+    channel: _Channel | None = None  # made on the first broadcast of the epoch
 
 
 def entered() -> int:
@@ -54,15 +55,20 @@ def renew() -> None:
     if world is not None and world.Get_size() > 1:
         previous = _Epoch.comm
         _Epoch.comm = world.Dup()
-        _channels.clear()
+        _Epoch.channel = None
         if previous is not world:
             previous.Free()
     _Epoch.entered = 0
 
 
-def broadcast(data: Any, root: Any, size: int) -> Any:
+#: The number of ranks of this process's MPI world (1 without one).
+SIZE = world.Get_size() if world is not None else 1
+
+
+def broadcast(data: Any, root: Any) -> Any:
     """Send ``data`` from rank ``root`` and return it on every rank (see ParallelContext)."""
     _Epoch.entered += 1
+    size = SIZE
     if type(root) is not int and not (
         isinstance(root, (int, np.integer)) and not isinstance(root, bool)
     ):
@@ -72,7 +78,10 @@ def broadcast(data: Any, root: Any, size: int) -> Any:
             f"root={root!r} is not a rank of this world of {size}: give an int from 0 to "
             f"{size - 1}."
         )
-    return _channel(size).broadcast(data, int(root))
+    channel = _Epoch.channel
+    if channel is None:
+        channel = _Epoch.channel = _Channel(_Epoch.comm, size)
+    return channel.broadcast(data, int(root))
 
 
 def allgather(data: Any) -> list[Any]:
@@ -83,7 +92,7 @@ def allgather(data: Any) -> list[Any]:
     waiting.
     """
     _Epoch.entered += 1
-    if world is None or world.Get_size() == 1:
+    if SIZE == 1:
         return [data]
     try:
         payload: bytes | None = pickle.dumps(data, protocol=5)
@@ -99,16 +108,6 @@ def allgather(data: Any) -> list[Any]:
             + ". Only picklable data can be gathered."
         )
     return [pickle.loads(payload) for _, payload in gathered]
-
-
-_channels: dict[int, _Channel] = {}
-
-
-def _channel(size: int) -> _Channel:
-    channel = _channels.get(size)
-    if channel is None:
-        channel = _channels[size] = _Channel(_Epoch.comm, size)
-    return channel
 
 
 class _Channel:

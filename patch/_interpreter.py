@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from pathlib import Path
@@ -254,6 +255,7 @@ class PythonHocInterpreter:
 _loaded_files: set[str] = set()
 
 
+@functools.cache
 def _neuron_library() -> str:
     """NEURON's folder of hoc files, ending in a separator."""
     return os.path.realpath(os.path.join(h.neuronhome(), "lib", "hoc")) + os.sep

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from ._boot import h, hoc, nrn
@@ -76,6 +77,24 @@ _POINTERS = re.compile(r"\bPOINTER\b([\w \t,]*)")
 _POINTING = re.compile(r"\bnrn_pointing\s*\(\s*(?:_p_)?(\w+)\s*\)")
 
 
+_MECHANISM_NAME = re.compile(r"\b(?:SUFFIX|POINT_PROCESS|ARTIFICIAL_CELL)\s+(\w+)")
+
+
+def mod_sources(folder: Path) -> Iterator[tuple[Path, str]]:
+    """Each ``.mod`` file of ``folder`` and its text without comments (unreadable ones
+    are passed over)."""
+    for source in sorted(folder.glob("*.mod")):
+        try:
+            yield source, _COMMENTS.sub("", source.read_text(errors="replace"))
+        except OSError:
+            continue
+
+
+def mechanism_names(folder: Path) -> set[str]:
+    """The names the folder's ``.mod`` files give their mechanisms."""
+    return {name for _, text in mod_sources(folder) for name in _MECHANISM_NAME.findall(text)}
+
+
 def add_mod_folder(folder: str | Path) -> None:
     """Remember a folder of ``.mod`` files whose compiled library NEURON loaded."""
     folder = Path(folder).resolve()
@@ -94,11 +113,7 @@ def declared_pointers() -> dict[str, tuple[str, ...]]:
         if folder in _read_folders:
             continue
         _read_folders.add(folder)
-        for source in sorted(folder.glob("*.mod")):
-            try:
-                text = _COMMENTS.sub("", source.read_text(errors="replace"))
-            except OSError:
-                continue
+        for _, text in mod_sources(folder):
             block = _NEURON_BLOCK.search(text)
             process = _PROCESS_NAME.search(block.group(1)) if block else None
             if block is None or process is None:

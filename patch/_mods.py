@@ -19,6 +19,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from . import _mechanisms
 from ._boot import h, neuron_version, world
@@ -39,6 +40,9 @@ _sources: dict[str, MechanismBuild] = {}
 @dataclass(frozen=True)
 class MechanismBuild:
     """A mod folder and the compiled library loaded for it."""
+
+    #: The name of the cache folder (the plugin keeps its own in the rootdir).
+    CACHE_DIR: ClassVar[str] = CACHE_DIR
 
     folder: Path
     library: Path
@@ -146,7 +150,7 @@ def _load(library: Path, folder: Path) -> None:
     if key in _loaded:
         return
     # NEURON answers a name clash with an error that aborts an MPI run: check first.
-    clashes = sorted(mechanism_names(folder) & _mechanisms.loaded_names())
+    clashes = sorted(_mechanisms.mechanism_names(folder) & _mechanisms.loaded_names())
     if clashes:
         raise MechanismError(
             f"NEURON already has mechanisms named {', '.join(clashes)}, so the ones compiled "
@@ -164,15 +168,6 @@ def _load(library: Path, folder: Path) -> None:
         raise MechanismError(f"NEURON could not load the mechanisms compiled at {library}.")
     _mechanisms.add_mod_folder(folder)
     _loaded.add(key)
-
-
-def mechanism_names(folder: Path) -> set[str]:
-    """The names the folder's .mod files give their mechanisms."""
-    pattern = re.compile(r"^\s*(?:SUFFIX|POINT_PROCESS|ARTIFICIAL_CELL)\s+(\w+)", re.MULTILINE)
-    names: set[str] = set()
-    for path in folder.glob("*.mod"):
-        names.update(pattern.findall(path.read_text(errors="replace")))
-    return names
 
 
 def source_hash(folder: Path) -> str:

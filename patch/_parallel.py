@@ -14,8 +14,6 @@ from ._netcon import NetCon
 from ._vector import Vector
 from .exceptions import ParallelConnectError
 
-_WORLD_SIZE = world.Get_size() if world is not None else 1
-
 SPIKE_DTYPE = np.dtype([("gid", np.int64), ("time", np.float64), ("rank", np.int64)])
 
 
@@ -158,9 +156,8 @@ class ParallelContext(HocObject, hoc.ParallelContext):
         >>> data = {"weights": np.ones(3)} if p.parallel.rank == 0 else None
         >>> data = p.parallel.broadcast(data, root=0)
         """
-        # The world's size, read once: ``self.size`` asks NEURON (a hoc call, about 1 us
-        # of a 1 KB broadcast's 7), and the broadcast runs on the MPI world anyway.
-        return _collectives.broadcast(data, root, _WORLD_SIZE)
+        # On the MPI world, whose size _collectives read once (``self.size`` asks NEURON).
+        return _collectives.broadcast(data, root)
 
     @property
     def collectives_entered(self) -> int:

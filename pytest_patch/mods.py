@@ -15,8 +15,6 @@ import pytest
 import patch
 from patch.exceptions import PatchError
 
-CACHE_DIR = ".nrn-mod-cache"
-
 #: The mod folders built and loaded for this session, in the order they were loaded.
 mod_builds_key = pytest.StashKey["list[patch.MechanismBuild]"]()
 
@@ -45,7 +43,7 @@ def configure(config: pytest.Config) -> None:
     folders = mod_folders(config)
     if not folders:
         return
-    cache = config.rootpath / CACHE_DIR
+    cache = config.rootpath / patch.MechanismBuild.CACHE_DIR
     builds = [build_and_load(folder, cache) for folder in folders]
     config.stash[mod_builds_key] = builds
     config.pluginmanager.register(_BuildReport(builds), "pytest-patch-mods")
