@@ -1,13 +1,23 @@
-"""The plugin's cost per test: a suite of trivial tests run with and without pytest-patch.
+"""The plugin's cost per test, and how soon a deadlock is reported.
 
     python benchmarks/bench_plugin.py [--tests 500] [--ranks 2] [--repeat 3]
 
-The suite's tests only use the ``p`` fixture. With the plugin off (``-p no:pytest_patch``)
-a conftest gives them a trivial ``p`` instead. Each configuration runs twice, with a
-small and with the full suite, and the difference between the two is divided by the
-number of extra tests, so start-up (imports, MPI, NEURON) cancels out; each run is the
-best of ``--repeat``. Printed: ms per test with and without the plugin, the ms per test
-the plugin adds, and their ratio. A busy machine makes the figures noisy.
+1. A suite of trivial tests run with and without pytest-patch. The tests only use the
+   ``p`` fixture. With the plugin off (``-p no:pytest_patch``) a conftest gives them a
+   trivial ``p`` instead. Each configuration runs twice, with a small and with the full
+   suite, and the difference between the two is divided by the number of extra tests, so
+   start-up (imports, MPI, NEURON) cancels out; each run is the best of ``--repeat``.
+   Printed: ms per test with and without the plugin, the ms per test the plugin adds, and
+   their ratio.
+2. The MPI session's own cost: the time pytest spends making each test's three reports
+   (timed inside pytest, the slowest rank's), under ``mpiexec -n N`` with and without
+   ``--with-mpi`` (without it, each rank runs a serial session of its own). The difference
+   is the outcome agreement of every test phase across ranks (waiting for the other ranks
+   included) and the count of Patch's collectives.
+3. Deadlock to report: one rank raises before a barrier the other waits in; the time from
+   the raise to the report's first line on the terminal (``--mpi-timeout`` is 60 s).
+
+A busy machine makes the figures noisy.
 """
 
 from __future__ import annotations
@@ -32,6 +42,9 @@ def test_trivial(p, i):
 
 # The trivial ``p`` applies only when the plugin is off, so it never shadows the real one.
 CONFTEST = """
+import os
+import time
+
 import pytest
 
 
@@ -43,23 +56,66 @@ class LocalP:
         return p
 
 
+# Time spent making each test's reports (with --with-mpi: agreeing on them across
+# ranks), written per rank to $BENCH_TIMING.<rank> at the end.
+class MakeReportTimer:
+    def __init__(self):
+        self.seconds = 0.0
+        self.tests = 0
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_makereport(self, item, call):
+        start = time.perf_counter()
+        try:
+            return (yield)
+        finally:
+            self.seconds += time.perf_counter() - start
+            self.tests += call.when == "call"
+
+    def pytest_sessionfinish(self):
+        rank = os.environ.get("PMI_RANK", os.environ.get("OMPI_COMM_WORLD_RANK", "0"))
+        if os.environ.get("BENCH_TIMING") and self.tests:
+            with open(f"{os.environ['BENCH_TIMING']}.{rank}", "w") as file:
+                file.write(repr(self.seconds / self.tests))
+
+
+@pytest.hookimpl(trylast=True)
 def pytest_configure(config):
     if not config.pluginmanager.has_plugin("pytest_patch"):
         config.pluginmanager.register(LocalP(), "local-p")
+    # Registered last, so its wrapper is the outermost: it times the MPI session's too.
+    config.pluginmanager.register(MakeReportTimer(), "make-report-timer")
+"""
+
+# Rank 1 raises before the barrier rank 0 waits in, after noting when.
+DEADLOCK = """
+import time
+
+import pytest
+
+
+def test_rank_1_gives_up(p):
+    if p.parallel.rank == 1:
+        with open({stamp!r}, "w") as file:
+            file.write(repr(time.time()))
+        raise ValueError("rank 1 gives up")
+    p.parallel.barrier()
 """
 
 SMALL = 20
+MPIEXEC = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or "mpiexec"
 
 
-def seconds(folder: Path, count: int, plugin: bool, ranks: int) -> float:
+def seconds(
+    folder: Path, count: int, plugin: bool, ranks: int, with_mpi: bool = True
+) -> float:
     """Wall time of one pytest run of ``count`` trivial tests."""
     (folder / "test_bench.py").write_text(SUITE.format(count=count))
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
     if not plugin:
         command += ["-p", "no:pytest_patch"]
     if ranks > 1:
-        mpiexec = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or "mpiexec"
-        command = [mpiexec, "-n", str(ranks), *command, "--with-mpi"]
+        command = [MPIEXEC, "-n", str(ranks), *command, *(["--with-mpi"] if with_mpi else [])]
     start = time.perf_counter()
     done = subprocess.run(command, cwd=folder, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
@@ -68,11 +124,53 @@ def seconds(folder: Path, count: int, plugin: bool, ranks: int) -> float:
     return elapsed
 
 
-def per_test_ms(folder: Path, count: int, plugin: bool, ranks: int, repeat: int) -> float:
+def per_test_ms(
+    folder: Path, count: int, plugin: bool, ranks: int, repeat: int, with_mpi: bool = True
+) -> float:
     """Milliseconds per test, start-up excluded (slope between a small and a full suite)."""
-    small = min(seconds(folder, SMALL, plugin, ranks) for _ in range(repeat))
-    full = min(seconds(folder, count, plugin, ranks) for _ in range(repeat))
+    small = min(seconds(folder, SMALL, plugin, ranks, with_mpi) for _ in range(repeat))
+    full = min(seconds(folder, count, plugin, ranks, with_mpi) for _ in range(repeat))
     return (full - small) * 1000 / (count - SMALL)
+
+
+def report_ms(
+    folder: Path, count: int, ranks: int, repeat: int, with_mpi: bool
+) -> tuple[float, float]:
+    """Milliseconds per test spent making its reports, best of ``repeat`` runs (timed
+    inside pytest, so start-up does not count): on the rank that spent least (it arrives
+    last at each agreement, so it pays for the agreement itself) and on the one that
+    spent most (it also waits for the others)."""
+    timing = folder / "timing"
+    least = most = float("inf")
+    for _ in range(repeat):
+        os.environ["BENCH_TIMING"] = str(timing)
+        try:
+            seconds(folder, count, True, ranks, with_mpi)
+        finally:
+            del os.environ["BENCH_TIMING"]
+        per_rank = [float(timing.with_name(f"timing.{rank}").read_text()) for rank in range(ranks)]
+        least, most = min(least, min(per_rank)), min(most, max(per_rank))
+    return least * 1000, most * 1000
+
+
+def deadlock_report_seconds(folder: Path, ranks: int) -> float:
+    """Seconds from one rank's raise before a barrier to the report on the terminal."""
+    stamp = folder / "raised-at"
+    (folder / "test_bench.py").write_text(DEADLOCK.format(stamp=str(stamp)))
+    command = [MPIEXEC, "-n", str(ranks), sys.executable, "-m", "pytest", "-q",
+               "-p", "no:cacheprovider", "--with-mpi", "--mpi-timeout=60"]  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert process.stdout is not None
+    reported = None
+    for line in process.stdout:
+        if reported is None and line.startswith("MPI deadlock: rank"):
+            reported = time.time()
+    process.wait()
+    if reported is None:
+        raise SystemExit(f"no deadlock report from: {' '.join(command)}")
+    return reported - float(stamp.read_text())
 
 
 def main() -> None:
@@ -94,6 +192,20 @@ def main() -> None:
                 f"{label:<22}{off:>9.2f} ms{on:>9.2f} ms{on - off:>9.2f} ms"
                 f"{on / off if off > 0 else float('nan'):>8.2f}"
             )
+        alone = report_ms(folder, args.tests, args.ranks, args.repeat, with_mpi=False)
+        agreed = report_ms(folder, args.tests, args.ranks, args.repeat, with_mpi=True)
+        print(
+            f"\nmpiexec -n {args.ranks}, making a test's three reports: {alone[0]:.3f} ms with "
+            f"a serial session on each rank, {agreed[0]:.3f} ms with --with-mpi: outcome "
+            f"agreement and collective bookkeeping {agreed[0] - alone[0]:.3f} ms per test "
+            f"(goal <= 0.5 ms); {agreed[1]:.3f} ms on the rank that waits for the other"
+        )
+        waits = [deadlock_report_seconds(folder, args.ranks) for _ in range(args.repeat)]
+        print(
+            f"one rank raises before a barrier on {args.ranks} ranks: reported after "
+            + ", ".join(f"{wait:.1f}" for wait in waits)
+            + " s (goal <= 5 s; --mpi-timeout 60 s)"
+        )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ run the tests that pytest-patch runs in a child ``mpiexec``.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Generator
 from importlib.metadata import entry_points
 from typing import Any
@@ -68,7 +69,8 @@ def addoption(group: Any, parser: pytest.Parser, pluginmanager: pytest.PytestPlu
         metavar="SECONDS",
         help="under MPI, once one rank has finished a test phase, how long to wait for the "
         "others before reporting a deadlock naming the missing ranks with their Python "
-        f"stacks and ending the run (default: ini {_options.TIMEOUT_INI} or "
+        "stacks and ending the run; a rank stuck in a collective that another rank left is "
+        f"reported within seconds (default: ini {_options.TIMEOUT_INI} or "
         f"{_options.DEFAULT_TIMEOUT:g}).",
     )
     parser.addini(
@@ -83,8 +85,8 @@ def addoption(group: Any, parser: pytest.Parser, pluginmanager: pytest.PytestPlu
         default=None,
         metavar="COMMAND",
         help="the command that starts a serial session's child MPI runs, before `-n N` "
-        "(e.g. 'mpirun --oversubscribe', 'srun'; default: the mpiexec next to this "
-        f"Python, else on PATH; ini {_options.LAUNCHER_INI}).",
+        "(e.g. 'mpirun --oversubscribe', 'srun'; default: the mpiexec of the MPI library "
+        f"that mpi4py loads; ini {_options.LAUNCHER_INI}).",
     )
     parser.addini(
         _options.LAUNCHER_INI,
@@ -209,6 +211,33 @@ class _OneUsageError:
             raise
 
 
+class _QuietTerminal:
+    """On ranks > 0: pytest's terminal reporter writes nowhere.
+
+    The reporter still exists (rather than ``-p no:terminal``), since plugins write through
+    it, e.g. pytest-timeout's stack dump when a test times out. It takes the standard
+    output it finds when it is made, in pytest's ``pytest_configure``: this plugin swaps
+    that for the null device first, and back last.
+    """
+
+    def __init__(self) -> None:
+        self.stdout = sys.stdout
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_configure(self) -> None:
+        self.stdout = sys.stdout
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the reporter's, for the session
+
+
+class _QuietTerminalEnd:
+    def __init__(self, quiet: _QuietTerminal) -> None:
+        self.quiet = quiet
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_configure(self) -> None:
+        sys.stdout = self.quiet.stdout
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     """Before anything prints or starts coverage: quiet ranks > 0, one coverage file each."""
@@ -221,5 +250,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
         os.environ["COVERAGE_FILE"] = f"{data_file}.rank{rank}"
     early_config.pluginmanager.register(_OneUsageError(rank), "patch-mpi-usage-error")
     if rank > 0:
-        # Rank 0 prints the one report; the same as `-p no:terminal` on the others.
-        early_config.pluginmanager.set_blocked("terminal")
+        # Rank 0 prints the one report.
+        quiet = _QuietTerminal()
+        early_config.pluginmanager.register(quiet, "patch-mpi-quiet-terminal")
+        early_config.pluginmanager.register(_QuietTerminalEnd(quiet), "patch-mpi-quiet-end")

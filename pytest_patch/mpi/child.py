@@ -4,6 +4,8 @@ Each such test is replaced by a :class:`ChildItem` with the same node id. The fi
 to set up starts the child run for every test of the session that needs the same N
 (selected by node id), then each item's reports are rebuilt from the files the child's
 ranks wrote, so a rank that crashed or hung is still reported with the test it was in.
+A child run that had to end early (a crash, a deadlock) leaves the tests it never
+started to a new child run, so one broken test does not take the others with it.
 """
 
 from __future__ import annotations
@@ -22,19 +24,17 @@ from typing import Any
 import pytest
 
 from . import reporting, watchdog
+from .launcher import LauncherError, default_launcher
 from .markers import required_ranks
 from .ranklog import culprit, ended_path, log_path, read_events, read_stack
 
-# Options of the parent that the child needs too: plugins, ini overrides, NEURON's.
-_FORWARDED_PAIRS = {"-p", "-o", "--override-ini", "--nrn-leaks", "--nrn-mod-dir"}
-_FORWARDED_PREFIXES = ("-p", "-o", "--override-ini=", "--nrn-")
-
-
-def find_mpiexec() -> str | None:
-    """The ``mpiexec`` next to this Python (a virtual environment's), else on ``PATH``."""
-    return shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which(
-        "mpiexec"
-    )
+# Options of the parent that the child needs too: plugins, ini overrides, NEURON's, and
+# pytest-timeout's (its per-test limit applies in the child, to each test).
+_FORWARDED_PAIRS = {
+    "-p", "-o", "--override-ini", "--nrn-leaks", "--nrn-mod-dir", "--nrn-isolate",
+    "--timeout", "--timeout-method", "--timeout_method", "--nrn-artifacts", "--nrn-unused",
+}  # fmt: skip
+_FORWARDED_PREFIXES = ("-p", "-o", "--override-ini=", "--nrn-", "--timeout")
 
 
 def forwarded_args(args: tuple[str, ...] | list[str]) -> list[str]:
@@ -47,6 +47,10 @@ def forwarded_args(args: tuple[str, ...] | list[str]) -> list[str]:
             takes_value = not takes_value and arg in _FORWARDED_PAIRS
     return out
 
+
+#: Set on a test that needs an MPI world of its own (an isolated test, see
+#: :mod:`pytest_patch.isolation`): its child run holds it alone.
+own_world_key = pytest.StashKey[bool]()
 
 # How MPICH names a rank that called MPI_Abort.
 _ABORT = re.compile(r"MPI_Abort\([^)]*\) - process (\d+)")
@@ -80,6 +84,25 @@ class ChildRun:
             for event in self.events.get(rank, [])
         )
 
+    def started_any(self, nodeid: str) -> bool:
+        return any(self.started(rank, nodeid) for rank in range(self.size))
+
+    def ended_early(self) -> bool:
+        """Whether the run had to stop before its last test (a crash or a deadlock)."""
+        return any(not self.finished(rank) for rank in range(self.size)) or any(
+            event.get("event") == "deadlock" for events in self.events.values() for event in events
+        )
+
+    def deadlock_notes(self, nodeid: str, when: str) -> dict[int, str]:
+        """What the rank that saw a deadlock in this test phase said about each rank."""
+        for events in self.events.values():
+            for event in events:
+                if event.get("event") == "deadlock" and [event["nodeid"], event["when"]] == [
+                    nodeid, when
+                ]:  # fmt: skip
+                    return {int(rank): note for rank, note in event.get("notes", {}).items()}
+        return {}
+
     def culprit(self) -> tuple[int, str] | None:
         """The rank that ended the run and how, when the launcher's output tells."""
         abort = _ABORT.search(self.output)
@@ -111,6 +134,8 @@ class ChildItem(pytest.Item):
         self.original = original
         self.runs = runs
         self.ranks = ranks
+        #: The child run it belongs to: (ranks, its node id if it runs alone, else "").
+        self.batch = (ranks, self.nodeid if original.stash.get(own_world_key, False) else "")
         self.own_markers.extend(original.own_markers)
         self.keywords.update(original.keywords)
 
@@ -118,7 +143,7 @@ class ChildItem(pytest.Item):
         return self.original.reportinfo()
 
     def setup(self) -> None:
-        self.runs.run(self.ranks)
+        self.runs.run(self.batch, self.nodeid)
 
     def runtest(self) -> None:
         """The test ran in the child; its outcome is filled in when the report is made."""
@@ -142,8 +167,9 @@ class ChildRuns:
         self.refusal = refusal
         #: Whether tests needing N > 1 ranks are skipped (mpi_child_runs = false).
         self.skip = skip
-        self.batches: dict[int, list[str]] = {}
-        self.runs_done: dict[int, ChildRun] = {}
+        self.batches: dict[tuple[int, str], list[str]] = {}
+        #: The child run that ran (or could not run) each test.
+        self.run_of: dict[str, ChildRun] = {}
         self._explained: set[str] = set()  # tests whose missing ranks were reported
 
     def describe(self) -> str:
@@ -160,10 +186,8 @@ class ChildRuns:
             )
         if self.launcher is not None:
             where = f"run in a child `{' '.join(self.launcher)} -n N`"
-        elif find_mpiexec():
-            where = "run in a child `mpiexec -n N`"
         else:
-            where = "need mpiexec, which is neither next to this Python nor on PATH"
+            where = "run in a child `mpiexec -n N`"
         return (
             f"mpi: serial run (1 rank); tests marked mpi(min_size=N) with N > 1 {where} "
             f"(--mpi-timeout {self.timeout:g} s)"
@@ -182,7 +206,7 @@ class ChildRuns:
                 item.parent, name=item.name, original=item, runs=self, ranks=ranks
             )
             items[index] = child
-            self.batches.setdefault(ranks, []).append(child.nodeid)
+            self.batches.setdefault(child.batch, []).append(child.nodeid)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
@@ -192,26 +216,46 @@ class ChildRuns:
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: Any) -> Any:
         report = yield
-        if isinstance(item, ChildItem) and item.ranks in self.runs_done:
-            self._fill(report, self.runs_done[item.ranks])
+        if isinstance(item, ChildItem) and item.nodeid in self.run_of:
+            self._fill(report, self.run_of[item.nodeid])
         return report
 
+    # pytest-timeout's hooks (optional: that plugin may be absent). A child run holds many
+    # tests; their per-test limit is applied inside the child, not to the whole run here.
+    @pytest.hookimpl(optionalhook=True, tryfirst=True)
+    def pytest_timeout_set_timer(self, item: pytest.Item) -> bool | None:
+        return True if isinstance(item, ChildItem) else None
+
+    @pytest.hookimpl(optionalhook=True, tryfirst=True)
+    def pytest_timeout_cancel_timer(self, item: pytest.Item) -> bool | None:
+        return True if isinstance(item, ChildItem) else None
+
     # -- running the child ---------------------------------------------------------------
-    def run(self, size: int) -> ChildRun:
-        """Run every test needing ``size`` ranks in one ``mpiexec -n size`` (once)."""
-        if size in self.runs_done:
-            return self.runs_done[size]
-        mpiexec = find_mpiexec() if self.launcher is None else self.launcher[0]
-        if mpiexec is None:
+    def run(self, batch: tuple[int, str], nodeid: str) -> ChildRun:
+        """The child run of ``nodeid``: one ``mpiexec -n size`` for it and every test of
+        its ``batch`` (needing ``size`` ranks) that no child run has started yet."""
+        if nodeid in self.run_of:
+            return self.run_of[nodeid]
+        nodeids = [name for name in self.batches[batch] if name not in self.run_of]
+        result = self._launch(batch[0], nodeids)
+        started = [name for name in nodeids if result.started_any(name)]
+        done = nodeids if not started or not result.ended_early() else [*started, nodeid]
+        for name in done:
+            self.run_of[name] = result
+        return result
+
+    def _launch(self, size: int, nodeids: list[str]) -> ChildRun:
+        """Run the tests ``nodeids`` in one ``mpiexec -n size``."""
+        try:
+            launcher = self.launcher or [default_launcher()]
+        except LauncherError as error:
             pytest.fail(
-                f"This test needs {size} MPI ranks, so pytest-patch runs it with mpiexec, "
-                "but no mpiexec was found next to this Python or on PATH: install an MPI "
-                "(e.g. `pip install mpich`).",
+                f"This test needs {size} MPI ranks, so pytest-patch runs it with an MPI "
+                f"launcher, but: {error}",
                 pytrace=False,
             )
         root = Path(tempfile.mkdtemp(prefix=f"pytest-mpi-{size}-"))
         config = self.config
-        launcher = self.launcher or [mpiexec]
         command = [
             *launcher, "-n", str(size), sys.executable, "-m", "pytest",
             "-p", "pytest_patch", "--with-mpi", f"--basetemp={root}",
@@ -222,7 +266,7 @@ class ChildRuns:
             command += ["-c", str(config.inipath)]
         command += forwarded_args(config.invocation_params.args)
         # Node ids are relative to the root directory; arguments to the working directory.
-        command += [f"{config.rootpath}{os.sep}{nodeid}" for nodeid in self.batches[size]]
+        command += [f"{config.rootpath}{os.sep}{nodeid}" for nodeid in nodeids]
         try:
             done = subprocess.run(
                 command, cwd=config.invocation_params.dir, stdout=subprocess.PIPE,
@@ -233,9 +277,7 @@ class ChildRuns:
             ended = _read_ended(root)
         finally:
             shutil.rmtree(root, ignore_errors=True)
-        result = ChildRun(size, done.returncode, done.stdout, events, stacks, ended)
-        self.runs_done[size] = result
-        return result
+        return ChildRun(size, done.returncode, done.stdout, events, stacks, ended)
 
     # -- reports -------------------------------------------------------------------------
     def _fill(self, report: pytest.TestReport, run: ChildRun) -> None:
@@ -262,15 +304,20 @@ class ChildRuns:
             )
         report.duration = max((event["duration"] for event in records.values()), default=0.0)
         notes: dict[int, str] = {}
+        unexplained = False  # a rank gave no result and the child run did not say why
         if nodeid not in self._explained:
-            notes = {
-                rank: self._why_missing(run, rank, nodeid, when)
+            notes = run.deadlock_notes(nodeid, when)
+            unexplained = not notes
+            notes.update(
+                (rank, self._why_missing(run, rank, nodeid, when))
                 for rank in range(run.size)
-                if rank not in records
-            }
+                if rank not in records and rank not in notes
+            )
+            notes = dict(sorted(notes.items()))
         reporting.combine(report, ranks, -1, notes)
         if notes:
             self._explained.add(nodeid)
+        if notes and unexplained:
             report.sections.append((f"mpiexec -n {run.size} output", run.output))
 
     def _not_run(self, run: ChildRun, nodeid: str) -> str:

@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
+
+import pytest
 
 # Poll a pending request without sleeping for this long, then back off up to the cap.
 _SPIN_SECONDS = 0.002
 _MAX_SLEEP = 0.01
 
 
-def wait(request: Any, timeout: float) -> bool:
-    """Poll an MPI request until it completes (``True``) or ``timeout`` seconds pass."""
+def wait(
+    request: Any, timeout: float, give_up: Callable[[float], bool] | None = None
+) -> bool:
+    """Poll an MPI request until it completes (``True``) or ``timeout`` seconds pass.
+
+    ``give_up(waited)``, when given, is asked between polls whether to stop early (it
+    decides itself how often to do any real work).
+    """
     start = time.monotonic()
     spin_until = start + _SPIN_SECONDS
     deadline = start + timeout
     pause = 0.0001
     while not request.Test():
         now = time.monotonic()
-        if now >= deadline:
+        if now >= deadline or (give_up is not None and give_up(now - start)):
             return False
         if now >= spin_until:
             time.sleep(min(pause, deadline - now))
@@ -41,11 +50,29 @@ class Exchange:
         self.size = comm.Get_size()
         self.timeout = timeout
 
+    def meet(self, give_up: Callable[[float], bool] | None = None) -> bool:
+        """Wait until every rank has arrived (``True``), or the timeout, or ``give_up``.
+
+        A per-test timeout raised into the wait (pytest-timeout's signal method) must not
+        leave this rank out of the barrier the others are in: the wait goes on, and the
+        ranks still in the test time out there and report it.
+        """
+        request = self.comm.Ibarrier()
+        while True:
+            try:
+                return wait(request, self.timeout, give_up)
+            except pytest.fail.Exception:
+                continue
+
+    def gather(self, value: Any) -> list[Any]:
+        """Every rank's ``value`` in rank order; call after :meth:`meet` succeeded."""
+        return self.comm.allgather(value)
+
     def allgather(self, value: Any) -> list[Any] | None:
         """Every rank's ``value`` in rank order, or ``None`` if a rank did not arrive in time."""
-        if not wait(self.comm.Ibarrier(), self.timeout):
+        if not self.meet():
             return None
-        return self.comm.allgather(value)
+        return self.gather(value)
 
     def abort(self, status: int) -> None:
         """End every rank of the world at once, with ``status`` as the exit status."""

@@ -176,6 +176,27 @@ def combine(
     return report
 
 
+def departures(ranks: dict[int, pytest.TestReport | str], waiting: list[int]) -> dict[int, str]:
+    """Notes on how the ranks that skipped or xfailed left a test phase in which the
+    ``waiting`` ranks got stuck: a deadlock fails the test, and would otherwise hide why
+    they left (a failing rank's traceback is shown anyway)."""
+    others = rank_label(waiting)
+    notes = {}
+    for rank, detail in sorted(ranks.items()):
+        wasxfail = getattr(detail, "wasxfail", None)
+        body = getattr(detail, "longrepr", None)
+        if getattr(detail, "outcome", detail) != "skipped":
+            continue
+        if wasxfail is not None:
+            how = f"xfailed ({wasxfail})" if wasxfail else "xfailed"
+        elif isinstance(body, (tuple, list)) and len(body) == 3:
+            how = f"skipped ({body[2]}) at {body[0]}:{body[1]}"
+        else:
+            how = "skipped"
+        notes[rank] = f"MPI: rank {rank} {how} and left the test while {others} still ran it."
+    return notes
+
+
 def serialize(config: pytest.Config, report: pytest.TestReport | pytest.CollectReport) -> Any:
     """A JSON-compatible form of a report (pytest's own, as pytest-xdist uses)."""
     return config.hook.pytest_report_to_serializable(config=config, report=report)

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ _KEEP_SESSIONS = 3
 _STALE_SECONDS = 3600.0
 # How long a rank that saw a deadlock waits for the reporting rank to end the run.
 _ABORT_GRACE_SECONDS = 20.0
+# How many of the tests that did not run the report names one by one.
+_NOT_RUN_SHOWN = 20
 
 
 def _fresh_root(config: pytest.Config) -> Path:
@@ -68,8 +71,9 @@ class MPISession:
         self.size = self.exchange.size
         self.timeout = timeout
         self.host = socket.gethostname()
+        root = str(_fresh_root(config)) if self.rank == 0 else None
         setup = self.exchange.allgather(
-            (str(_fresh_root(config)) if self.rank == 0 else None, os.getpid(), self.host)
+            (root, os.getpid(), self.host, threading.main_thread().ident)
         )
         if setup is None:
             raise pytest.UsageError(
@@ -77,7 +81,9 @@ class MPISession:
                 "check that each rank can import the test suite, or raise --mpi-timeout."
             )
         self.root = Path(setup[0][0])
-        self.peers = [(pid, host) for _, pid, host in setup]
+        self.peers = [(pid, host) for _, pid, host, _ in setup]
+        #: Each rank's main thread, to find it in a dump of the rank's stacks.
+        self.threads = [thread for _, _, _, thread in setup]
         self.log = RankLog(self.root, self.rank)
         self.log.write("start", pid=os.getpid(), host=self.host, size=self.size)
         self._stack_file = watchdog.arm_stack_dump(self.root, self.rank)
@@ -86,6 +92,7 @@ class MPISession:
         # Broken: a rank did not arrive; from then on no rank exchanges anything.
         self.broken: str | None = None
         self._deadlock_report: pytest.TestReport | None = None
+        self._not_run: list[str] = []  # the tests left when the run had to end
         self.reporter = self.rank == 0
         self.exitstatus = 0
         # Whether the ranks have met at the end of pytest's configuration, and the usage
@@ -209,10 +216,16 @@ class MPISession:
         # At the end of a test, each rank's count of Patch's collectives tells whether
         # one left the test before a collective that the others completed.
         entered = patch.p.parallel.collectives_entered if report.when == "teardown" else None
-        gathered = self.exchange.allgather((label, report.outcome, details, entered))
-        if gathered is None:
-            self._deadlock(item, report)
+        stuck = watchdog.StuckRanks(
+            self.root, self.rank, self.peers, self.threads, self.host, *label
+        )
+        if not self.exchange.meet(stuck):
+            if stuck.calls:
+                self._blocked(item, report, stuck)
+            else:
+                self._deadlock(item, report)
             return
+        gathered = self.exchange.gather((label, report.outcome, details, entered))
         ranks: dict[int, Any] = {}
         notes: dict[int, str] = {}
         for rank, (their_label, outcome, data, _) in enumerate(gathered):
@@ -250,14 +263,67 @@ class MPISession:
             for rank in missing
         }
         reporting.combine(report, {self.rank: report}, self.rank, notes)
-        self.log.write("deadlock", nodeid=nodeid, when=when, missing=missing)
+        self.log.write("deadlock", nodeid=nodeid, when=when, missing=missing, notes=notes)
         ranks = ", ".join(map(str, missing))
         self._stop(item, f"MPI deadlock in {nodeid} ({when}): rank(s) {ranks} never arrived")
+        self._deadlock_report = report
+
+    def _blocked(
+        self, item: pytest.Item, report: pytest.TestReport, stuck: watchdog.StuckRanks
+    ) -> None:
+        """End the run: the missing ranks wait in a collective that this rank (and any
+        other that arrived) left; report what each rank did."""
+        nodeid, when = report.nodeid, report.when
+        missing = sorted(stuck.calls)
+        left = [rank for rank in range(self.size) if rank not in missing]
+        ranks: dict[int, Any] = {self.rank: report}
+        for rank in left:
+            event = watchdog.result(self.root, rank, nodeid, when) if rank != self.rank else None
+            if event is not None:
+                data = event.get("data")
+                ranks[rank] = event["outcome"] if data is None else reporting.deserialize(
+                    self.config, data
+                )
+        notes = reporting.departures(ranks, missing)
+        for rank in missing:
+            notes[rank] = watchdog.describe_blocked(
+                rank, nodeid, when, stuck.calls[rank], left, stuck.stacks[rank],
+                self.threads[rank],
+            )  # fmt: skip
+        self.reporter = True
+        reporting.combine(report, ranks, self.rank, notes)
+        self.log.write("deadlock", nodeid=nodeid, when=when, missing=missing, notes=notes)
+        waiting = ", ".join(map(str, missing))
+        self._stop(
+            item, f"MPI deadlock in {nodeid} ({when}): rank(s) {waiting} wait in a collective "
+            f"that rank(s) {', '.join(map(str, left))} left",
+        )  # fmt: skip
         self._deadlock_report = report
 
     def _stop(self, item: pytest.Item, reason: str) -> None:
         self.broken = reason
         item.session.shouldfail = reason
+        items = item.session.items
+        if item in items:
+            self._not_run = [later.nodeid for later in items[items.index(item) + 1 :]]
+
+    def not_run(self) -> str:
+        """The tests the run had to leave out, for the end of the report."""
+        if not self._not_run:
+            return ""
+        shown = self._not_run[:_NOT_RUN_SHOWN]
+        more = len(self._not_run) - len(shown)
+        lines = [f"MPI: {len(self._not_run)} test(s) did not run because the run had to end:"]
+        lines += [f"  {nodeid}" for nodeid in shown]
+        if more:
+            lines.append(f"  ... and {more} more")
+        return "\n".join(lines)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        text = self.not_run() if self.broken and self.reporter else ""
+        if text:
+            terminalreporter.write_sep("=", "tests that did not run", yellow=True)
+            terminalreporter.write_line(text)
 
     # -- the end -------------------------------------------------------------------------
     @pytest.hookimpl(trylast=True)
@@ -268,7 +334,9 @@ class MPISession:
             # Rank 0 is stuck, so its terminal cannot show the report: this rank does.
             report = self._deadlock_report
             body = str(report.longrepr) if report is not None else ""
-            sys.stdout.write(f"\n{'=' * 78}\npytest-patch: {self.broken}\n{body}\n")
+            sys.stdout.write(
+                f"\n{'=' * 78}\npytest-patch: {self.broken}\n{body}\n{self.not_run()}\n"
+            )
             sys.stdout.flush()
 
     @pytest.hookimpl(trylast=True)

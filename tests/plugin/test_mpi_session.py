@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,19 +55,72 @@ def test_after_the_hoc_error(tmp_path):
     (tmp_path / "rank.txt").write_text(str(RANK))
 """
 
-DEADLOCK = """
+# A rank that waits outside any collective is only given up on at --mpi-timeout.
+SLOW_RANK = """
+import time
+
 from mpi4py import MPI
 
 
-def test_rank_0_gives_up_before_the_barrier():
-    if MPI.COMM_WORLD.rank == 0:
-        raise ValueError("rank 0 gives up")
-    MPI.COMM_WORLD.barrier()
+def test_rank_1_is_slow():
+    if MPI.COMM_WORLD.rank == 1:
+        time.sleep(60)
 
 
 def test_never_reached():
     pass
 """
+
+# One rank leaves a test (fails, skips, xfails) while the others wait inside it.
+LEAVES = {
+    "fails": """
+def test_leaves(p):
+    if p.parallel.rank == LEAVER:
+        raise ValueError("rank gives up")
+    p.parallel.barrier()
+""",
+    "skips": """
+import pytest
+
+
+def test_leaves(p):
+    if p.parallel.rank == LEAVER:
+        pytest.skip("nothing to send")
+    p.parallel.broadcast(None, root=LEAVER)
+""",
+    "xfails": """
+import pytest
+
+
+def test_leaves(p):
+    if p.parallel.rank == LEAVER:
+        pytest.xfail("known to break")
+    section = p.Section()
+    p.run(5)
+""",
+}
+AFTER = """
+
+def test_after_one(p):
+    pass
+
+
+def test_after_two(p):
+    pass
+"""
+# How the rank that left is shown, for each way of leaving.
+LEFT = {
+    "fails": "E*ValueError: rank gives up",
+    "skips": "MPI: rank * skipped (Skipped: nothing to send) at *test_leaves.py:7 and left the "
+    "test while rank* still ran it.",
+    "xfails": "MPI: rank * xfailed (known to break) and left the test while rank* still ran it.",
+}
+# The call each waiting rank is stuck in (Patch's own line for a broadcast or a run).
+WAITS_IN = {
+    "fails": "    p.parallel.barrier()",
+    "skips": "    *Bcast(*",
+    "xfails": "    *allgather(*",
+}
 
 CRASH = """
 import ctypes
@@ -101,7 +155,7 @@ class Run:
 def mpiexec_pytest(path: Path, size: int, *args: str) -> Run:
     command = [MPIEXEC, "-n", str(size), sys.executable, "-m", "pytest", "-p", "no:cacheprovider"]
     done = subprocess.run(
-        [*command, *args], cwd=path, capture_output=True, text=True, timeout=120, check=False
+        [*command, *args], cwd=path, capture_output=True, text=True, timeout=240, check=False
     )
     return Run(done.returncode, done.stdout, done.stderr)
 
@@ -176,29 +230,60 @@ def test_each_rank_has_its_own_tmp_path(session) -> None:
         assert written.read_text() == str(rank)
 
 
-def test_a_rank_stuck_in_a_collective_ends_the_run_with_a_report(tmp_path_factory) -> None:
-    path = tmp_path_factory.mktemp("deadlock")
-    (path / "test_deadlock.py").write_text(DEADLOCK)
-    run = mpiexec_pytest(path, 2, "--with-mpi", "--mpi-timeout=5", "--junitxml=report.xml")
-    assert run.ret == 1
+@pytest.mark.parametrize(
+    ("how", "size"), [("fails", 2), ("skips", 2), ("xfails", 2), ("fails", 3)],
+    ids=["fails-2", "skips-2", "xfails-2", "fails-3"],
+)  # fmt: skip
+def test_one_rank_leaving_a_test_others_wait_in_is_reported_at_once(
+    tmp_path: Path, how: str, size: int
+) -> None:
+    """Reported within seconds, not at --mpi-timeout: the leaving rank's traceback or
+    reason, each waiting rank's stack, and the tests that did not run."""
+    leaver = size - 1
+    (tmp_path / "test_leaves.py").write_text(LEAVES[how].replace("LEAVER", str(leaver)) + AFTER)
+    start = time.monotonic()
+    run = mpiexec_pytest(tmp_path, size, "--with-mpi", "--mpi-timeout=120", "--junitxml=r.xml")
+    seconds = time.monotonic() - start
+    assert run.ret == 1, run.out + run.err
+    assert seconds < 60, f"reported after {seconds:.0f} s, --mpi-timeout is 120 s"
+    waiting = [rank for rank in range(size) if rank != leaver]
+    expected = [f"*- rank {leaver} -*", LEFT[how]]
+    for rank in waiting:
+        expected += [
+            f"*- rank {rank} -*",
+            f"MPI deadlock: rank {rank} waits in a collective in test_leaves.py::test_leaves "
+            f"(call), which rank {leaver} has already left:",
+            WAITS_IN[how],
+            f"can only return once every rank takes part. Python stack of rank {rank}:",
+            '*File "*test_leaves.py", line * in test_leaves',
+        ]
+    expected += [
+        "MPI: 2 test(s) did not run because the run had to end:",
+        "  test_leaves.py::test_after_one",
+        "  test_leaves.py::test_after_two",
+    ]
+    run.lines.fnmatch_lines(expected)
+    assert "Traceback (most recent call last)" not in run.out + run.err
+    if leaver == 0:  # rank 0 reports as usual: its junit XML has the failure
+        suite = ET.parse(tmp_path / "r.xml").getroot().find("testsuite")
+        assert suite.get("failures") == "1"
+
+
+def test_a_rank_waiting_outside_collectives_is_given_up_on_at_the_timeout(tmp_path) -> None:
+    (tmp_path / "test_slow.py").write_text(SLOW_RANK)
+    run = mpiexec_pytest(tmp_path, 2, "--with-mpi", "--mpi-timeout=8")
+    assert run.ret != 0  # the status of the rank ended in its sleep, or of the abort
     run.lines.fnmatch_lines(
         [
-            "*- rank 0 -*",
-            "E*ValueError: rank 0 gives up",
             "*- rank 1 -*",
-            "MPI deadlock: rank 1 did not finish "
-            "test_deadlock.py::test_rank_0_gives_up_before_the_barrier (call) within 5 s*",
+            "MPI deadlock: rank 1 did not finish test_slow.py::test_rank_1_is_slow (call) "
+            "within 8 s*",
             "Python stack of rank 1 at the timeout:",
-            '*File "*test_deadlock.py", line 8 in test_rank_0_gives_up_before_the_barrier',
-            "*MPI deadlock in test_deadlock.py::test_rank_0_gives_up_before_the_barrier (call):"
-            " rank(s) 1 never arrived*",
-            "*1 failed in *",
+            '*File "*test_slow.py", line 9 in test_rank_1_is_slow',
+            "*MPI deadlock in test_slow.py::test_rank_1_is_slow (call): rank(s) 1 never arrived*",
         ]
     )
-    assert "test_never_reached" not in run.out
-    assert "Traceback (most recent call last)" not in run.out + run.err
-    suite = ET.parse(path / "report.xml").getroot().find("testsuite")
-    assert suite.get("failures") == "1"
+    assert "test_never_reached" in run.out  # listed as not run
 
 
 def test_mpiexec_without_with_mpi_refuses_to_nest_mpiexec(tmp_path_factory) -> None:
@@ -214,9 +299,10 @@ def test_mpiexec_without_with_mpi_refuses_to_nest_mpiexec(tmp_path_factory) -> N
     )  # fmt: skip
 
 
-def test_a_rank_that_dies_is_reported_with_its_test(tmp_path: Path) -> None:
+@pytest.mark.parametrize("size", [2, 3])
+def test_a_rank_that_dies_is_reported_with_its_test(tmp_path: Path, size: int) -> None:
     (tmp_path / "test_crash.py").write_text(CRASH)
-    run = mpiexec_pytest(tmp_path, 2, "--with-mpi")
+    run = mpiexec_pytest(tmp_path, size, "--with-mpi")
     assert run.ret != 0
     run.lines.fnmatch_lines(
         [
@@ -240,15 +326,16 @@ def test_next_broadcast_gets_its_own_data(p):
 """
 
 
-def test_a_message_of_one_test_never_reaches_the_next(tmp_path_factory) -> None:
+@pytest.mark.parametrize("size", [2, 3])
+def test_a_message_of_one_test_never_reaches_the_next(tmp_path_factory, size: int) -> None:
     path = tmp_path_factory.mktemp("unbalanced")
     (path / "test_unbalanced.py").write_text(UNBALANCED)
-    run = mpiexec_pytest(path, 2, "--with-mpi", "-ra")
+    run = mpiexec_pytest(path, size, "--with-mpi", "-ra")
     assert run.ret == 1, run.out + run.err
     assert "RuntimeError: rank 1 gave up early" in run.out
     assert (
         "the ranks entered different numbers of Patch's collectives in this test (rank 0: 1, "
-        "rank 1: 0;" in run.out
+        "rank 1: 0" in run.out
     )
     # The next test got its own data, not the message rank 1 never received.
     assert run.out.rstrip().splitlines()[-1].count("1 passed") == 1
