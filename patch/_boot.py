@@ -199,7 +199,8 @@ world = start_world() if wanted() else None
 
 from neuron import HocBaseObject, h, hoc, nrn  # noqa: E402
 from neuron import __version__ as neuron_version  # noqa: E402
+from neuron import coreneuron  # noqa: E402
 
 _join(world)
 
-__all__ = ["HocBaseObject", "h", "hoc", "nrn", "neuron_version", "world"]
+__all__ = ["HocBaseObject", "coreneuron", "h", "hoc", "nrn", "neuron_version", "world"]

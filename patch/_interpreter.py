@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _graph, _mechanisms, _netcon, _run, _simulation, _vector
-from ._boot import h, hoc
+from ._boot import coreneuron, h, hoc
 from ._hoc import HocObject
 from ._netcon import NetCon, netcon_targets_on
 from ._parallel import ParallelContext, context, parallel_con
@@ -48,6 +48,11 @@ class HocFunction:
         return getattr(self._function, name)
 
 
+# The variables of NEURON's run system (stdrun.hoc): setting one before the first run
+# would otherwise fail ("not a defined hoc variable"), as the run system loads then.
+_RUN_SYSTEM_VARIABLES = frozenset({"v_init", "tstop", "steps_per_ms", "realtime", "stoprun"})
+
+
 class PythonHocInterpreter:
     """Everything of ``neuron.h``, plus Patch's sugar; get it as ``from patch import p``.
 
@@ -64,7 +69,13 @@ class PythonHocInterpreter:
 
     # -- attribute access ----------------------------------------------------------------
     def __getattr__(self, name: str) -> Any:
-        attribute = getattr(h, name)
+        try:
+            attribute = getattr(h, name)
+        except LookupError:
+            if name not in _RUN_SYSTEM_VARIABLES:
+                raise
+            _run.load_stdrun()  # they exist once the run system is loaded, as p.run() does
+            attribute = getattr(h, name)
         if not isinstance(attribute, (type, hoc.HocObject)):
             return attribute  # a number or a string (dt, t, celsius): no table to consult
         if isinstance(attribute, type) and issubclass(attribute, hoc.HocObject):
@@ -84,6 +95,8 @@ class PythonHocInterpreter:
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "dt":
             _simulation.check_step(value)
+        if name in _RUN_SYSTEM_VARIABLES:
+            _run.load_stdrun()
         setattr(h, name, value)
 
     def __dir__(self) -> list[str]:
@@ -104,6 +117,12 @@ class PythonHocInterpreter:
 
     def __neuron__(self) -> Any:
         return h
+
+    @property
+    def coreneuron(self) -> Any:
+        """NEURON's CoreNEURON switch (``neuron.coreneuron``): with ``p.coreneuron.enable =
+        True``, ``p.run()`` simulates with CoreNEURON (through ``psolve``)."""
+        return coreneuron
 
     # -- sections --------------------------------------------------------------------
     def cas(self) -> Any:
@@ -235,7 +254,8 @@ class PythonHocInterpreter:
                         "(a protocol, a simulation) did not happen again, so what you read "
                         "now is left over from before (or reset since). Force a reload with "
                         f"p.load_file(1, {name!r}) where the model allows it, or run each "
-                        "such test in a fresh process."
+                        "such test on a fresh NEURON: @pytest.mark.nrn_isolated, or "
+                        "nrn_isolate = test in pytest.ini, with pytest-patch."
                     ),
                     stacklevel=2,
                 )

@@ -10,6 +10,7 @@ rank 0's build (no shared file system) builds its own copy.
 from __future__ import annotations
 
 import hashlib
+import os
 import platform
 import re
 import shutil
@@ -35,6 +36,8 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _loaded: set[str] = set()
 # The build loaded for each source hash: the same sources are never loaded twice.
 _sources: dict[str, MechanismBuild] = {}
+# CoreNEURON libraries this process chose (CoreNEURON loads one).
+_coreneuron_libraries: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,9 @@ class MechanismBuild:
     seconds: float = 0.0
 
 
-def load_mechanisms(folder: str | Path, *, cache: str | Path | None = None) -> MechanismBuild:
+def load_mechanisms(
+    folder: str | Path, *, cache: str | Path | None = None, coreneuron: bool = False
+) -> MechanismBuild:
     """Compile the ``.mod`` files of ``folder`` (cached by content) and load them.
 
     - ``folder``: a folder of ``.mod`` files (with what they include), relative to the
@@ -64,7 +69,10 @@ def load_mechanisms(folder: str | Path, *, cache: str | Path | None = None) -> M
     Collective under MPI: call it on every rank. A compile error raises
     ``ModCompileError`` with nrnivmodl's message on every rank; loading the same folder
     again does nothing. Point processes of the folder then appear on ``p``
-    (``p.MySynapse``). Needs a C compiler, as ``nrnivmodl`` does.
+    (``p.MySynapse``). Needs a C compiler, as ``nrnivmodl`` does. ``coreneuron=True``
+    compiles the folder for CoreNEURON as well (``nrnivmodl -coreneuron``, cached apart),
+    so that runs with ``p.coreneuron.enable = True`` can use it; NEURON and CoreNEURON
+    must load the same build, so the choice is made at the first load.
 
     >>> build = patch.load_mechanisms("mod")
     >>> syn = p.MySynapse(p.Section())
@@ -77,11 +85,18 @@ def load_mechanisms(folder: str | Path, *, cache: str | Path | None = None) -> M
     cache = Path(cache).resolve() if cache is not None else default_cache(folder)
     digest = source_hash(folder)
     if digest in _sources:  # the same sources are loaded already (from any cache)
-        return _sources[digest]
+        loaded = _sources[digest]
+        if coreneuron and find_coreneuron_library(loaded.library.parent.parent) is None:
+            raise MechanismError(
+                f"The mechanisms of {folder} are loaded already, compiled without CoreNEURON, "
+                "and NEURON cannot load them twice. Load them with coreneuron=True first "
+                "(the pytest plugin: nrn_coreneuron = true in pytest.ini)."
+            )
+        return loaded
     pc = context()
     outcome: MechanismBuild | str | None = None
     if pc.rank == 0:
-        outcome = _try_build(folder, cache)
+        outcome = _try_build(folder, cache, coreneuron)
     if pc.size > 1:
         _barrier()
     outcome = pc.broadcast(outcome, root=0)
@@ -90,7 +105,7 @@ def load_mechanisms(folder: str | Path, *, cache: str | Path | None = None) -> M
     assert isinstance(outcome, MechanismBuild)
     if not outcome.library.exists():
         # This rank does not share rank 0's file system: build a copy of its own.
-        outcome = _try_build(folder, cache)
+        outcome = _try_build(folder, cache, coreneuron)
     failure = outcome if isinstance(outcome, str) else None
     if isinstance(outcome, MechanismBuild):
         try:
@@ -112,6 +127,8 @@ def load_mechanisms(folder: str | Path, *, cache: str | Path | None = None) -> M
         )
     assert isinstance(outcome, MechanismBuild)
     _sources[digest] = outcome
+    if coreneuron:
+        _use_for_coreneuron(outcome)
     return outcome
 
 
@@ -135,9 +152,9 @@ def _barrier() -> None:
         time.sleep(0.02)
 
 
-def _try_build(folder: Path, cache: Path) -> MechanismBuild | str:
+def _try_build(folder: Path, cache: Path, coreneuron: bool = False) -> MechanismBuild | str:
     try:
-        return build(folder, cache)
+        return build(folder, cache, coreneuron)
     except ModCompileError as error:
         return str(error)
     except Exception as error:  # reported on every rank instead of leaving them waiting
@@ -181,22 +198,28 @@ def source_hash(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def build(folder: Path, cache: Path) -> MechanismBuild:
-    """The library of ``folder`` from ``cache``, compiled with nrnivmodl when not there."""
-    prefix = f"{folder.name}-{hashlib.sha256(str(folder).encode()).hexdigest()[:8]}-"
+def build(folder: Path, cache: Path, coreneuron: bool = False) -> MechanismBuild:
+    """The library of ``folder`` from ``cache``, compiled with nrnivmodl when not there
+    (``coreneuron``: with ``nrnivmodl -coreneuron``, for CoreNEURON's library)."""
+    kind = "-coreneuron" if coreneuron else ""
+    prefix = f"{folder.name}{kind}-{hashlib.sha256(str(folder).encode()).hexdigest()[:8]}-"
     target = cache / (prefix + source_hash(folder)[:16])
-    library = find_library(target)
+    def find(directory: Path) -> Path | None:
+        if coreneuron and find_coreneuron_library(directory) is None:
+            return None
+        return find_library(directory)
+
+    library = find(target)
     if library is not None:
         return MechanismBuild(folder, library, compiled=False)
     cache.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="." + target.name + "-", dir=cache))
     work.chmod(0o755)
     start = time.perf_counter()
-    result = subprocess.run(
-        [nrnivmodl(), str(folder)], cwd=work, capture_output=True, text=True, check=False
-    )
+    command = [nrnivmodl(), *(["-coreneuron"] if coreneuron else []), str(folder)]
+    result = subprocess.run(command, cwd=work, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - start
-    if result.returncode != 0 or find_library(work) is None:
+    if result.returncode != 0 or find(work) is None:
         shutil.rmtree(work, ignore_errors=True)
         raise ModCompileError(compile_error_message(folder, result.stdout + result.stderr))
     try:
@@ -206,7 +229,7 @@ def build(folder: Path, cache: Path) -> MechanismBuild:
     for stale in cache.glob(prefix + "*"):
         if stale != target and not stale.name.startswith("."):
             shutil.rmtree(stale, ignore_errors=True)
-    library = find_library(target)
+    library = find(target)
     assert library is not None
     return MechanismBuild(folder, library, compiled=True, seconds=seconds)
 
@@ -220,6 +243,28 @@ def find_library(directory: Path) -> Path | None:
             for found in sorted(directory.glob(pattern)):
                 return found
     return None
+
+
+def find_coreneuron_library(directory: Path) -> Path | None:
+    """CoreNEURON's mechanism library that ``nrnivmodl -coreneuron`` built, if any."""
+    if not directory.is_dir():
+        return None
+    return next(iter(sorted(directory.glob("*/libcorenrnmech.*"))), None)
+
+
+def _use_for_coreneuron(loaded: MechanismBuild) -> None:
+    """Make CoreNEURON load the library built beside ``loaded`` (it loads one of its own
+    when a run starts; NEURON and it must come from the same build)."""
+    core = find_coreneuron_library(loaded.library.parent.parent)
+    assert core is not None
+    chosen = os.environ.get("CORENEURONLIB")
+    if chosen and chosen != str(core) and chosen in _coreneuron_libraries:
+        raise MechanismError(
+            f"CoreNEURON loads one mechanism library, and {chosen} (another mod folder) is "
+            f"chosen already: put the .mod files of {loaded.folder} and that folder in one folder."
+        )
+    os.environ["CORENEURONLIB"] = str(core)
+    _coreneuron_libraries.add(str(core))
 
 
 def nrnivmodl() -> str:

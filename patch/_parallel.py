@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from . import _collectives, _simulation
-from ._boot import hoc, world
+from ._boot import coreneuron, hoc, world
 from ._hoc import HocObject
 from ._netcon import NetCon
 from ._vector import Vector
@@ -232,7 +232,12 @@ def needs_psolve(pc: ParallelContext) -> bool:
     In a world of one, NEURON delivers the spikes of gids like those of any NetCon, and
     the standard run system (with its exact CVode stepping) serves.
     """
-    return pc.size > 1
+    return pc.size > 1 or coreneuron_enabled()
+
+
+def coreneuron_enabled() -> bool:
+    """Whether runs go to CoreNEURON (``p.coreneuron.enable``), which only ``psolve`` reaches."""
+    return bool(coreneuron.enable)
 
 
 def _check_transmitted(owned_by_rank: list[list[int]], received_by_rank: list[list[int]]) -> None:

@@ -140,6 +140,8 @@ def _advance_to(until: float) -> None:
     _simulation.check_pointers()  # a point process made since the initialisation
     context = _parallel.context()
     if _parallel.needs_psolve(context):
+        if _parallel.coreneuron_enabled():
+            h.CVode().cache_efficient(1)  # CoreNEURON takes the model from NEURON's caches
         context.set_maxstep(10)  # collective; connects receivers made since init
         context.psolve(until)
     else:

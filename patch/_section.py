@@ -121,6 +121,12 @@ class Section(nrn.Section):
             parent._refs.add(self)
         return self
 
+    @property
+    def parent(self) -> Section | None:
+        """The section this one is connected to (the same Python object), or ``None``."""
+        segment = self.parentseg()
+        return None if segment is None else segment.sec
+
     def disconnect(self) -> None:
         """Detach this section from its parent; the two no longer keep each other alive."""
         previous = self.parentseg()

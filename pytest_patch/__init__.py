@@ -21,13 +21,29 @@ from .checks import (
     explain_vector_comparison,
     spike_times,
 )
+from .configs import Config, ConfigsWarning, current_config
 from .fixtures import ClampFactory
 from .leaks import LeakWarning, Simulator
 from .recording import Recording
+from .regression import (
+    FeatureRegression,
+    GoldenWrittenWarning,
+    SpikeRegression,
+    TraceRegression,
+    assert_features,
+)
 
 __all__ = [
     *checks.__all__,
     "ClampFactory",
+    "Config",
+    "ConfigsWarning",
+    "current_config",
+    "FeatureRegression",
+    "GoldenWrittenWarning",
+    "SpikeRegression",
+    "TraceRegression",
+    "assert_features",
     "LeakWarning",
     "Recording",
     "Simulator",

@@ -10,6 +10,7 @@ point process or NetCon it made that is still alive fails it (``--nrn-leaks``).
 from __future__ import annotations
 
 import gc
+import re
 import sys
 from collections import Counter
 from collections.abc import Generator, Iterable, Iterator
@@ -35,6 +36,9 @@ class LeakWarning(UserWarning):
 simulator_key = pytest.StashKey["Simulator"]()
 #: Whether the test's setup or call failed (its traceback then holds what it made).
 failed_key = pytest.StashKey[bool]()
+#: Whether the test runs in a process of its own (``nrn_isolated``): what it leaves
+#: alive ends with that process, so it is not a leak.
+contained_key = pytest.StashKey[bool]()
 
 
 def addoption(group: Any, parser: pytest.Parser) -> None:
@@ -137,7 +141,7 @@ class Simulator:
 
     def finish(self, item: pytest.Item, before: Counter[tuple[str, str]]) -> None:
         """Release what the test dropped; report what it left alive as ``leaks`` says."""
-        if item.stash.get(failed_key, False):
+        if item.stash.get(failed_key, False) or item.stash.get(contained_key, False):
             gc.collect()  # the traceback keeps the test's objects: not a leak of its own
             return
         leaked = self.leaked(before)
@@ -180,17 +184,33 @@ class Simulator:
             if names:
                 more = f", ... ({len(names)} in all)" if len(names) > 10 else ""
                 lines.append(f"  {label}: {', '.join(names[:10])}{more}")
-        holders = _module_holders(
-            {name for group in leaked.values() for name in group}, self._rootpath
-        )
+        every = {name for group in leaked.values() for name in group}
+        in_hoc = hoc_holders(every)
+        held_by_hoc = {name for held in in_hoc.values() for name in held}
+        holders = _module_holders(every, self._rootpath)
+        if in_hoc:
+            lines.append(
+                "Held by hoc: "
+                + "; ".join(f"{holder} holds {_listed(held)}" for holder, held in in_hoc.items())
+                + "."
+            )
+            lines.append(
+                "Hoc keeps what a hoc file or template made for the rest of the process: the "
+                "test cannot drop it, and a later load_file of the same file runs no code. "
+                "Run such tests on a fresh NEURON each: mark them @pytest.mark.nrn_isolated, "
+                "or set nrn_isolate = test (or module) in the ini file (docs/hoc.md)."
+            )
         if holders:
             lines.append("Held by: " + "; ".join(holders) + ".")
-        lines.append(
-            "Something outside the test still references them, such as a module-level "
-            "list, a global, a class attribute or a cache. Drop that reference when the "
-            "test ends, or build them in a fixture with the scope they need "
-            "(--nrn-leaks=warn or off relaxes this check)."
-        )
+        if holders or not every <= held_by_hoc:
+            lines.append(
+                ("Python still references the others" if in_hoc else
+                 "Something outside the test still references them")
+                + ", such as a module-level list, a global, a class attribute or a cache. "
+                "Drop that reference when the test ends, or build them in a fixture with "
+                "the scope they need."
+            )
+        lines.append("(--nrn-leaks=warn or off relaxes this check.)")
         return "\n".join(lines)
 
     @pytest.hookimpl(wrapper=True)
@@ -236,3 +256,99 @@ def _module_holders(names: set[str], rootpath: Path) -> list[str]:
             if any(_name_of(obj) in names for obj in contents):
                 found.append(f"{variable} in module {module.__name__}")
     return found
+
+
+# A hoc template instance's own sections are named after it: ``Cell[0].soma``.
+_INSTANCE = re.compile(r"^([A-Za-z_]\w*\[\d+\])\.")
+# NEURON's own classes: their members are methods and settings, not a model's objects.
+_BUILTIN_CLASSES = frozenset(
+    "Vector List Matrix Random File Graph NetCon NetStim PatternStim VecStim SectionList "
+    "SectionRef ParallelContext CVode Impedance StringFunctions Shape PlotShape Pointer "
+    "PythonObject Timer Deck VBox HBox LinearMechanism FInitializeHandler".split()
+)
+
+
+def hoc_holders(names: set[str]) -> dict[str, list[str]]:
+    """Which hoc objects keep the named NEURON objects alive, as ``{holder: [names]}``.
+
+    A holder is a hoc template instance (its sections are named after it, its public
+    objrefs are searched) or a top-level hoc objref (``stim``, ``cells[2]``), named with
+    the hoc variable that reaches it where there is one.
+    """
+    h = patch.transform(patch.p)
+    reached = _hoc_variables(h)  # hoc name of an object -> the hoc variables that hold it
+    found: dict[str, list[str]] = {}
+    for name in sorted(names):
+        instance = _INSTANCE.match(name)
+        if instance:
+            owner = instance.group(1)
+            via = reached.get(owner)
+            holder = f"the hoc template instance {owner}" + (
+                f" (hoc variable {', '.join(via)})" if via else ""
+            )
+        elif name in reached:
+            holder = f"the hoc variable {', '.join(reached[name])}"
+        else:
+            continue
+        found.setdefault(holder, []).append(name)
+    return found
+
+
+def _hoc_variables(h: Any) -> dict[str, list[str]]:
+    """Objects reachable from top-level hoc objrefs and the public objrefs of template
+    instances they hold, by hoc name, with the hoc expressions that reach them."""
+    reached: dict[str, list[str]] = {}
+    todo: list[tuple[str, Any, int]] = []
+    for variable in dir(h):
+        if h.name_declared(variable) == 2:  # an objref (or an array of them)
+            todo.append((variable, _attribute(h, variable), 0))
+    while todo:
+        path, value, depth = todo.pop()
+        for where, obj in _elements(path, value):
+            name = _hoc_name(obj)
+            if name is None or name.endswith("()"):
+                continue
+            if where not in reached.setdefault(name, []):
+                reached[name].append(where)
+            base = name.partition("[")[0]
+            if depth == 0 and base not in _BUILTIN_CLASSES and not patch.is_point_process(obj):
+                for member in dir(obj):
+                    if member not in ("baseattr", "hname", "hocobjptr", "same"):
+                        todo.append((f"{where}.{member}", _attribute(obj, member), 1))
+    return reached
+
+
+def _attribute(obj: Any, name: str) -> Any:
+    try:
+        return getattr(obj, name)
+    except Exception:  # a hoc attribute that cannot be read: it holds nothing we can name
+        return None
+
+
+def _elements(path: str, value: Any) -> Iterator[tuple[str, Any]]:
+    """``(path, object)`` for an objref, or for each set element of an objref array."""
+    name = _hoc_name(value)
+    if name is None or not name.endswith("[?]"):
+        yield path, value
+        return
+    for index in range(100_000):
+        try:
+            element = value[index]
+        except (IndexError, TypeError):
+            return
+        if element is not None:
+            yield f"{path}[{index}]", element
+
+
+def _hoc_name(obj: Any) -> str | None:
+    if obj is None or type(obj).__module__ != "hoc":
+        return None
+    try:
+        return str(obj.hname())
+    except Exception:  # not a hoc object with a name
+        return None
+
+
+def _listed(names: list[str]) -> str:
+    more = f", ... ({len(names)} in all)" if len(names) > 6 else ""
+    return ", ".join(names[:6]) + more

@@ -36,6 +36,13 @@ def addoption(group: Any, parser: pytest.Parser) -> None:
         type="linelist",
         default=[],
     )
+    parser.addini(
+        "nrn_coreneuron",
+        "compile the nrn_mod_dirs for CoreNEURON as well (nrnivmodl -coreneuron), for "
+        "tests with nrn_configs(coreneuron=...).",
+        type="bool",
+        default=False,
+    )
 
 
 def configure(config: pytest.Config) -> None:
@@ -44,7 +51,8 @@ def configure(config: pytest.Config) -> None:
     if not folders:
         return
     cache = config.rootpath / patch.MechanismBuild.CACHE_DIR
-    builds = [build_and_load(folder, cache) for folder in folders]
+    coreneuron = bool(config.getini("nrn_coreneuron"))
+    builds = [build_and_load(folder, cache, coreneuron) for folder in folders]
     config.stash[mod_builds_key] = builds
     config.pluginmanager.register(_BuildReport(builds), "pytest-patch-mods")
 
@@ -71,13 +79,13 @@ def mod_folders(config: pytest.Config) -> list[Path]:
     return folders
 
 
-def build_and_load(folder: Path, cache: Path) -> patch.MechanismBuild:
+def build_and_load(folder: Path, cache: Path, coreneuron: bool = False) -> patch.MechanismBuild:
     """Build ``folder`` (on rank 0, or from the cache) and load it on every rank.
 
     Every rank gets the same verdict: a failure on any rank is a usage error on all.
     """
     try:
-        return patch.load_mechanisms(folder, cache=cache)
+        return patch.load_mechanisms(folder, cache=cache, coreneuron=coreneuron)
     except PatchError as error:
         raise pytest.UsageError(str(error)) from None
 

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from . import leaks, mods
+from . import configs, isolation, leaks, mods, regression
 from . import mpi as mpi_support
 from .checks import explain_vector_comparison
+from .configs import nrn_config_fixture
 from .fixtures import (
     iclamp_fixture,
     p_fixture,
@@ -23,9 +24,15 @@ from .fixtures import (
 )
 from .mpi import pytest_load_initial_conftests  # noqa: F401 - quiets ranks > 0 early
 from .mpi.fixtures import mpi_file_name, mpi_tmp_path, mpi_tmpdir
+from .regression.fixtures import (
+    feature_regression_fixture,
+    spike_regression_fixture,
+    trace_regression_fixture,
+)
 
 __all__ = [
     "iclamp_fixture",
+    "nrn_config_fixture",
     "p_fixture",
     "recording_fixture",
     "section_fixture",
@@ -33,6 +40,9 @@ __all__ = [
     "mpi_file_name",
     "mpi_tmp_path",
     "mpi_tmpdir",
+    "trace_regression_fixture",
+    "spike_regression_fixture",
+    "feature_regression_fixture",
 ]
 
 
@@ -40,6 +50,9 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     group = parser.getgroup("patch", "NEURON models (pytest-patch)")
     leaks.addoption(group, parser)
     mods.addoption(group, parser)
+    isolation.addoption(group, parser)
+    regression.addoption(group, parser)
+    configs.addoption(group, parser)
     mpi_support.addoption(group, parser, pluginmanager)
 
 
@@ -48,6 +61,9 @@ def pytest_configure(config: pytest.Config) -> None:
     mpi_support.configure(config)
     mods.configure(config)
     leaks.configure(config)
+    isolation.configure(config)
+    regression.configure(config)
+    configs.configure(config)
 
 
 def pytest_assertrepr_compare(op: str, left: Any, right: Any) -> list[str] | None:

@@ -12,3 +12,24 @@ echo "== its tests, serially"
 python -m pytest -q
 echo "== its tests on 2 ranks"
 mpiexec -n 2 python -m pytest -q --with-mpi -p no:cacheprovider
+
+# A hoc model: a template cell, its own .mod file and a protocol run by load_file; every
+# test on a fresh NEURON (nrn_isolate = test).
+cd ../hoc_cell
+echo "== the hoc model's tests, serially (its 2-rank test in an mpiexec -n 2 world of its own)"
+python -m pytest -q -p no:cacheprovider
+echo "== the hoc model's tests with pytest-xdist"
+python -m pytest -q -p no:cacheprovider -n 2
+echo "== the hoc model's 2-rank test under mpiexec -n 2"
+mpiexec -n 2 python -m pytest -q --with-mpi -p no:cacheprovider tests/test_network.py::test_spikes_cross_ranks
+
+# A model repository: a 52-section pyramidal cell with its own mechanisms, a 20-cell
+# network over the ranks, golden traces, spikes and features, and validation bands.
+cd ../cortical_column
+echo "== the column, serially and on 2 ranks (the same raster)"
+python run.py
+mpiexec -n 2 python run.py
+echo "== the column's tests, serially (its 2-rank test in a child mpiexec -n 2)"
+python -m pytest -q -p no:cacheprovider
+echo "== the column's tests on 2 ranks"
+mpiexec -n 2 python -m pytest -q --with-mpi -p no:cacheprovider

@@ -5,8 +5,9 @@ set -euo pipefail
 source "$(dirname "$0")/setup-venv.sh"
 echo "== type check"
 python -m mypy
-# A stuck run is a failure, not a wait: each run has a generous upper bound.
+# A stuck run is a failure, not a wait: each run has a generous upper bound. The serial
+# run spreads its tests over PATCH_WORKERS pytest-xdist workers (default 2).
 echo "== serial"
-timeout --kill-after=30 1200 python -m pytest "$@"
+timeout --kill-after=30 1200 python -m pytest -n "${PATCH_WORKERS:-2}" "$@"
 echo "== mpiexec -n 2"
 timeout --kill-after=30 600 mpiexec -n 2 python -m pytest --with-mpi -m mpi -p no:cacheprovider "$@"

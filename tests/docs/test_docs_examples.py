@@ -48,3 +48,17 @@ def test_load_mechanisms_example(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("MySynapse ") and result.stdout.strip().endswith("(0.5)")
+
+
+def test_regression_examples_write_then_check(tmp_path):
+    example = blocks("regression.md", "python")[0]
+    tests = "\n\n".join(
+        part for part in re.split(r"\n\n\n", example) if "build_ring" not in part
+    )
+    first = run_pytest(tmp_path, tests)
+    assert "2 failed" in first.stdout, first.stdout + first.stderr
+    assert sorted(p.name for p in (tmp_path / "test_example").iterdir()) == [
+        "test_firing_pattern.features.json", "test_soma_trace.traces.npz"
+    ]
+    second = run_pytest(tmp_path, tests)
+    assert "2 passed" in second.stdout, second.stdout + second.stderr

@@ -19,3 +19,20 @@ def test_readme_model_test_passes(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
+
+
+def test_readme_golden_test_writes_then_checks(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "trace_regression" in b)
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_cell.py").write_text(block)
+    (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = --strict-markers\n")
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
+    first = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert "1 failed" in first.stdout and "Review them and commit them" in first.stdout, first.stdout
+    written = sorted(path.name for path in (tmp_path / "tests" / "test_cell").iterdir())
+    assert written == [
+        "test_soma_trace_is_unchanged.spikes.json", "test_soma_trace_is_unchanged.traces.npz"
+    ]
+    second = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert "1 passed" in second.stdout, second.stdout + second.stderr

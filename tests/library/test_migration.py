@@ -462,8 +462,7 @@ ROWS: dict[str, Spec] = {
             m.s.vclamp(voltage=[-70, 20, -70], duration=[10, 50, 20])) == (10, 50, 20, -70, 20, -70),
     ),
     "Section.parent": Spec(
-        lambda m: m.s.parent, raises=AttributeError,
-        new=lambda m: p.Section().connect(m.s).parentseg().sec is m.s and m.s.parentseg() is None,
+        lambda m: (lambda child: child.parent is m.s and m.s.parent is None)(p.Section().connect(m.s)),
     ),
     "Section.set_dimensions": Spec(
         lambda m: m.s.set_dimensions, raises=AttributeError,

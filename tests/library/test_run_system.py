@@ -174,3 +174,17 @@ def test_loading_a_protocol_again_runs_nothing_and_says_so(stdrun_procs, tmp_pat
     assert h.protocol_runs == 2
     h.delete_section(sec=h.protocol_soma)
     h.pop_section()
+
+
+def test_run_system_variables_can_be_set_before_the_first_run(run_isolated):
+    # Raw NEURON: "'v_init' is not a defined hoc variable name" until stdrun.hoc is loaded.
+    out = run_isolated("""
+        p.v_init = -70
+        p.tstop = 3
+        soma = p.Section()
+        soma.insert("pas")
+        v = soma.record()
+        p.run()
+        print(p.v_init, v[0], round(p.t, 9))
+    """)
+    assert out.split() == ["-70.0", "-70.0", "3.0"]

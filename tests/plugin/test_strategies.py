@@ -294,7 +294,7 @@ def test_picklable_draws_big_arrays_of_several_dtypes() -> None:
     seen: set[str] = set()
     big: list[int] = []
 
-    @settings(max_examples=150, phases=[Phase.generate], database=None, derandomize=True)
+    @settings(max_examples=400, phases=[Phase.generate], database=None, derandomize=True)
     @given(picklable())
     def draw(payload: object) -> None:
         for leaf in _leaves(payload):

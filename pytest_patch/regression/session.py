@@ -1,0 +1,265 @@
+"""The session's side of regression checks: options, golden paths, and the end-of-run
+summary of written and unused golden files."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ..configs import golden_stem
+from . import golden
+from .calibrate import Calibration
+
+UNUSED_MODES = ("report", "delete")
+_GOLDEN_GLOBS = ("*.traces*.npz", "*.spikes*.json", "*.features*.json")
+DEFAULT_ARTIFACTS = ".patch-artifacts"
+
+
+def addoption(group: Any, parser: pytest.Parser) -> None:
+    """``--nrn-regen``, ``--nrn-unused``, ``--nrn-variant``, ``--nrn-artifacts``, ``--nrn-calibrate``."""
+    group.addoption(
+        "--nrn-regen",
+        action="store_true",
+        default=False,
+        help="rewrite the golden files of failing or missing regression checks; those "
+        "tests pass with a warning naming each file written.",
+    )
+    group.addoption(
+        "--nrn-unused",
+        choices=UNUSED_MODES,
+        default=None,
+        help="after a complete run, report (or delete) golden files that no test used.",
+    )
+    group.addoption(
+        "--nrn-variant",
+        nargs="?",
+        const="build",
+        default=None,
+        metavar="NAME",
+        help="with --nrn-regen, write golden variants for this build (NEURON's "
+        "major.minor version) or for NAME; a run uses the variant of its build when "
+        "there is one.",
+    )
+    group.addoption(
+        "--nrn-artifacts",
+        default=None,
+        metavar="DIR",
+        help=f"where pictures of failed regression checks go (default: {DEFAULT_ARTIFACTS} "
+        "in the rootdir); needs matplotlib.",
+    )
+    group.addoption(
+        "--nrn-calibrate",
+        action="store_true",
+        default=False,
+        help="run each regression-checked test again with dt halved, with CVode and with 2 "
+        "threads, and store in its goldens the tolerance that covers the spread.",
+    )
+
+
+regression_key = pytest.StashKey["Regression"]()
+_missing_key = pytest.StashKey[list[str]]()
+
+
+def configure(config: pytest.Config) -> None:
+    regression = Regression(config)
+    config.stash[regression_key] = regression
+    config.pluginmanager.register(regression, "patch-regression")
+
+
+class Regression:
+    """Golden file bookkeeping for one session (and its end-of-run summary)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.regen: bool = config.getoption("nrn_regen", False)
+        self.unused_mode: str | None = config.getoption("nrn_unused", None)
+        variant = config.getoption("nrn_variant", None)
+        self.variant: str | None = variant
+        artifacts = config.getoption("nrn_artifacts", None)
+        root = Path(config.rootpath)
+        self.artifacts = (Path(artifacts) if artifacts else root / DEFAULT_ARTIFACTS).absolute()
+        self.used: set[str] = set()
+        self.written: list[tuple[str, str]] = []
+        self.calibration = Calibration(config, self)
+        self._deselected = 0
+        self._reported: dict[str, list[str]] = {}
+        self._outcomes: dict[str, str] = {}
+        self._ran_here: set[str] = set()
+        if self.variant is not None and not self.regen:
+            raise pytest.UsageError(
+                "--nrn-variant names the variant --nrn-regen writes; a run without "
+                "--nrn-regen picks its build's variant by itself. Add --nrn-regen."
+            )
+
+    # -- paths ---------------------------------------------------------------------------
+    def show(self, path: Path) -> str:
+        """``path`` as the user sees it: relative to the rootdir when inside it."""
+        try:
+            return str(path.relative_to(self.config.rootpath))
+        except ValueError:
+            return str(path)
+
+    def path_for(self, item: pytest.Item, name: str | None, kind: str) -> Path:
+        """The golden file of a check: this build's variant when one exists."""
+        folder = item.path.with_suffix("")
+        stem = golden.safe_name(test_stem(item))
+        if self.variant is not None:
+            variant = golden.build_variant() if self.variant == "build" else self.variant
+            return golden.golden_path(folder, stem, name, kind, variant)
+        own = golden.golden_path(folder, stem, name, kind, golden.build_variant())
+        return own if own.exists() else golden.golden_path(folder, stem, name, kind, None)
+
+    def artifact_path(self, item: pytest.Item, name: str | None, kind: str) -> Path:
+        """Where the picture of a failed check goes: named after the test as it ran (with
+        its parameters and configuration), so no two failures share a picture."""
+        folder = item.path.with_suffix("")
+        try:
+            folder = folder.relative_to(self.config.rootpath)
+        except ValueError:
+            folder = Path(folder.name)
+        parts = [golden.safe_name(item.name)] + ([golden.safe_name(name)] if name else [])
+        return self.artifacts / folder / (".".join(parts + [kind]) + ".png")
+
+    def missing(self, item: pytest.Item) -> list[str]:
+        """The goldens this test found missing and wrote."""
+        return item.stash.setdefault(_missing_key, [])
+
+    # -- hooks ---------------------------------------------------------------------------
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        # A missing golden does not stop the test: every check of a new test writes its
+        # golden in the same run, and the test fails once it is over.
+        item.stash[_missing_key] = []
+        if isinstance(item, pytest.Function):  # not a stand-in for a test run elsewhere
+            self._ran_here.add(item.nodeid)
+        result = yield
+        written = item.stash[_missing_key]
+        if written:
+            files = "\n".join(f"  {file}" for file in written)
+            pytest.fail(
+                f"{item.name} had no golden files, so they were written:\n{files}\n"
+                "Review them and commit them; the next run compares with them.",
+                pytrace=False,
+            )
+        return result
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self._deselected += len(items)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for key, value in report.user_properties:
+            if key == "nrn_golden_written" and (report.nodeid, str(value)) not in self.written:
+                self.written.append((report.nodeid, str(value)))
+        files = [str(value) for key, value in report.user_properties if key == "nrn_golden"]
+        if files:
+            self._reported.setdefault(report.nodeid, []).extend(files)
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            self._outcomes[report.nodeid] = report.outcome
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int) -> None:
+        session = terminalreporter._session
+        stopped = self.regen and (session.shouldfail or session.shouldstop)
+        subset = self.regen and self._deselected
+        if self.written or stopped or subset:
+            terminalreporter.section("golden files written")
+            for nodeid, path in self.written:
+                terminalreporter.line(f"{path}  ({nodeid})")
+            if not self.written:
+                terminalreporter.line("none")
+            if stopped:
+                terminalreporter.line(
+                    "--nrn-regen with -x/--maxfail: the run stopped early, so the goldens "
+                    "of the tests after the stop were not rewritten"
+                )
+            if subset:
+                terminalreporter.line(
+                    f"--nrn-regen with -k/-m/--lf: {self._deselected} deselected tests were "
+                    "not run, so their goldens were neither checked nor rewritten"
+                )
+        self.calibration.summary(terminalreporter)
+        if self.unused_mode and not _is_worker(self.config):
+            self._unused(terminalreporter)
+
+    # -- unused goldens ------------------------------------------------------------------
+    def _unused(self, terminalreporter: Any) -> None:
+        session = terminalreporter._session
+        incomplete = []
+        if self._deselected:
+            incomplete.append(f"{self._deselected} tests were deselected (-k, -m, --lf, ...)")
+        if session.shouldfail or session.shouldstop:
+            incomplete.append("the run stopped early")
+        if any("::" in str(arg) for arg in self.config.invocation_params.args):
+            incomplete.append("tests were chosen by node id")
+        terminalreporter.section("unused golden files")
+        if incomplete:
+            terminalreporter.line(
+                f"--nrn-unused: not checked, as the run was not complete: {'; '.join(incomplete)}. "
+                "Run the whole suite (the folders of the modules given) to find unused goldens."
+            )
+            return
+        unused = self.unused_files(session.items)
+        if not unused:
+            terminalreporter.line("none")
+        for path in unused:
+            shown = self.show(path)
+            if self.unused_mode == "delete":
+                path.unlink()
+                terminalreporter.line(f"deleted {shown}")
+            else:
+                terminalreporter.line(shown)
+        if unused and self.unused_mode == "report":
+            terminalreporter.line("--nrn-unused=delete deletes them")
+
+    def unused_files(self, items: list[pytest.Item]) -> list[Path]:
+        """Golden files in the folders of the collected modules that no test used.
+
+        A file belongs to a test by its name. It is unused when no collected test owns
+        it, or when its test passed in this process without using it; a test that was
+        skipped, failed or ran elsewhere (an MPI child run, an xdist worker) may not have
+        reached its checks, so its files count as used.
+        """
+        stems: dict[Path, dict[str, str]] = {}
+        for item in items:
+            stems.setdefault(item.path.with_suffix(""), {})[golden.safe_name(test_stem(item))] = item.nodeid
+        used = {str((Path(self.config.rootpath) / file).resolve()) for file in self.used}
+        for files in self._reported.values():
+            used |= {str((Path(self.config.rootpath) / file).resolve()) for file in files}
+        out = []
+        for folder, owners in stems.items():
+            if not folder.is_dir():
+                continue
+            for pattern in _GOLDEN_GLOBS:
+                for path in sorted(folder.glob(pattern)):
+                    owner = _owner(path.name, owners)
+                    if owner is not None and (
+                        str(path.resolve()) in used
+                        or self._outcomes.get(owner) != "passed"
+                        or owner not in self._ran_here
+                    ):
+                        continue
+                    out.append(path)
+        return sorted(set(out))
+
+
+def _owner(filename: str, owners: dict[str, str]) -> str | None:
+    """The nodeid of the test whose stem begins ``filename`` (the longest that does)."""
+    matches = [stem for stem in owners if filename.startswith(stem + ".") or filename.startswith(stem + "@")]
+    return owners[max(matches, key=len)] if matches else None
+
+
+def test_stem(item: pytest.Item) -> str:
+    """The name a test's golden files start with: its name with its parameters, except
+    the ``nrn_configs`` configuration, whose combinations all share one golden."""
+    return golden_stem(item)
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    """An xdist worker or an MPI rank other than 0 leaves the summary to the controller."""
+    if hasattr(config, "workerinput"):
+        return True
+    return os.environ.get("PMI_RANK", os.environ.get("OMPI_COMM_WORLD_RANK", "0")) != "0"
