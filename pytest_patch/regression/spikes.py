@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .traces import round_up
+from .traces import float_array, round_up
 
 # Lines of a failure report: at most this many gids are described one by one.
 _SHOWN_GIDS = 10
@@ -57,15 +57,7 @@ class Raster:
 
 
 def _times(data: Any, what: str) -> np.ndarray:
-    if hasattr(data, "as_numpy") and hasattr(data, "hname"):  # a NEURON Vector
-        return np.array(data.as_numpy(), dtype=float)
-    try:
-        times = np.asarray(data, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(f"{what} must be spike times (numbers), not {type(data).__name__}") from None
-    if times.ndim != 1:
-        raise ValueError(f"{what} must be one-dimensional, not of shape {times.shape}")
-    return times
+    return float_array(data, what, "spike times (numbers)")
 
 
 def as_raster(spikes: Any) -> Raster:

@@ -32,16 +32,15 @@ def round_up(value: float) -> str:
     return f"{shown:.3g}"
 
 
-def _array(data: Any, what: str) -> np.ndarray:
+def float_array(data: Any, what: str, kind: str = "a Recording, a (time, values) pair or a Vector") -> np.ndarray:
+    """``data`` (a NEURON Vector or anything numpy takes) as a 1-D float array, or a
+    ``TypeError``/``ValueError`` naming ``what`` and the ``kind`` of data it takes."""
     if hasattr(data, "as_numpy") and hasattr(data, "hname"):  # a NEURON Vector
         return np.array(data.as_numpy(), dtype=float)
     try:
         array = np.asarray(data, dtype=float)
     except (TypeError, ValueError):
-        raise TypeError(
-            f"{what} must be a Recording, a (time, values) pair or a Vector, "
-            f"not {type(data).__name__}"
-        ) from None
+        raise TypeError(f"{what} must be {kind}, not {type(data).__name__}") from None
     if array.ndim != 1:
         raise ValueError(f"{what} must be one-dimensional, not of shape {array.shape}")
     return array
@@ -53,9 +52,9 @@ def as_trace(name: str, data: Any) -> Trace:
     if isinstance(data, Recording):
         time, values = data.time, data.values
     elif isinstance(data, tuple) and len(data) == 2:
-        time, values = _array(data[0], f"the time of {what}"), _array(data[1], what)
+        time, values = float_array(data[0], f"the time of {what}"), float_array(data[1], what)
     else:
-        time, values = None, _array(data, what)
+        time, values = None, float_array(data, what)
     if values.size == 0:
         raise ValueError(
             f"{what} has no points: record it before the run, and run the simulation "

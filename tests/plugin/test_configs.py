@@ -15,36 +15,16 @@ pytest_plugins = ["pytester"]
 
 MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or "mpiexec"
 
-# A ring of six cells over the ranks; DELAY_BUG makes the connection delay depend on the
+# The ring of data/ring_model.py; DELAY_BUG makes its connection delay depend on the
 # number of ranks, the kind of bug that only a run on another rank count shows.
+RING_MODEL = Path(__file__).parent / "data" / "ring_model.py"
 RING = '''
 import os
 
 import pytest
 
 from pytest_patch import current_config
-
-CELLS = 6
-
-
-def ring(p):
-    rank, size = p.parallel.rank, p.parallel.size
-    cells, model = {}, []
-    for gid in range(rank, CELLS, size):
-        soma = p.Section(name=f"cell{gid}")
-        soma.L = soma.diam = 12.6
-        soma.insert("hh")
-        cells[gid] = (soma, p.ExpSyn(soma(0.5)))
-        p.parallel.set_gid2node(gid, rank)
-        model.append(p.ParallelCon(soma, gid))
-    delay = 2 + (0.1 * (size - 1) if os.environ.get("DELAY_BUG") else 0)
-    for gid, (_, synapse) in cells.items():
-        model.append(p.ParallelCon((gid - 1) % CELLS, synapse, weight=0.05, delay=delay))
-    if 0 in cells:
-        kick = p.NetStim()
-        kick.start, kick.number = 1, 1
-        model.append(p.NetCon(kick, cells[0][1], weight=0.05, delay=1))
-    return model
+from ring_model import ring
 
 
 @pytest.mark.nrn_configs(ranks=(1, 2), threads=(1, 2), coreneuron=(False, True))
@@ -52,7 +32,7 @@ def test_ring(p, spike_regression):
     config = current_config()
     assert p.parallel.size == config.ranks and int(p.parallel.nthread()) == config.threads
     assert bool(p.coreneuron.enable) is config.coreneuron
-    model = ring(p)
+    cells, model = ring(p, delay_per_rank=0.1 if os.environ.get("DELAY_BUG") else 0.0)
     spikes = p.parallel.record_spikes()
     p.run(40)
     spike_regression.check(spikes.gather(), window=1e-6)
@@ -70,7 +50,15 @@ def outcomes(result: pytest.RunResult) -> dict[str, str]:
     return dict(found)
 
 
-def test_every_combination_matches_one_golden(pytester: pytest.Pytester) -> None:
+@pytest.fixture
+def ring_repo(pytester: pytest.Pytester) -> pytest.Pytester:
+    shutil.copy(RING_MODEL, pytester.path)
+    pytester.makeini("[pytest]\npythonpath = .\n")
+    return pytester
+
+
+def test_every_combination_matches_one_golden(ring_repo: pytest.Pytester) -> None:
+    pytester = ring_repo
     pytester.makepyfile(test_ring=RING)
     first = pytester.runpytest_subprocess("-v", "-p", "no:randomly")
     first.assert_outcomes(passed=8, failed=1)  # the first combination writes the golden
@@ -93,7 +81,8 @@ def test_every_combination_matches_one_golden(pytester: pytest.Pytester) -> None
     assert "configuration ranks=1-threads=2 runs on 1 rank(s) and this world has 2" in run.stdout
 
 
-def test_a_rank_dependent_bug_is_caught_naming_the_configuration(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_rank_dependent_bug_is_caught_naming_the_configuration(ring_repo: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester = ring_repo
     pytester.makepyfile(test_ring=RING.replace("coreneuron=(False, True)", "coreneuron=(False,)"))
     pytester.runpytest_subprocess("test_ring.py::test_ring[ranks=1-threads=1]")
     monkeypatch.setenv("DELAY_BUG", "1")

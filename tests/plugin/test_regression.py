@@ -505,27 +505,13 @@ def test_calibration_stores_the_spread_it_measured(suite: pytest.Pytester, cell_
 RING = '''
 import pytest
 
-N = 6
+from ring_model import ring
 
 
 @pytest.mark.mpi
 def test_ring(p, recording, trace_regression, spike_regression):
-    """N cells in a ring over the ranks; cell i excites cell i+1."""
-    rank, size = p.parallel.rank, p.parallel.size
-    cells, model = {}, []
-    for gid in range(rank, N, size):
-        soma = p.Section(name=f"cell{gid}")
-        soma.L = soma.diam = 12.6
-        soma.insert("hh")
-        cells[gid] = (soma, p.ExpSyn(soma(0.5)))
-        p.parallel.set_gid2node(gid, rank)
-        model.append(p.ParallelCon(soma, gid))
-    for gid, (soma, synapse) in cells.items():
-        model.append(p.ParallelCon((gid - 1) % N, synapse, weight=0.05, delay=2))
-    if 0 in cells:
-        kick = p.NetStim()
-        kick.start, kick.number = 1, 1
-        model.append(p.NetCon(kick, cells[0][1], weight=0.05, delay=1))
+    """Six cells in a ring over the ranks (data/ring_model.py)."""
+    cells, model = ring(p)
     traces = {f"cell{gid}": recording(soma) for gid, (soma, _) in cells.items()}
     spikes = p.parallel.record_spikes()
     p.run(40)
@@ -548,6 +534,8 @@ def mpiexec(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_goldens_do_not_depend_on_the_number_of_ranks(pytester: pytest.Pytester) -> None:
+    shutil.copy(Path(__file__).parent / "data" / "ring_model.py", pytester.path)
+    pytester.makeini("[pytest]\npythonpath = .\n")
     pytester.makepyfile(test_ring=RING)
     pytester.runpytest_subprocess("-k", "not only").assert_outcomes(failed=1, deselected=1)
     pytester.runpytest_subprocess("-k", "not only").assert_outcomes(passed=1, deselected=1)

@@ -3,30 +3,13 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
-CELLS = 6
-
-
-def ring(p):
-    """Six Hodgkin-Huxley cells in a ring over the ranks, each exciting the next; a
-    NetStim starts the wave at cell 0. Returns this rank's cells by gid and the model."""
-    rank, size = p.parallel.rank, p.parallel.size
-    cells, model = {}, []
-    for gid in range(rank, CELLS, size):
-        soma = p.Section(name=f"cell{gid}")
-        soma.L = soma.diam = 12.6
-        soma.insert("hh")
-        cells[gid] = (soma, p.ExpSyn(soma(0.5)))
-        p.parallel.set_gid2node(gid, rank)
-        model.append(p.ParallelCon(soma, gid))
-    for gid, (_, synapse) in cells.items():
-        model.append(p.ParallelCon((gid - 1) % CELLS, synapse, weight=0.05, delay=2))
-    if 0 in cells:
-        kick = p.NetStim()
-        kick.start, kick.number = 1, 1
-        model.append(p.NetCon(kick, cells[0][1], weight=0.05, delay=1))
-    return cells, model
+sys.path.insert(0, str(Path(__file__).parent / "data"))
+from ring_model import CELLS, ring  # noqa: E402
 
 
 def check_ring(p, recording, trace_regression, spike_regression, feature_regression):
