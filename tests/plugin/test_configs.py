@@ -244,3 +244,32 @@ def test_rest(p, section, recording, trace_regression):
     output = result.stderr.str() + result.stdout.str()
     assert "nrnivmodl could not compile the mod folder" in output
     assert "error: ‘ifarg’ was not declared in this scope" in output
+
+
+def test_isolated_tests_run_each_configuration_on_a_fresh_neuron(ring_repo: pytest.Pytester) -> None:
+    ring_repo.makepyfile(test_iso='''
+import os
+
+import pytest
+
+from pytest_patch import current_config
+from ring_model import ring
+
+
+@pytest.mark.nrn_isolated
+@pytest.mark.nrn_configs(ranks=(1, 2), threads=(1, 2))
+def test_ring(p, spike_regression):
+    assert (p.parallel.size, int(p.parallel.nthread())) == (current_config().ranks, current_config().threads)
+    cells, model = ring(p)
+    spikes = p.parallel.record_spikes()
+    p.run(40)
+    spike_regression.check(spikes.gather(), window=1e-6)
+    print("pid", os.getpid())
+''')
+    ring_repo.runpytest_subprocess("-p", "no:randomly").assert_outcomes(passed=3, failed=1)
+    result = ring_repo.runpytest_subprocess("-rP")
+    result.assert_outcomes(passed=4)
+    pids = {line for line in result.stdout.lines if line.startswith("pid ")}
+    # The two 1-rank configurations, each in a process of its own (the 2-rank ones run in
+    # a world of their own, whose output stays with its ranks).
+    assert len(pids) >= 2, pids
