@@ -217,7 +217,9 @@ def build(folder: Path, cache: Path, coreneuron: bool = False) -> MechanismBuild
     work.chmod(0o755)
     start = time.perf_counter()
     command = [nrnivmodl(), *(["-coreneuron"] if coreneuron else []), str(folder)]
-    result = subprocess.run(command, cwd=work, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        command, cwd=work, env=_nrnivmodl_environment(), capture_output=True, text=True, check=False
+    )
     seconds = time.perf_counter() - start
     if result.returncode != 0 or find(work) is None:
         shutil.rmtree(work, ignore_errors=True)
@@ -232,6 +234,20 @@ def build(folder: Path, cache: Path, coreneuron: bool = False) -> MechanismBuild
     library = find(target)
     assert library is not None
     return MechanismBuild(folder, library, compiled=True, seconds=seconds)
+
+
+def _nrnivmodl_environment() -> dict[str, str]:
+    """This process's environment, less an ``NMODLHOME`` that points nowhere.
+
+    Importing ``neuron.nmodl`` sets ``NMODLHOME`` to a folder without NMODL's unit
+    library; nrnivmodl would pass it on, and ``-coreneuron`` builds then fail with "Could
+    not find nrnunits.lib". Without it, nrnivmodl sets the right one itself.
+    """
+    env = dict(os.environ)
+    home = env.get("NMODLHOME")
+    if home is not None and not (Path(home) / "share" / "nmodl" / "nrnunits.lib").exists():
+        del env["NMODLHOME"]
+    return env
 
 
 def find_library(directory: Path) -> Path | None:

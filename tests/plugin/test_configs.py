@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -214,7 +215,11 @@ ENDVERBATIM
 """
 
 
-def test_coreneuron_runs_the_repositorys_mechanisms(pytester: pytest.Pytester) -> None:
+def test_coreneuron_runs_the_repositorys_mechanisms(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As left by `import neuron.nmodl`: a folder without NMODL's nrnunits.lib, which made
+    # `nrnivmodl -coreneuron` fail when passed on.
+    package = Path(importlib.util.find_spec("neuron").origin).parent
+    monkeypatch.setenv("NMODLHOME", str(package / ".data" / "share" / "nrn"))
     (pytester.path / "mod").mkdir()
     (pytester.path / "mod" / "leak2.mod").write_text(TINY_MOD)
     pytester.makepyfile(test_leak='''
