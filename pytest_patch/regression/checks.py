@@ -136,9 +136,8 @@ class _Check:
 
     def _conclude(self, verdict: Verdict) -> None:
         __tracebackhide__ = True
-        for file in verdict.files:
+        for file in verdict.files:  # the session learns of it from the test's report
             self._item.user_properties.append(("nrn_golden", file))
-            self._regression.used.add(file)
         if verdict.artifact:
             self._item.user_properties.append(("nrn_artifact", verdict.artifact))
         if verdict.measured:
@@ -273,7 +272,8 @@ class TraceRegression(_Check):
         __tracebackhide__ = True
 
         def local() -> dict[str, traces.Trace]:
-            _tolerance("rtol", rtol), _tolerance("atol", atol)
+            _tolerance("rtol", rtol)
+            _tolerance("atol", atol)
             _per_name(tolerances, ("rtol", "atol"))
             return traces.as_traces(traces_)
 
@@ -386,7 +386,8 @@ class FeatureRegression(_Check):
 
         def local() -> Any:
             __tracebackhide__ = True
-            _tolerance("rtol", rtol), _tolerance("atol", atol)
+            _tolerance("rtol", rtol)
+            _tolerance("atol", atol)
             _per_name(tolerances, ("rtol", "atol"))
             if trace is None:
                 return None

@@ -3,12 +3,13 @@ summary of written and unused golden files."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+import patch
 
 from ..configs import golden_stem
 from . import golden
@@ -82,11 +83,11 @@ class Regression:
         artifacts = config.getoption("nrn_artifacts", None)
         root = Path(config.rootpath)
         self.artifacts = (Path(artifacts) if artifacts else root / DEFAULT_ARTIFACTS).absolute()
+        #: Golden files the tests' reports name (in-process, xdist workers, child runs).
         self.used: set[str] = set()
         self.written: list[tuple[str, str]] = []
         self.calibration = Calibration(config, self)
         self._deselected = 0
-        self._reported: dict[str, list[str]] = {}
         self._outcomes: dict[str, str] = {}
         self._ran_here: set[str] = set()
         if self.variant is not None and not self.regen:
@@ -154,9 +155,7 @@ class Regression:
         for key, value in report.user_properties:
             if key == "nrn_golden_written" and (report.nodeid, str(value)) not in self.written:
                 self.written.append((report.nodeid, str(value)))
-        files = [str(value) for key, value in report.user_properties if key == "nrn_golden"]
-        if files:
-            self._reported.setdefault(report.nodeid, []).extend(files)
+        self.used.update(str(value) for key, value in report.user_properties if key == "nrn_golden")
         if report.when == "call" or (report.when == "setup" and not report.passed):
             self._outcomes[report.nodeid] = report.outcome
 
@@ -227,8 +226,6 @@ class Regression:
         for item in items:
             stems.setdefault(item.path.with_suffix(""), {})[golden.safe_name(test_stem(item))] = item.nodeid
         used = {str((Path(self.config.rootpath) / file).resolve()) for file in self.used}
-        for files in self._reported.values():
-            used |= {str((Path(self.config.rootpath) / file).resolve()) for file in files}
         out = []
         for folder, owners in stems.items():
             if not folder.is_dir():
@@ -260,6 +257,4 @@ def test_stem(item: pytest.Item) -> str:
 
 def _is_worker(config: pytest.Config) -> bool:
     """An xdist worker or an MPI rank other than 0 leaves the summary to the controller."""
-    if hasattr(config, "workerinput"):
-        return True
-    return os.environ.get("PMI_RANK", os.environ.get("OMPI_COMM_WORLD_RANK", "0")) != "0"
+    return hasattr(config, "workerinput") or (patch.launcher_rank() or 0) != 0
