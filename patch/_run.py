@@ -61,6 +61,7 @@ def prepare() -> None:
     parallel set-up (collective under MPI: every rank initialises together).
     """
     _simulation.check_can_start()
+    _simulation.sync_run_system()
     _record_time()
     _parallel.prepare(_parallel.context())
 
@@ -137,6 +138,7 @@ def fadvance() -> Any:
 
 def _advance_to(until: float) -> None:
     _simulation.check_can_continue()
+    _simulation.sync_run_system()
     _simulation.check_pointers()  # a point process made since the initialisation
     context = _parallel.context()
     if _parallel.needs_psolve(context):

@@ -27,9 +27,25 @@ class _Initialised:
 
     def __call__(self) -> None:
         self.freed_at_init = _graph.freed_event_objects()
+        sync_run_system()
 
 
 _initialised = _Initialised()
+
+
+def sync_run_system() -> None:
+    """Tell ``stdrun.hoc`` which integrator is on, however CVode was switched.
+
+    The run system steps by its own ``using_cvode_``, which only ``cvode_active()``
+    sets: after ``CVode().active(1)`` it would step CVode as if it were fixed-step (and
+    end a run far past ``tstop``), after ``CVode().active(0)`` do a last CVode step on
+    a fixed-step run (and end one step past ``tstop``). Called before every run system
+    step and inside every initialisation, so raw ``h`` and hoc see it too.
+    """
+    if h.name_declared("using_cvode_") == 5:
+        active = 1.0 if h.CVode().active() else 0.0
+        if h.using_cvode_ != active:
+            h.using_cvode_ = active
 
 
 def is_number(value: Any) -> bool:

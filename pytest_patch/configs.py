@@ -188,7 +188,7 @@ def nrn_config_fixture(request: pytest.FixtureRequest) -> Generator[Config | Non
         )
     p.parallel.nthread(config.threads)
     if config.cvode:
-        p.CVode().active(1)
+        p.cvode_active(1)  # through the run system, which steps by what it was told
     p.coreneuron.enable = config.coreneuron
     p.coreneuron.verbose = 0
     _current = config
@@ -197,5 +197,5 @@ def nrn_config_fixture(request: pytest.FixtureRequest) -> Generator[Config | Non
     finally:
         _current = None
         p.coreneuron.enable = False
-        p.CVode().active(0)
+        p.cvode_active(0)
         p.parallel.nthread(1)

@@ -17,10 +17,12 @@ from .recording import Recording
 def p_fixture(request: pytest.FixtureRequest) -> Generator[patch.PythonHocInterpreter, None, None]:
     """The Patch interpreter (``patch.p``) with a clean simulator for this test.
 
-    Before the test, ``t``, ``dt``, ``celsius``, ``tstop``, ``v_init`` and
-    ``steps_per_ms`` are back at the session's baseline and CVode is off; gids are
-    cleared when no longer-lived fixture owns NEURON objects. After the test, whatever
-    it made is released, and a section, point process or NetCon that is still alive
+    Before the test, every global setting of NEURON is back at the session's baseline
+    (``t``, ``dt``, ``celsius``, ``tstop``, ``v_init``, ``steps_per_ms``, ``secondorder``,
+    CVode off and its tolerances, mechanism GLOBALs, ion defaults, threads, the random
+    stream index; see ``pytest_patch.state``), whatever earlier tests changed and how;
+    gids are cleared when no longer-lived fixture owns NEURON objects. After the test,
+    the settings are restored again, whatever it made is released, and a section, point process or NetCon that is still alive
     fails it at teardown as a leak (``--nrn-leaks=error|warn|off``). Objects made by
     module- or session-scoped fixtures are not leaks of the test; such fixtures use
     ``from patch import p`` (they cannot request this function-scoped fixture).

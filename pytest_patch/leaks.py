@@ -1,9 +1,12 @@
 """A clean simulator per test: the baseline every test starts from, and the leak check.
 
-The baseline (``t``, ``dt``, ``celsius``, ``tstop``, ``v_init``, ``steps_per_ms``) is
-NEURON's state when a test first asks for the simulator (the ``p`` fixture and those
-built on it), with ``stdrun.hoc`` loaded then: a session whose tests never ask for it
-never has NEURON imported or its run system loaded by the plugin. After a test, a section,
+The baseline is every global setting of NEURON (``t``, ``dt``, ``celsius``, the run
+system's ``tstop``, ``v_init`` and ``steps_per_ms``, ``secondorder``, CVode's settings,
+mechanism GLOBALs, ion defaults, threads, the random-stream index: see :mod:`.state`)
+as it is before the first test runs with NEURON started, completed with ``stdrun.hoc``
+when a test first asks for the simulator (the ``p`` fixture and those built on it): a
+session whose tests never ask for it never has NEURON imported or its run system loaded
+by the plugin. Every test using ``p`` starts from it, and it is restored after the test. After a test, a section,
 point process or NetCon it made that is still alive fails it (``--nrn-leaks``).
 """
 
@@ -22,9 +25,9 @@ import pytest
 
 import patch
 
+from .state import GlobalState, pristine
+
 LEAK_MODES = ("error", "warn", "off")
-# Simulator settings every test starts from (see Simulator.baseline).
-BASELINE = ("t", "dt", "celsius", "tstop", "v_init", "steps_per_ms")
 _KINDS = {"sections": "sections", "point_processes": "point processes", "netcons": "NetCons"}
 
 
@@ -75,7 +78,13 @@ class Simulator:
     def __init__(self, leaks: str, rootpath: Path) -> None:
         self.leaks = leaks
         self._rootpath = rootpath
-        self._baseline: dict[str, float] | None = None
+        # The global settings at the first test that ran with NEURON started, before the
+        # run system was loaded (``None`` until then), and the whole baseline.
+        self._early: GlobalState | None = None
+        self._baseline: GlobalState | None = None
+        # Whether a test has run before NEURON was started: NEURON may then have been
+        # started inside a test, whose changes are not the baseline.
+        self._ran_without_neuron = False
 
     @property
     def p(self) -> patch.PythonHocInterpreter:
@@ -83,31 +92,36 @@ class Simulator:
         return patch.p
 
     @property
-    def baseline(self) -> dict[str, float]:
-        """The settings every test starts from (``t`` is always 0).
+    def baseline(self) -> GlobalState:
+        """The global settings every test starts from (``t`` is always 0).
 
         Read before the first test that runs once NEURON is started (so no test has
-        changed them yet), and completed with the run system's own settings when a test
-        first asks for the simulator (which loads ``stdrun.hoc``).
+        changed them yet), completed with the run system's own settings when a test
+        first asks for the simulator (which loads ``stdrun.hoc``). When NEURON was first
+        started inside a test, NEURON's own defaults stand in for what that test changed.
         """
-        if self._baseline is None or len(self._baseline) < len(BASELINE):
+        if self._baseline is None:
             patch.p.load_stdrun()
             h = patch.transform(patch.p)
-            known = self._baseline or {}
-            self._baseline = {name: known.get(name, getattr(h, name)) for name in BASELINE}
+            if self._early is None and self._ran_without_neuron:
+                self._early = pristine()
+            values = GlobalState.capture(h).values
+            values.update(self._early.values if self._early else {})
+            values["t"] = 0.0
+            self._baseline = GlobalState(values).bind(h)
         return self._baseline
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        if self._baseline is not None:
+        if self._early is not None or self._baseline is not None:
             return
         neuron = sys.modules.get("neuron")  # started by the suite, a conftest or the plugin
         if neuron is None:
-            return
-        h = neuron.h
-        self._baseline = {"t": 0.0, "dt": h.dt, "celsius": h.celsius}
-        if h.name_declared("tstop"):  # the run system is loaded already: take its values
-            self._baseline.update({name: getattr(h, name) for name in BASELINE[3:]})
+            self._ran_without_neuron = True
+        elif self._ran_without_neuron:
+            self._early = pristine()  # NEURON was started inside an earlier test
+        else:
+            self._early = GlobalState.capture(neuron.h)
 
     # -- test set-up and teardown --------------------------------------------------------
     def start(self) -> Counter[tuple[str, str]]:
@@ -118,16 +132,16 @@ class Simulator:
             if hasattr(sys, "last_exc"):
                 sys.last_exc = None
             gc.collect()
-        baseline = self.baseline
-        h = patch.transform(self.p)
-        for name, value in baseline.items():
-            setattr(h, name, value)
-        h.cvode.active(0)
+        self.reset()
         before = self.snapshot()
         if not before:
             # Nothing longer-lived owns a gid, so earlier tests' gids can all go.
             self.p.parallel.gid_clear()
         return before
+
+    def reset(self) -> list[tuple[str, float, float]]:
+        """Put every global setting back at the baseline; return what had changed."""
+        return self.baseline.restore(patch.transform(self.p))
 
     @contextmanager
     def example(self) -> Iterator[patch.PythonHocInterpreter]:
@@ -140,7 +154,9 @@ class Simulator:
         yield self.p
 
     def finish(self, item: pytest.Item, before: Counter[tuple[str, str]]) -> None:
-        """Release what the test dropped; report what it left alive as ``leaks`` says."""
+        """Restore the baseline; release what the test dropped; report what it left alive
+        as ``leaks`` says."""
+        self.reset()
         if item.stash.get(failed_key, False) or item.stash.get(contained_key, False):
             gc.collect()  # the traceback keeps the test's objects: not a leak of its own
             return
