@@ -17,9 +17,14 @@ which has this session's options: a fork shares them, a fresh process repeats th
 Fork is not used once MPI is initialised in this process or NEURON runs threads (a
 forked copy would inherit a world or threads it cannot use): each isolated test then
 runs in a fresh ``python -m pytest``. An isolated test that needs N > 1 ranks gets an
-``mpiexec -n N`` world of its own (:mod:`pytest_patch.mpi.child`). Under a direct
-``mpiexec ... pytest --with-mpi`` the ranks share one world that cannot be restarted,
-so isolated tests are refused unless the session runs that one test alone.
+``mpiexec -n N`` world of its own (:mod:`pytest_patch.mpi.child`).
+
+Under a direct ``mpiexec ... pytest --with-mpi`` the ranks share one world that cannot be
+restarted: rank 0 runs each single-rank isolated test in a fresh ``python -m pytest``
+outside that world (no launcher variables in its environment) and broadcasts its reports,
+so every rank logs the same outcome. An isolated test that needs N > 1 ranks cannot get
+a world of its own there and is skipped on every rank, naming the command that runs it,
+unless the session runs that one test alone (it then runs in the launcher's world).
 """
 
 from __future__ import annotations
@@ -74,13 +79,14 @@ _USAGE = (
     "(pytestmark), or ini nrn_isolate = test|module for the whole suite"
 )
 _DIRECT_MPI = (
-    "{count} tests are isolated (nrn_isolated / nrn_isolate), but this session was started "
-    "by an MPI launcher: its ranks share one MPI world, which cannot be restarted for each "
-    "test, and a process that initialised MPI cannot be forked safely. Run pytest without "
-    "mpiexec: pytest-patch then runs each isolated test that needs N ranks "
-    "(mpi(min_size=N)) in an `mpiexec -n N` world of its own. Under mpiexec an isolated "
-    "test runs only alone (`mpiexec -n N python -m pytest --with-mpi path::test`)."
+    "an isolated test that needs {ranks} ranks needs an MPI world of its own, and this "
+    "session's ranks share the launcher's: run it with a serial `python -m pytest "
+    "{nodeid}` (which starts an `mpiexec -n {ranks}` for it), or alone with "
+    "`mpiexec -n {ranks} python -m pytest --with-mpi {nodeid}`"
 )
+# Environment variables through which a launcher reaches its processes: a process
+# started without them is a serial one, outside the launcher's world.
+_LAUNCHER_PREFIXES = ("PMI_", "PMIX_", "OMPI_", "MV2_", "HYDRA_", "HYDI_", "MPI_LOCAL", "PALS_")
 
 
 def addoption(group: Any, parser: pytest.Parser) -> None:
@@ -206,7 +212,10 @@ class Isolation:
             f"tests marked {MARKER}" if self.mode == "off" else f"every {self.mode} (nrn_isolate)"
         )
         if self.launched:
-            how = "refused under an MPI launcher unless the session runs one test"
+            how = (
+                "each in a fresh python started by rank 0 outside the MPI world; a test "
+                "needing N ranks only when it runs alone"
+            )
         else:
             how = (
                 "each forked from a warm NEURON (a fresh python where MPI or NEURON threads "
@@ -242,11 +251,22 @@ class Isolation:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if not self.launched or self.worker_fd is not None:
             return
-        isolated = [item for item in session.items if self.scope(item)]
-        if isolated and len(session.items) > 1:
-            raise pytest.UsageError(_DIRECT_MPI.format(count=len(isolated)))
-        for item in isolated:  # the session's only test: a fresh NEURON, gone afterwards
-            item.stash[contained_key] = True
+        items = session.items
+        if len(items) == 1 and self.scope(items[0]):
+            items[0].stash[contained_key] = True  # alone: a fresh NEURON, gone afterwards
+            return
+        for index, item in enumerate(items):
+            if not self.scope(item) or isinstance(item, IsolatedItem):
+                continue
+            ranks = required_ranks(item)
+            if ranks > 1:
+                reason = _DIRECT_MPI.format(ranks=ranks, nodeid=item.nodeid)
+                item.add_marker(pytest.mark.skip(reason=reason))
+                continue
+            assert item.parent is not None
+            items[index] = IsolatedItem.from_parent(
+                item.parent, name=item.name, original=item, isolation=self, group=item.nodeid
+            )
 
     # -- running -------------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
@@ -300,7 +320,51 @@ class Isolation:
             self._zygote = None
 
     def run(self, item: IsolatedItem) -> None:
-        """Run ``item`` in its group's process; fill in its reports."""
+        """Run ``item`` in its group's process; fill in its reports.
+
+        Under a launcher, rank 0 runs it and every rank gets rank 0's reports.
+        """
+        if not self.launched:
+            self._run(item)
+            return
+        parallel = patch.p.parallel
+        outcome = None
+        if parallel.rank == 0:
+            try:
+                self._run(item)
+            finally:  # the other ranks wait for this broadcast whatever happened here
+                outcome = self._outcome(item)
+                parallel.broadcast(outcome, root=0)
+        else:
+            outcome = parallel.broadcast(None, root=0)
+            item.reports = {when: self._report(data) for when, data in outcome["reports"].items()}
+            item.lost = outcome["lost"]
+
+    def _report(self, data: dict[str, Any]) -> pytest.TestReport:
+        """A report sent as JSON, as pytest made it (a skip's location is a tuple)."""
+        report: pytest.TestReport = self.config.hook.pytest_report_from_serializable(
+            config=self.config, data=data
+        )
+        if isinstance(report.longrepr, list):
+            report.longrepr = tuple(report.longrepr)
+        return report
+
+    def _outcome(self, item: IsolatedItem) -> dict[str, Any]:
+        """``item``'s reports and lost phases, as they travel to the other ranks."""
+        hook = self.config.hook
+        reports = {
+            when: json.loads(json.dumps(
+                hook.pytest_report_to_serializable(config=self.config, report=report),
+                default=repr,
+            ))
+            for when, report in item.reports.items()
+        }
+        lost = dict(item.lost)
+        if not reports and not lost:
+            lost["setup"] = "pytest-patch: rank 0 could not start the isolated process."
+        return {"reports": reports, "lost": lost}
+
+    def _run(self, item: IsolatedItem) -> None:
         worker = self._worker
         if worker is None or worker.group != item.group:
             if worker is not None:
@@ -322,9 +386,7 @@ class Isolation:
             if message is None:
                 break
             if "report" in message:
-                report = self.config.hook.pytest_report_from_serializable(
-                    config=self.config, data=message["report"]
-                )
+                report = self._report(message["report"])
                 item.reports[report.when] = report
             elif message.get("done"):
                 if not keep:
@@ -359,7 +421,7 @@ class Isolation:
             for other in item.session.items
             if isinstance(other, IsolatedItem) and other.group == item.group
         ]
-        return _FreshWorker.start(self.config, item.group, nodeids)
+        return _FreshWorker.start(self.config, item.group, nodeids, outside=self.launched)
 
     # -- inside the zygote and the isolated processes ------------------------------------
     def _warm(self) -> None:
@@ -639,8 +701,14 @@ class _FreshWorker(_Worker):
         self.log = log
 
     @classmethod
-    def start(cls, config: pytest.Config, group: str, nodeids: list[str]) -> _FreshWorker:
-        """Start ``python -m pytest`` on ``nodeids`` with this session's options."""
+    def start(
+        cls, config: pytest.Config, group: str, nodeids: list[str], outside: bool = False
+    ) -> _FreshWorker:
+        """Start ``python -m pytest`` on ``nodeids`` with this session's options.
+
+        ``outside``: this process was started by an MPI launcher, and the new one must
+        not join its world (nor think that it was started by one).
+        """
         ours, theirs = socket.socketpair()
         command = [
             sys.executable, "-m", "pytest", "-p", "pytest_patch", "-p", "no:cacheprovider",
@@ -652,11 +720,15 @@ class _FreshWorker(_Worker):
             command += ["-n", "0"]
         command += forwarded_args(config.invocation_params.args)
         command += [f"{config.rootpath}{os.sep}{nodeid}" for nodeid in nodeids]
+        env = None
+        if outside:
+            env = {name: value for name, value in os.environ.items()
+                   if not name.startswith(_LAUNCHER_PREFIXES)}
         log = tempfile.TemporaryFile()
         try:
             process = subprocess.Popen(
                 command, cwd=config.invocation_params.dir, pass_fds=[theirs.fileno()],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
             )  # fmt: skip
         finally:
             theirs.close()

@@ -58,10 +58,12 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    # Isolation first: the MPI session's report wrapper, registered after it, then
+    # agrees on the isolated process's report rather than on its stand-in.
+    isolation.configure(config)
     mpi_support.configure(config)
     mods.configure(config)
     leaks.configure(config)
-    isolation.configure(config)
     regression.configure(config)
     configs.configure(config)
 

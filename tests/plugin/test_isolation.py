@@ -572,30 +572,70 @@ def test_an_unknown_isolation_mode_is_a_usage_error(pytester: pytest.Pytester) -
     result.stderr.fnmatch_lines(["*nrn_isolate = 'always' is not an isolation mode: use test*"])
 
 
-def test_a_direct_mpiexec_session_refuses_isolation_unless_it_runs_one_test(
+def test_a_direct_mpiexec_session_runs_isolated_tests_outside_its_world(
     pytester: pytest.Pytester,
 ) -> None:
     mpiexec = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which("mpiexec")
     assert mpiexec, "the mpich wheel provides mpiexec"
     pytester.makepyfile(
         test_direct="""
+import os
+
 import pytest
+from neuron import h
 
-pytestmark = pytest.mark.nrn_isolated
 
-
+@pytest.mark.nrn_isolated
 def test_one(p):
+    assert h.name_declared("kept_by_hoc") == 0
+    p("create kept_by_hoc")
+    assert p.parallel.nhost() == 1 and "PMI_RANK" not in os.environ
+
+
+@pytest.mark.nrn_isolated
+def test_two(p):
+    assert h.name_declared("kept_by_hoc") == 0
     p("create kept_by_hoc")
 
 
-def test_two(p):
+@pytest.mark.nrn_isolated
+def test_fails(p):
+    assert "isolated" == "failure"
+
+
+@pytest.mark.nrn_isolated
+def test_skips(p):
+    pytest.skip("an isolated reason")
+
+
+@pytest.mark.nrn_isolated
+@pytest.mark.mpi(min_size=2)
+def test_needs_a_world_of_its_own(p):
     pass
+
+
+@pytest.mark.mpi(min_size=2)
+def test_in_the_world(p):
+    assert p.parallel.nhost() == 2
+    assert p.parallel.broadcast(p.parallel.rank, root=1) == 1
 """
     )
-    command = [mpiexec, "-n", "2", sys.executable, "-m", "pytest", "--with-mpi", "-p", "no:cacheprovider"]
+    command = [mpiexec, "-n", "2", sys.executable, "-m", "pytest", "--with-mpi", "-p", "no:cacheprovider", "-rA"]
     both = subprocess.run(command, cwd=pytester.path, capture_output=True, text=True, timeout=300)
-    assert both.returncode == pytest.ExitCode.USAGE_ERROR
-    assert "2 tests are isolated (nrn_isolated / nrn_isolate), but this session was started by an MPI launcher" in both.stderr
-    assert both.stderr.count("2 tests are isolated") == 1  # said once, by rank 0
-    alone = subprocess.run([*command, "test_direct.py::test_one"], cwd=pytester.path, capture_output=True, text=True, timeout=300)
+    out = both.stdout
+    assert both.returncode == pytest.ExitCode.TESTS_FAILED, out + both.stderr
+    for line in ["PASSED test_direct.py::test_one", "PASSED test_direct.py::test_two",
+                 "PASSED test_direct.py::test_in_the_world",
+                 "SKIPPED [1] test_direct.py:27: an isolated reason",
+                 "FAILED test_direct.py::test_fails"]:
+        assert line in out, out
+    assert "1 failed, 3 passed, 2 skipped" in out
+    # The one test that cannot run here is skipped on every rank, naming the commands.
+    assert ("run it with a serial `python -m pytest test_direct.py::test_needs_a_world_of_its_own`"
+            in out)
+    assert out.count("== 1 failed, 3 passed") == 1  # said once, by rank 0
+    alone = subprocess.run(
+        [*command, "test_direct.py::test_needs_a_world_of_its_own"],
+        cwd=pytester.path, capture_output=True, text=True, timeout=300,
+    )
     assert alone.returncode == 0, alone.stdout + alone.stderr
