@@ -202,8 +202,22 @@ class Simulator:
                 lines.append(f"  {label}: {', '.join(names[:10])}{more}")
         every = {name for group in leaked.values() for name in group}
         in_hoc = hoc_holders(every)
-        held_by_hoc = {name for held in in_hoc.values() for name in held}
+        self_held = {holder: held for holder, held in in_hoc.items() if _SELF in holder}
+        in_hoc = {holder: held for holder, held in in_hoc.items() if _SELF not in holder}
+        held_by_hoc = {name for held in [*in_hoc.values(), *self_held.values()] for name in held}
         holders = _module_holders(every, self._rootpath)
+        if self_held:
+            lines.append(
+                "Held by itself: "
+                + "; ".join(f"{holder} holds {_listed(held)}" for holder, held in self_held.items())
+                + "."
+            )
+            lines.append(
+                "A hoc template instance that references itself is never freed, by Python "
+                "or by hoc. Call the model's own teardown at the end of the test (such as "
+                "its destroy() procedure, which sets that objref to nil), in a fixture's "
+                "teardown if the test may fail."
+            )
         if in_hoc:
             lines.append(
                 "Held by hoc: "
@@ -220,7 +234,7 @@ class Simulator:
             lines.append("Held by: " + "; ".join(holders) + ".")
         if holders or not every <= held_by_hoc:
             lines.append(
-                ("Python still references the others" if in_hoc else
+                ("Python still references the others" if in_hoc or self_held else
                  "Something outside the test still references them")
                 + ", such as a module-level list, a global, a class attribute or a cache. "
                 "Drop that reference when the test ends, or build them in a fixture with "
@@ -252,7 +266,9 @@ def _name_of(obj: Any) -> str | None:
 
 
 def _module_holders(names: set[str], rootpath: Path) -> list[str]:
-    """Globals of the project's modules that hold (or directly contain) a leaked object."""
+    """Globals of the project's modules that hold (or directly contain) a leaked object,
+    or the hoc template instance that owns one (``PyrCell[0]`` for ``PyrCell[0].soma``)."""
+    names = names | {match.group(1) for name in names if (match := _INSTANCE.match(name))}
     found = []
     for module in list(sys.modules.values()):
         path = getattr(module, "__file__", None)
@@ -288,8 +304,9 @@ def hoc_holders(names: set[str]) -> dict[str, list[str]]:
     """Which hoc objects keep the named NEURON objects alive, as ``{holder: [names]}``.
 
     A holder is a hoc template instance (its sections are named after it, its public
-    objrefs are searched) or a top-level hoc objref (``stim``, ``cells[2]``), named with
-    the hoc variable that reaches it where there is one.
+    objrefs are searched) that a hoc variable reaches or that references itself
+    (``CellRef = this``), or a top-level hoc objref (``stim``, ``cells[2]``). An instance
+    that only Python holds is not hoc's: the report names the Python holder instead.
     """
     h = patch.transform(patch.p)
     reached = _hoc_variables(h)  # hoc name of an object -> the hoc variables that hold it
@@ -299,15 +316,41 @@ def hoc_holders(names: set[str]) -> dict[str, list[str]]:
         if instance:
             owner = instance.group(1)
             via = reached.get(owner)
-            holder = f"the hoc template instance {owner}" + (
-                f" (hoc variable {', '.join(via)})" if via else ""
-            )
+            if via:
+                holder = f"the hoc template instance {owner} (hoc variable {', '.join(via)})"
+            else:
+                member = _self_reference(h, owner)
+                if member is None:
+                    continue  # not held by hoc: Python (or nothing) holds the instance
+                holder = f"the hoc template instance {owner}, {_SELF} (objref {member})"
         elif name in reached:
             holder = f"the hoc variable {', '.join(reached[name])}"
         else:
             continue
         found.setdefault(holder, []).append(name)
     return found
+
+
+_SELF = "which references itself"
+
+
+def _self_reference(h: Any, owner: str) -> str | None:
+    """The public objref of the template instance named ``owner`` that holds the
+    instance itself (``CellRef = this``), or ``None``."""
+    template = owner.partition("[")[0]
+    try:
+        instances = h.List(template)
+    except Exception:  # not a template name hoc knows
+        return None
+    for index in range(int(instances.count())):
+        instance = instances.o(index)
+        if _hoc_name(instance) != owner:
+            continue
+        for member in dir(instance):
+            if member not in ("baseattr", "hname", "hocobjptr", "same"):
+                if _hoc_name(_attribute(instance, member)) == owner:
+                    return member
+    return None
 
 
 def _hoc_variables(h: Any) -> dict[str, list[str]]:

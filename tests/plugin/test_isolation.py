@@ -104,6 +104,56 @@ def test_python_keeps_a_section(p):
     assert "Held by hoc" not in python_report
 
 
+def test_a_leak_report_names_a_self_reference_and_a_python_container(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_model="""
+from neuron import h
+
+h('''
+begintemplate SelfCell
+public soma, CellRef, destroy
+create soma
+objref CellRef, nothing, this
+proc init() { CellRef = this }
+proc destroy() { CellRef = nothing }
+endtemplate SelfCell
+begintemplate PlainCell
+public soma
+create soma
+endtemplate PlainCell
+''')
+CELLS = []
+
+
+def test_keeps_itself(p):
+    cell = p.SelfCell()
+
+
+def test_destroys_itself(p):
+    cell = p.SelfCell()
+    cell.destroy()
+
+
+def test_a_list_keeps_it(p):
+    CELLS.append(p.PlainCell())
+"""
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=3, errors=2)
+    out = result.stdout.str()
+    itself = out[out.index("ERROR at teardown of test_keeps_itself"):]
+    itself = itself[: itself.index("ERROR at teardown of test_a_list")]
+    assert ("the hoc template instance SelfCell[0], which references itself (objref CellRef) "
+            "holds SelfCell[0].soma") in itself
+    assert "destroy()" in itself and "nrn_isolated" not in itself
+    listed = out[out.index("ERROR at teardown of test_a_list_keeps_it"):]
+    listed = listed[: listed.index("short test summary info")]
+    assert "CELLS in module test_model" in listed
+    assert "Held by hoc" not in listed and "nrn_isolated" not in listed
+
+
 SECOND_LOAD = (
     STEP
     + """
