@@ -39,7 +39,7 @@ def p_fixture(request: pytest.FixtureRequest) -> Generator[patch.PythonHocInterp
             assert v[-1] == pytest.approx(-70, abs=1)
     """
     simulator: Simulator = request.config.stash[simulator_key]
-    before = simulator.start()
+    before = simulator.start(request.node)
     yield simulator.p
     item = request.node
     # The test is over, but pytest forgets its fixture values only after the whole

@@ -42,6 +42,8 @@ failed_key = pytest.StashKey[bool]()
 #: Whether the test runs in a process of its own (``nrn_isolated``): what it leaves
 #: alive ends with that process, so it is not a leak.
 contained_key = pytest.StashKey[bool]()
+#: What lived in NEURON when the call of a test without the ``p`` fixture began.
+_call_start_key = pytest.StashKey[Counter[tuple[str, str]]]()
 
 
 def addoption(group: Any, parser: pytest.Parser) -> None:
@@ -85,6 +87,8 @@ class Simulator:
         # Whether a test has run before NEURON was started: NEURON may then have been
         # started inside a test, whose changes are not the baseline.
         self._ran_without_neuron = False
+        # What tests without the ``p`` fixture made and left alive, by test.
+        self._left_by: dict[str, list[str]] = {}
 
     @property
     def p(self) -> patch.PythonHocInterpreter:
@@ -123,9 +127,56 @@ class Simulator:
         else:
             self._early = GlobalState.capture(neuron.h)
 
+    # -- what tests without the p fixture leave behind -----------------------------------
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        if (
+            "neuron" in sys.modules
+            and "p" not in getattr(item, "fixturenames", ("p",))
+            and not item.stash.get(contained_key, False)
+        ):
+            item.stash[_call_start_key] = self.snapshot()
+        return (yield)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, None, None]:
+        try:
+            return (yield)
+        finally:
+            start = item.stash.get(_call_start_key, None)
+            if start is not None and not item.stash.get(failed_key, False):
+                gc.collect()
+                left = self.snapshot() - start
+                if left:
+                    self._left_by[item.nodeid] = sorted(name for _, name in left.elements())
+
+    def _left_behind(self) -> str | None:
+        """What tests without the ``p`` fixture made and left alive, if any still lives."""
+        if not self._left_by:
+            return None
+        alive = {name for _, name in self.snapshot()}
+        left = {test: [name for name in names if name in alive]
+                for test, names in self._left_by.items()}
+        self._left_by.clear()
+        left = {test: names for test, names in left.items() if names}
+        if not left:
+            return None
+        return (
+            "NEURON objects made by earlier tests that do not use the p fixture are alive and "
+            "take part in this test's simulation: "
+            + "; ".join(f"{test} left {_listed(names)}" for test, names in left.items())
+            + ". Free them at the end of the test that made them (its models, hoc "
+            "sections it created: delete_section()), use the p fixture there (its leak "
+            "check names what holds them), or run it isolated (@pytest.mark.nrn_isolated)."
+        )
+
     # -- test set-up and teardown --------------------------------------------------------
-    def start(self) -> Counter[tuple[str, str]]:
-        """Put the simulator back at the baseline; return what lives in NEURON now."""
+    def start(self, item: pytest.Item | None = None) -> Counter[tuple[str, str]]:
+        """Put the simulator back at the baseline; return what lives in NEURON now.
+
+        ``item`` (the test) is warned of objects that earlier tests without the ``p``
+        fixture left alive, which its simulation would include.
+        """
         if getattr(sys, "last_traceback", None) is not None:
             # An earlier failure's traceback holds its test's frames and their models.
             sys.last_type = sys.last_value = sys.last_traceback = None
@@ -133,6 +184,9 @@ class Simulator:
                 sys.last_exc = None
             gc.collect()
         self.reset()
+        left = self._left_behind()
+        if left is not None and item is not None:
+            item.warn(LeakWarning(left))
         before = self.snapshot()
         if not before:
             # Nothing longer-lived owns a gid, so earlier tests' gids can all go.

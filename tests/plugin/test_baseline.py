@@ -178,3 +178,40 @@ def test_a_test_that_starts_neuron_does_not_set_the_baseline(pytester):
     ''')
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+def test_objects_left_by_a_test_without_p_are_reported_to_the_next_p_test(pytester):
+    pytester.makeconftest(CONFTEST_STARTS_NEURON)
+    pytester.makepyfile(test_left='''
+        import pytest
+        from neuron import h
+
+
+        @pytest.fixture(scope="module")
+        def shared_cell():
+            return h.Section(name="shared")
+
+
+        def test_creates_a_hoc_section():
+            h("create soma")
+
+
+        def test_uses_a_module_fixture(shared_cell):
+            assert shared_cell.name() == "shared"
+
+
+        def test_with_p(p, shared_cell):
+            assert sorted(s.name() for s in p.allsec()) == ["shared", "soma"]
+
+
+        def test_with_p_again(p, shared_cell):
+            pass
+    ''')
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error::pytest_patch.leaks.LeakWarning", "-p", "no:randomly")
+    result.assert_outcomes(passed=3, errors=1)
+    out = result.stdout.str()
+    assert "ERROR at setup of test_with_p " in out
+    assert ("NEURON objects made by earlier tests that do not use the p fixture are alive and "
+            "take part in this test's simulation: test_left.py::test_creates_a_hoc_section "
+            "left soma.") in out
+    assert "shared" not in out[out.index("take part in this test's"):].split("\n")[0]
