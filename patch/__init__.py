@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from ._interpreter import PythonHocInterpreter, p
     from ._inventory import live_objects
     from ._mechanisms import is_point_process, point_processes
+    from ._simulation import follow_cvode
     from ._mods import MechanismBuild, load_mechanisms
     from ._netcon import NetCon
     from ._parallel import SPIKE_DTYPE, ParallelContext, SpikeRecorder
@@ -50,6 +51,7 @@ _LAZY = {
     "point_processes": "_mechanisms",
     "references": "_graph",
     "live_objects": "_inventory",
+    "follow_cvode": "_simulation",
     "load_mechanisms": "_mods",
     "MechanismBuild": "_mods",
     "iclamp": "_clamps",
@@ -73,6 +75,7 @@ __all__ = [
     "point_processes",
     "references",
     "live_objects",
+    "follow_cvode",
     "launched_by_mpi",
     "launcher_rank",
     "load_mechanisms",

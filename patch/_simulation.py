@@ -14,7 +14,7 @@ from typing import Any
 from . import _graph
 from ._boot import h
 from ._mechanisms import declared_pointers, hoc_name, point_processes
-from .exceptions import SimulationTimeError, SimulatorError
+from .exceptions import ArgumentError, SimulationTimeError, SimulatorError
 
 
 class _Initialised:
@@ -33,16 +33,32 @@ class _Initialised:
 _initialised = _Initialised()
 
 
-def sync_run_system() -> None:
-    """Tell ``stdrun.hoc`` which integrator is on, however CVode was switched.
+class _Follow:
+    cvode = False
 
-    The run system steps by its own ``using_cvode_``, which only ``cvode_active()``
-    sets: after ``CVode().active(1)`` it would step CVode as if it were fixed-step (and
-    end a run far past ``tstop``), after ``CVode().active(0)`` do a last CVode step on
-    a fixed-step run (and end one step past ``tstop``). Called before every run system
-    step and inside every initialisation, so raw ``h`` and hoc see it too.
+
+def follow_cvode(enabled: bool = True) -> bool:
+    """Whether ``stdrun.hoc`` steps with the integrator that is on, however CVode was
+    switched; returns the previous setting.
+
+    Off by default, as in NEURON, so a script gives raw NEURON's results (G3): the run
+    system steps by its own ``using_cvode_``, which only ``cvode_active()`` (and loading
+    ``stdrun.hoc``) sets. After ``CVode().active(1)`` it then steps CVode as if it were
+    fixed-step and ends a run past ``tstop`` (far past it for a quiet passive cell); after
+    ``CVode().active(0)`` it does one step too many. When on, the run system is told which
+    integrator is on inside every initialisation and before every run through ``p``, so
+    raw ``h`` and hoc's own ``run()`` end at ``tstop`` too. The pytest plugin turns it on
+    for each test that uses ``p``, whose run system it loaded before the test began.
     """
-    if h.name_declared("using_cvode_") == 5:
+    if not isinstance(enabled, bool):
+        raise ArgumentError(f"follow_cvode(enabled) takes True or False, not {enabled!r}.")
+    previous, _Follow.cvode = _Follow.cvode, enabled
+    return previous
+
+
+def sync_run_system() -> None:
+    """Tell ``stdrun.hoc`` which integrator is on, when :func:`follow_cvode` is on."""
+    if _Follow.cvode and h.name_declared("using_cvode_") == 5:
         active = 1.0 if h.CVode().active() else 0.0
         if h.using_cvode_ != active:
             h.using_cvode_ = active

@@ -184,6 +184,9 @@ class Simulator:
                 sys.last_exc = None
             gc.collect()
         self.reset()
+        # The plugin loaded the run system before the test: however the test switches
+        # CVode, its runs end at tstop, as the same lines in a fresh script would.
+        patch.follow_cvode(True)
         left = self._left_behind()
         if left is not None and item is not None:
             item.warn(LeakWarning(left))
@@ -210,6 +213,7 @@ class Simulator:
     def finish(self, item: pytest.Item, before: Counter[tuple[str, str]]) -> None:
         """Restore the baseline; release what the test dropped; report what it left alive
         as ``leaks`` says."""
+        patch.follow_cvode(False)
         self.reset()
         if item.stash.get(failed_key, False) or item.stash.get(contained_key, False):
             gc.collect()  # the traceback keeps the test's objects: not a leak of its own

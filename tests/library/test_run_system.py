@@ -188,3 +188,31 @@ def test_run_system_variables_can_be_set_before_the_first_run(run_isolated):
         print(p.v_init, v[0], round(p.t, 9))
     """)
     assert out.split() == ["-70.0", "-70.0", "3.0"]
+
+
+def test_cvode_switched_behind_the_run_systems_back_runs_as_in_neuron_unless_followed(
+    run_isolated,
+):
+    out = run_isolated("""
+        h.load_file("stdrun.hoc")
+        soma = p.Section()
+        soma.insert("pas")
+        p.CVode().active(1)
+        p.run(5)
+        as_neuron = p.t
+        h.run()
+        assert as_neuron > 5.1 and h.t > 5.1  # raw NEURON steps CVode as if fixed-step
+        assert patch.follow_cvode(True) is False
+        p.run(5)
+        followed = p.t
+        h.run()
+        print(as_neuron > 5.1, followed, h.t)
+        assert patch.follow_cvode(False) is True
+        try:
+            patch.follow_cvode(1)
+        except ArgumentError as error:
+            print(error)
+    """)
+    lines = out.splitlines()
+    assert lines[-2] == "True 5.0 5.0"
+    assert lines[-1] == "follow_cvode(enabled) takes True or False, not 1."
