@@ -12,7 +12,8 @@ range or more; a voltage ``atol`` of a spiking trace whose spikes a perturbation
 model too, so its spike times are for ``spike_regression`` to compare. A perturbation
 that changed nothing (the model sets ``dt`` itself) is named and not counted; one that
 does not end within ``--nrn-calibrate-timeout`` seconds (a forked child of a threaded
-NEURON deadlocks) is stopped, its child processes killed, and skipped.
+NEURON deadlocks) is stopped, its child processes killed, and skipped; so are they when
+pytest is interrupted (Ctrl-C, SIGTERM) during a perturbed run.
 """
 
 from __future__ import annotations
@@ -325,12 +326,22 @@ def _time_limit(seconds: float) -> Iterator[list[bool]]:
         _stop(_children() - before)
         raise _Hung(f"stopped after {seconds:g} s by --nrn-calibrate-timeout")
 
+    def terminate(signum: int, frame: Any) -> None:
+        # pytest itself is stopped (a CI timeout): not without the children it started.
+        _stop(_children() - before)
+        raise KeyboardInterrupt("terminated during a perturbed run of --nrn-calibrate")
+
     previous = signal.signal(signal.SIGALRM, alarm)
+    previous_term = signal.signal(signal.SIGTERM, terminate)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield hung
+    except BaseException:  # Ctrl-C
+        _stop(_children() - before)
+        raise
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        signal.signal(signal.SIGTERM, previous_term)
         if hung:
             _stop(_children() - before)

@@ -744,3 +744,34 @@ def test_goldens_of_parametrized_tests_need_no_shell_quoting(pytester: pytest.Py
         "test_fig1_cell__a.spikes.json", "test_fig1_cell__b.spikes.json", "test_fig1_cell__c_d.spikes.json"
     ]
     pytester.runpytest_subprocess("-k", "b").assert_outcomes(passed=1, deselected=2)
+
+
+def test_stopping_pytest_during_a_hung_perturbation_leaves_no_child(suite: pytest.Pytester) -> None:
+    import os
+    import signal
+    import time
+
+    suite.makeconftest(MODEL.replace('yield {"soma"', 'yield {"run": lambda: p.run(50), "soma"'))
+    suite.makepyfile(test_cell=FORKING)
+    suite.runpytest_subprocess()
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--nrn-calibrate", "--nrn-calibrate-timeout=120"]
+    run = subprocess.Popen(command, cwd=suite.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        hung, seen, deadline = None, {}, time.monotonic() + 100
+        while hung is None and time.monotonic() < deadline:  # a child alive for 3 s: the deadlock
+            children = subprocess.run(["pgrep", "-P", str(run.pid)], capture_output=True, text=True, check=False).stdout.split()
+            now = time.monotonic()
+            seen = {pid: seen.get(pid, now) for pid in children}
+            hung = next((pid for pid, since in seen.items() if now - since > 3), None)
+            time.sleep(0.3)
+        assert hung is not None, "the threads=2 perturbation did not hang"
+        run.send_signal(signal.SIGTERM)
+        output = run.communicate(timeout=60)[0]
+    finally:
+        run.kill()
+    time.sleep(0.5)
+    left = os.path.exists(f"/proc/{hung}")
+    if left:  # not for the next tests
+        os.kill(int(hung), signal.SIGKILL)
+    assert not left, f"the deadlocked child {hung} was left behind"
+    assert "KeyboardInterrupt" in output, output
