@@ -9,6 +9,8 @@ fails together and none is left waiting. With one process nothing is sent.
 from __future__ import annotations
 
 import math
+import os
+import sys
 import traceback
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -22,7 +24,7 @@ import pytest
 import patch
 
 from . import features as features_module
-from . import golden, plots, spikes, traces
+from . import golden, plots, spikes, traces, voltage
 from .golden import Golden, GoldenError
 from .session import Regression
 
@@ -104,6 +106,7 @@ class _Check:
             )
         self._names.add(name)
         self._check_name = name
+        self._regression.checked(self._item)
         try:
             part: Any = ("ok", local())
         except (TypeError, ValueError) as error:
@@ -152,7 +155,10 @@ class _Check:
             kind, message = verdict.error
             raise _ERRORS.get(kind, ValueError)(message)
         if verdict.failure:
-            raise AssertionError(verdict.failure)
+            failed = self._regression.failed(self._item)
+            if failed is None:  # outside the test's call: nothing collects it
+                raise AssertionError(verdict.failure)
+            failed.append(f"{verdict.failure}\n(checked at {_caller()})")
 
     # -- rank 0's decision -----------------------------------------------------------
     def _made_by(self) -> dict[str, Any]:
@@ -195,7 +201,7 @@ class _Check:
         except GoldenError as error:
             if regression.regen:
                 fresh.tolerances = {}
-                self._write(path, fresh)
+                shown = regression.show(self._write(path, fresh))
                 return Verdict(written=shown, warning=f"rewrote {shown}, which was unusable: {error}", files=[shown])
             return Verdict(
                 failure=f"{error}\nRepair or delete it, or rewrite it with --nrn-regen.", files=[shown]
@@ -205,7 +211,7 @@ class _Check:
             return Verdict(files=[shown])
         if regression.regen:
             fresh.tolerances = stored.tolerances
-            self._write(path, fresh)
+            shown = regression.show(self._write(path, fresh))
             return Verdict(written=shown, warning=f"{describe} of {self._item.name} changed: rewrote {shown} (--nrn-regen)", files=[shown])
         message = f"{describe} of {self._item.name} differ from the golden {shown}:\n{problem}"
         artifact = None
@@ -222,8 +228,10 @@ class _Check:
         message += f"\nIf the change is intended: pytest --nrn-regen rewrites {shown}."
         return Verdict(failure=message, files=[shown], artifact=artifact)
 
-    def _write(self, path: Path, content: Golden) -> None:
+    def _write(self, path: Path, content: Golden) -> Path:
+        """Write ``content`` where the golden read at ``path`` belongs; return where."""
         content.made_by = self._made_by()
+        path = self._regression.write_path(path)
         try:
             golden.write(path, content)
         except OSError as error:
@@ -231,6 +239,7 @@ class _Check:
                 f"cannot write the golden file {self._regression.show(path)}: {error.strerror or error}; "
                 "make its folder writable"
             ) from None
+        return path
 
     def _measure(self, path: Path, data: Any) -> Verdict:
         """Under a calibration perturbation: how far this run is from the golden."""
@@ -289,6 +298,7 @@ class TraceRegression(_Check):
                     if not result.ok:
                         failing.append(result)
                         lines += result.describe()
+                        lines += voltage.describe(stored.data[key], merged[key], result)
                 if not lines:
                     return None, None
                 title = f"{self._item.nodeid}: traces differ from the golden"
@@ -305,7 +315,9 @@ class TraceRegression(_Check):
         out: dict[str, Any] = {}
         for key in stored.data.keys() & data.keys():
             result = traces.compare(key, stored.data[key], data[key], 0.0, 0.0)
-            out[key] = None if result.mismatch else {"atol": result.needed_atol()}
+            out[key] = None if result.mismatch else {
+                "atol": result.needed_atol(), **voltage.facts(stored.data[key], data[key])
+            }
         return out
 
 
@@ -460,3 +472,17 @@ def _effective(
         return given.get("rtol", rtol), given.get("atol", atol)
     calibrated = stored.get(name, {})
     return max(rtol, calibrated.get("rtol", 0.0)), max(atol, calibrated.get("atol", 0.0))
+
+
+def _caller() -> str:
+    """``file:line`` of the test code that called the check."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    frame = sys._getframe(1)
+    while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(here):
+        frame = frame.f_back
+    path = frame.f_code.co_filename
+    try:
+        path = os.path.relpath(path)
+    except ValueError:
+        pass
+    return f"{path}:{frame.f_lineno}"

@@ -34,7 +34,9 @@ import patch
 FORMAT = 1
 KINDS = ("traces", "spikes", "features")
 _SUFFIX = {"traces": ".npz", "spikes": ".json", "features": ".json"}
-_UNSAFE = re.compile(r"[^A-Za-z0-9_\-\[\]=+,.]")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_\-=+,.]")
+#: What golden names were made of before brackets were replaced (read, never written).
+_LEGACY_UNSAFE = re.compile(r"[^A-Za-z0-9_\-\[\]=+,.]")
 _META = "__golden__"
 
 
@@ -54,8 +56,19 @@ class Golden:
 
 
 def safe_name(text: str) -> str:
-    """A file-name-safe form of a test name or check name."""
+    """A form of a test name or check name that needs no quoting in a shell: a test's
+    parameters ``test_fig1[a-1]`` become ``test_fig1__a-1``, and every other character but
+    letters, digits and ``_-=+,.`` becomes ``_``."""
+    if text.endswith("]") and "[" in text:
+        head, _, parameters = text[:-1].partition("[")
+        text = f"{head}__{parameters}"
     return _UNSAFE.sub("_", text)
+
+
+def legacy_name(text: str) -> str:
+    """The name golden files had before :func:`safe_name` replaced brackets
+    (``test_fig1[a-1]``); such files are still read."""
+    return _LEGACY_UNSAFE.sub("_", text)
 
 
 def golden_path(folder: Path, stem: str, name: str | None, kind: str, variant: str | None) -> Path:

@@ -57,12 +57,23 @@ def addoption(group: Any, parser: pytest.Parser) -> None:
         action="store_true",
         default=False,
         help="run each regression-checked test again with dt halved, with CVode and with 2 "
-        "threads, and store in its goldens the tolerance that covers the spread.",
+        "threads, and store in its goldens the tolerance that covers the spread (unless "
+        "it would let a broken model pass: the summary says why).",
+    )
+    group.addoption(
+        "--nrn-calibrate-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="with --nrn-calibrate: stop and skip a perturbed run that takes longer "
+        "(default 300).",
     )
 
 
 regression_key = pytest.StashKey["Regression"]()
 _missing_key = pytest.StashKey[list[str]]()
+_failed_key = pytest.StashKey[list[str]]()
+_count_key = pytest.StashKey[int]()
 
 
 def configure(config: pytest.Config) -> None:
@@ -86,6 +97,8 @@ class Regression:
         #: Golden files the tests' reports name (in-process, xdist workers, child runs).
         self.used: set[str] = set()
         self.written: list[tuple[str, str]] = []
+        #: Goldens read under their old name (with brackets) -> their new name.
+        self.renamed: dict[Path, Path] = {}
         self.calibration = Calibration(config, self)
         self._deselected = 0
         self._outcomes: dict[str, str] = {}
@@ -111,8 +124,25 @@ class Regression:
         if self.variant is not None:
             variant = golden.build_variant() if self.variant == "build" else self.variant
             return golden.golden_path(folder, stem, name, kind, variant)
-        own = golden.golden_path(folder, stem, name, kind, golden.build_variant())
-        return own if own.exists() else golden.golden_path(folder, stem, name, kind, None)
+        candidates = [golden.golden_path(folder, stem, name, kind, v) for v in (golden.build_variant(), None)]
+        legacy = golden.legacy_name(test_stem(item))
+        if legacy != stem:  # written before brackets were replaced: read there until rewritten
+            for index, old in enumerate(
+                [golden.golden_path(folder, legacy, name, kind, v) for v in (golden.build_variant(), None)]
+            ):
+                if old.exists() and not candidates[index].exists():
+                    self.renamed[old] = candidates[index]
+                    candidates[index] = old
+        return next((path for path in candidates if path.exists()), candidates[-1])
+
+    def write_path(self, path: Path) -> Path:
+        """Where a golden read at ``path`` is written: under its new name, once the old
+        one (with brackets) is gone."""
+        new = self.renamed.pop(path, None)
+        if new is None:
+            return path
+        path.unlink(missing_ok=True)
+        return new
 
     def artifact_path(self, item: pytest.Item, name: str | None, kind: str) -> Path:
         """Where the picture of a failed check goes: named after the test as it ran (with
@@ -129,24 +159,61 @@ class Regression:
         """The goldens this test found missing and wrote."""
         return item.stash.setdefault(_missing_key, [])
 
+    def failed(self, item: pytest.Item) -> list[str] | None:
+        """The reports of this test's failed checks, kept until its call ends; ``None``
+        outside the call (a check in a fixture's teardown fails at once)."""
+        return item.stash.get(_failed_key, None)
+
+    def checked(self, item: pytest.Item) -> None:
+        """Count one more check of this test."""
+        item.stash[_count_key] = item.stash.get(_count_key, 0) + 1
+
     # -- hooks ---------------------------------------------------------------------------
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
-        # A missing golden does not stop the test: every check of a new test writes its
-        # golden in the same run, and the test fails once it is over.
+        # Neither a missing golden nor a failed check stops the test: every check runs
+        # (and every missing golden is written), and the test fails once it is over,
+        # with each failed check's report. The verdicts are collective, so under MPI
+        # every rank fails alike.
         item.stash[_missing_key] = []
+        item.stash[_failed_key] = []
+        item.stash[_count_key] = 0
         if isinstance(item, pytest.Function):  # not a stand-in for a test run elsewhere
             self._ran_here.add(item.nodeid)
-        result = yield
-        written = item.stash[_missing_key]
+        try:
+            result = yield
+        except (Exception, pytest.fail.Exception) as error:
+            # The test's own failure after failed checks: both are reported.
+            message = self._failures(item)
+            if message:
+                error.add_note("\n" + message)
+            raise
+        finally:
+            failed = item.stash[_failed_key]
+            del item.stash[_failed_key]
+        message = self._failures(item, failed)
+        if message:
+            pytest.fail(message, pytrace=False)
+        return result
+
+    def _failures(self, item: pytest.Item, failed: list[str] | None = None) -> str:
+        """One report of the test's failed checks and the goldens it wrote."""
+        failed = item.stash.get(_failed_key, []) if failed is None else failed
+        written = item.stash.get(_missing_key, [])
+        parts = []
+        if failed:
+            count = item.stash.get(_count_key, len(failed))
+            parts.append(
+                f"{len(failed)} of {count} regression checks of {item.name} failed:\n\n"
+                + "\n\n".join(failed)
+            )
         if written:
             files = "\n".join(f"  {file}" for file in written)
-            pytest.fail(
+            parts.append(
                 f"{item.name} had no golden files, so they were written:\n{files}\n"
-                "Review them and commit them; the next run compares with them.",
-                pytrace=False,
+                "Review them and commit them; the next run compares with them."
             )
-        return result
+        return "\n\n".join(parts)
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         self._deselected += len(items)
@@ -224,7 +291,9 @@ class Regression:
         """
         stems: dict[Path, dict[str, str]] = {}
         for item in items:
-            stems.setdefault(item.path.with_suffix(""), {})[golden.safe_name(test_stem(item))] = item.nodeid
+            owners = stems.setdefault(item.path.with_suffix(""), {})
+            owners[golden.safe_name(test_stem(item))] = item.nodeid
+            owners[golden.legacy_name(test_stem(item))] = item.nodeid
         used = {str((Path(self.config.rootpath) / file).resolve()) for file in self.used}
         out = []
         for folder, owners in stems.items():

@@ -95,7 +95,7 @@ def test_a_rank_dependent_bug_is_caught_naming_the_configuration(ring_repo: pyte
     assert "spikes of test_ring[ranks=2-threads=1] differ from the golden test_ring/test_ring.spikes.json" in text
     assert "the rasters diverge at t = 4.85 ms (gid 1)" in text
     assert "gid 1: shifted 4.85 -> 4.95 (+0.1)" in text
-    assert (pytester.path / ".patch-artifacts" / "test_ring" / "test_ring[ranks=2-threads=1].spikes.png").exists()
+    assert (pytester.path / ".patch-artifacts" / "test_ring" / "test_ring__ranks=2-threads=1.spikes.png").exists()
 
 
 BAD = '''
