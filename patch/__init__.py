@@ -32,7 +32,13 @@ if TYPE_CHECKING:
     from ._interpreter import PythonHocInterpreter, p
     from ._inventory import live_objects
     from ._mechanisms import is_point_process, point_processes
-    from ._mods import MechanismBuild, load_mechanisms
+    from ._mods import (
+        MechanismBuild,
+        build_for_coreneuron,
+        clear_mod_cache,
+        coreneuron_unavailable,
+        load_mechanisms,
+    )
     from ._netcon import NetCon
     from ._parallel import SPIKE_DTYPE, ParallelContext, SpikeRecorder
     from ._point_process import PointProcess
@@ -51,6 +57,9 @@ _LAZY = {
     "references": "_graph",
     "live_objects": "_inventory",
     "load_mechanisms": "_mods",
+    "build_for_coreneuron": "_mods",
+    "coreneuron_unavailable": "_mods",
+    "clear_mod_cache": "_mods",
     "MechanismBuild": "_mods",
     "iclamp": "_clamps",
     "vclamp": "_clamps",
@@ -76,6 +85,9 @@ __all__ = [
     "launched_by_mpi",
     "launcher_rank",
     "load_mechanisms",
+    "build_for_coreneuron",
+    "coreneuron_unavailable",
+    "clear_mod_cache",
     "MechanismBuild",
     "iclamp",
     "vclamp",
