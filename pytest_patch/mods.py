@@ -84,7 +84,8 @@ def configure(config: pytest.Config) -> None:
     mode = coreneuron_mode(config)
     folders = mod_folders(config)
     cache = config.rootpath / patch.MechanismBuild.CACHE_DIR
-    if config.getoption("nrn_clear_mod_cache"):
+    # Once a run: not again in pytest-xdist's workers (the controller cleared it).
+    if config.getoption("nrn_clear_mod_cache") and not hasattr(config, "workerinput"):
         try:
             patch.clear_mod_cache(cache)
         except PatchError as error:
