@@ -360,3 +360,56 @@ def test_ring(p, spike_regression):
     # The two 1-rank configurations, each in a process of its own (the 2-rank ones run in
     # a world of their own, whose output stays with its ranks).
     assert len(pids) >= 2, pids
+
+
+def test_coreneuron_needs_a_gid_on_watched_voltages_not_on_artificial_cells(pytester: pytest.Pytester) -> None:
+    # What docs/configs.md says: a NetStim (an artificial cell) needs no gid in CoreNEURON;
+    # a NetCon watching a section's voltage does, and the run is refused, not aborted.
+    pytester.makepyfile(test_gids='''
+import pytest
+
+from pytest_patch import current_config
+
+
+def cells(p, n):
+    sections = []
+    for gid in range(n):
+        section = p.Section(name=f"cell{gid}")
+        section.L = section.diam = 10
+        section.insert("hh")
+        sections.append(section)
+    return sections
+
+
+@pytest.mark.nrn_configs(threads=(1, 2), coreneuron=(False, True))
+def test_netstim_without_gid(p, spike_regression):
+    [cell] = cells(p, 1)
+    stimulus = p.NetStim()
+    stimulus.start, stimulus.number, stimulus.interval = 1, 4, 10
+    synapse = p.ExpSyn(cell(0.5))
+    drive = p.NetCon(stimulus, synapse, delay=1, weight=0.05)
+    p.parallel.set_gid2node(0, p.parallel.rank)
+    p.parallel.cell(0, p.NetCon(cell(0.5)._ref_v, None, sec=cell))
+    spikes = p.parallel.record_spikes()
+    p.run(40)
+    assert len(spikes.gather()) == 4
+    spike_regression.check(spikes.gather(), window=1e-9)
+
+
+@pytest.mark.nrn_configs(coreneuron=(False, True))
+def test_voltage_source_without_gid(p, spike_regression):
+    first, second = cells(p, 2)
+    first.iclamp(amp=1, delay=1, duration=1)
+    synapse = p.ExpSyn(second(0.5))
+    link = p.NetCon(first(0.5)._ref_v, synapse, sec=first, delay=2, weight=0.05)
+    counter = p.APCount(second(0.5))
+    if current_config().coreneuron:
+        with pytest.raises(Exception, match="with voltage source has no gid"):
+            p.run(20)
+    else:
+        p.run(20)
+        assert counter.n == 1
+    spike_regression.check([], window=1e-9)
+''')
+    pytester.runpytest_subprocess("-p", "no:randomly").assert_outcomes(passed=4, failed=2)
+    pytester.runpytest_subprocess().assert_outcomes(passed=6)
