@@ -129,11 +129,13 @@ def test_cache_keeps_several_builds_per_folder_and_rebuilds_a_damaged_one(pytest
 
     run("compiled in *s")
     [first] = libraries(pytester.path)
+    built = first.stat().st_mtime_ns
     source.write_text(original.replace("count = count + 1", "count = count + 1 + 0"))
     run("compiled in *s")
     source.write_text(original)  # the change undone: its build is still there
     run("cached")
     assert first in libraries(pytester.path) and len(libraries(pytester.path)) == 2
+    assert first.stat().st_mtime_ns == built  # the very library built first, loaded again
 
     # Bounded: the KEEP most recently used builds of a folder stay, the oldest go first.
     from patch._mods import KEEP
