@@ -325,6 +325,8 @@ class Isolation:
                 report = self.config.hook.pytest_report_from_serializable(
                     config=self.config, data=message["report"]
                 )
+                if isinstance(report.longrepr, list):  # a skip's (path, line, reason), via JSON
+                    report.longrepr = tuple(report.longrepr)
                 item.reports[report.when] = report
             elif message.get("done"):
                 if not keep:
