@@ -48,3 +48,16 @@ def test_no_step_no_spikes(p):
     cell, _, v = step(p, 0)
     assert len(cell.spikes) == 0
     assert np.ptp(v) < 5
+
+
+@pytest.mark.nrn_configs(coreneuron=(False, True))
+def test_step_in_each_simulator(p, spike_regression):
+    """CoreNEURON cannot compile cahva.mod: its combination is skipped with the reason."""
+    p.load_file(str(CELLS / "pyramid.hoc"))
+    cell = p.Pyramid()
+    stimulus = p.IClamp(cell.soma(0.5))
+    stimulus.delay, stimulus.dur, stimulus.amp = 20, 200, 0.3
+    p.parallel.set_maxstep(10)
+    p.finitialize(-65)
+    p.parallel.psolve(250)
+    spike_regression.check(np.array(cell.spikes), window=0.01)
