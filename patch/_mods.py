@@ -106,6 +106,7 @@ def load_mechanisms(
     digest = source_hash(folder)
     if digest in _sources:  # the same sources are loaded already (from any cache)
         loaded = _sources[digest]
+        _folders.setdefault(folder, digest)
         if coreneuron and loaded.coreneuron_library is None:
             return build_for_coreneuron(folder, cache=cache)
         return loaded
