@@ -44,6 +44,11 @@ _MANIFEST = "patch-build.json"
 _SOURCES = frozenset({".mod", ".inc", ".h", ".hpp", ".c", ".cpp"})
 _LIBRARIES = ("libnrnmech.so", "libnrnmech.dylib", "nrnmech.dll")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# nrnivmodl's progress lines, which say nothing about an error.
+_PROGRESS = re.compile(
+    r"\s*(/\S*\.nrn-mod-cache/\S*$|cfiles =|Mod files:|Creating '|MODOBJS=|\[INFO\] Running:|"
+    r"Default NMODL flags:|make: \*\*\* Waiting for unfinished jobs|diff: \S*_mod_func\.cpp: No such)"
+)
 # Libraries loaded into this process; NEURON cannot load one twice.
 _loaded: set[str] = set()
 # The build loaded for each source hash: the same sources are never loaded twice.
@@ -510,7 +515,7 @@ def compile_error_message(folder: Path, output: str) -> str:
         }
     )
     where = f" ({', '.join(failing)})" if failing else ""
-    shown = lines[-40:]
+    shown = [line for line in lines if not _PROGRESS.match(line)][-40:]
     return (
         f"nrnivmodl could not compile the mod folder {folder}{where}:\n"
         + "\n".join("    " + line for line in shown)
