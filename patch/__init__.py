@@ -32,8 +32,14 @@ if TYPE_CHECKING:
     from ._interpreter import PythonHocInterpreter, p
     from ._inventory import live_objects
     from ._mechanisms import is_point_process, point_processes
+    from ._mods import (
+        MechanismBuild,
+        build_for_coreneuron,
+        clear_mod_cache,
+        coreneuron_unavailable,
+        load_mechanisms,
+    )
     from ._simulation import follow_cvode
-    from ._mods import MechanismBuild, load_mechanisms
     from ._netcon import NetCon
     from ._parallel import SPIKE_DTYPE, ParallelContext, SpikeRecorder
     from ._point_process import PointProcess
@@ -53,6 +59,9 @@ _LAZY = {
     "live_objects": "_inventory",
     "follow_cvode": "_simulation",
     "load_mechanisms": "_mods",
+    "build_for_coreneuron": "_mods",
+    "coreneuron_unavailable": "_mods",
+    "clear_mod_cache": "_mods",
     "MechanismBuild": "_mods",
     "iclamp": "_clamps",
     "vclamp": "_clamps",
@@ -79,6 +88,9 @@ __all__ = [
     "launched_by_mpi",
     "launcher_rank",
     "load_mechanisms",
+    "build_for_coreneuron",
+    "coreneuron_unavailable",
+    "clear_mod_cache",
     "MechanismBuild",
     "iclamp",
     "vclamp",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import os
 import sys
+import traceback
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,7 @@ import pytest
 
 import patch
 
-from .mods import mod_builds_key
+from .mods import coreneuron_mode, ensure_coreneuron
 
 MARKER = "nrn_configs"
 KEYS = ("ranks", "threads", "cvode", "coreneuron")
@@ -114,7 +115,43 @@ def golden_stem(item: pytest.Item) -> str:
     return name.replace("[]", "")
 
 
+# Why CoreNEURON cannot run the running test's model (set by the finitialize guard).
+_refusal: list[str] = []
+
+
+def _refuse_missing_mechanisms() -> None:
+    if not patch.p.coreneuron.enable:
+        return
+    missing = patch.coreneuron_unavailable(used=True)
+    if not missing:
+        return
+    by_reason: dict[str, list[str]] = {}
+    for name, why in missing.items():
+        by_reason.setdefault(why, []).append(name)
+    reason = "CoreNEURON cannot run this model: " + "; ".join(
+        f"it uses {', '.join(names)}, and {why[0].lower()}{why[1:]}" for why, names in by_reason.items()
+    )
+    _refusal[:] = [reason]
+    raise patch.exceptions.MechanismError(reason)
+
+
 class _Plugin:
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        try:
+            return (yield)
+        except BaseException as error:
+            if not _refusal:
+                raise
+            reason = _refusal[0]
+            # The refused run's traceback holds the test's model: let it go.
+            while error is not None:
+                traceback.clear_frames(error.__traceback__)
+                error = error.__cause__ or error.__context__  # type: ignore[assignment]
+        if coreneuron_mode(item.config) == "false":
+            reason += " (nrn_coreneuron = false: set it to auto to build them for CoreNEURON)"
+        pytest.skip(reason)
+
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         marker = metafunc.definition.get_closest_marker(MARKER)
         if marker is None:
@@ -141,15 +178,9 @@ class _Plugin:
                     "MPI refuses unless launched with --mpi-launcher 'mpirun --oversubscribe'"
                 )
             )
-        config = metafunc.config
-        if any(c.coreneuron for c in combinations) and config.stash.get(mod_builds_key, None):
-            if not config.getini("nrn_coreneuron"):
-                pytest.fail(
-                    f"{metafunc.definition.nodeid}: coreneuron=True runs the repository's "
-                    "mechanisms (nrn_mod_dirs) in CoreNEURON, which needs them compiled for "
-                    "it too: add nrn_coreneuron = true to the ini file",
-                    pytrace=False,
-                )
+        if any(c.coreneuron for c in combinations):
+            # Build the mod folders for CoreNEURON now (cached), on every rank alike.
+            ensure_coreneuron(metafunc.config)
         params = []
         for combination in combinations:
             marks: list[Any] = []
@@ -192,9 +223,14 @@ def nrn_config_fixture(request: pytest.FixtureRequest) -> Generator[Config | Non
     p.coreneuron.enable = config.coreneuron
     p.coreneuron.verbose = 0
     _current = config
+    # CoreNEURON aborts the process on a mechanism it does not have: refuse the run at
+    # finitialize instead, and report the test as skipped with the reason.
+    guard = p.FInitializeHandler(0, _refuse_missing_mechanisms) if config.coreneuron else None
     try:
         yield config
     finally:
+        del guard
+        _refusal.clear()
         _current = None
         p.coreneuron.enable = False
         p.cvode_active(0)

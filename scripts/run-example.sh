@@ -33,3 +33,14 @@ echo "== the column's tests, serially (its 2-rank test in a child mpiexec -n 2)"
 python -m pytest -q -p no:cacheprovider
 echo "== the column's tests on 2 ranks"
 mpiexec -n 2 python -m pytest -q --with-mpi -p no:cacheprovider
+
+# One repository with hoc cells (isolated tests, one mechanism CoreNEURON rejects), a
+# raw-neuron.h ring network and its CoreNEURON matrix, under one pytest.ini.
+cd ../model_repository
+echo "== the model repository's tests, serially (2-rank configurations in a child mpiexec -n 2)"
+python -m pytest -q -p no:cacheprovider
+echo "== the model repository's tests with pytest-xdist"
+python -m pytest -q -p no:cacheprovider -n 2
+# needs issue-19 direct-MPI isolation
+# echo "== the model repository's tests on 2 ranks"
+# mpiexec -n 2 python -m pytest -q --with-mpi -p no:cacheprovider

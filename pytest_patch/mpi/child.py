@@ -35,6 +35,8 @@ _FORWARDED_PAIRS = {
     "--timeout", "--timeout-method", "--timeout_method", "--nrn-artifacts", "--nrn-unused",
 }  # fmt: skip
 _FORWARDED_PREFIXES = ("-p", "-o", "--override-ini=", "--nrn-", "--timeout")
+# Done once, by the parent, before it builds what its children load.
+_NOT_FORWARDED = {"--nrn-clear-mod-cache"}
 
 
 def forwarded_args(args: tuple[str, ...] | list[str]) -> list[str]:
@@ -42,6 +44,8 @@ def forwarded_args(args: tuple[str, ...] | list[str]) -> list[str]:
     out: list[str] = []
     takes_value = False
     for arg in args:
+        if arg in _NOT_FORWARDED and not takes_value:
+            continue
         if takes_value or arg.startswith(_FORWARDED_PREFIXES):
             out.append(arg)
             takes_value = not takes_value and arg in _FORWARDED_PAIRS

@@ -125,3 +125,48 @@ def test_a_model_module_and_the_plugin_from_a_subdirectory_share_the_build(repos
     script = "import patch\nprint(patch.load_mechanisms('myrepo/mod').compiled)\n"
     elsewhere = run([sys.executable, "-c", script.replace("myrepo", repository.name)], repository.parent)
     assert elsewhere.split() == ["False"]
+
+
+LEAK4 = """
+NEURON { SUFFIX leak4 NONSPECIFIC_CURRENT i RANGE g }
+PARAMETER { g = 0.0005 (S/cm2) }
+ASSIGNED { v (mV) i (mA/cm2) }
+BREAKPOINT { i = g * (v + 70) }
+"""
+
+LATER_CORENEURON = """
+import numpy as np
+import patch
+from patch import p
+
+plain = patch.load_mechanisms("mod")
+print("plain", plain.coreneuron_library is None, sorted(patch.coreneuron_unavailable()))
+# The same sources from another folder: NEURON has them; CoreNEURON's library is built now.
+core = patch.load_mechanisms("same", coreneuron=True)
+print("core", core.library == plain.library, core.coreneuron_library is not None,
+      sorted(patch.coreneuron_unavailable()))
+section = p.Section()
+section.L = section.diam = 20
+section.insert("hh")
+section.insert("leak4")
+p.coreneuron.verbose = 0
+section.iclamp(amp=0.3, delay=1, duration=20)
+traces = []
+for enable in (False, True):
+    p.coreneuron.enable = enable
+    v = section.record()
+    p.run(25)
+    traces.append(np.array(v))
+p.coreneuron.enable = False
+print("same", traces[0].max() > 0, np.allclose(traces[0], traces[1], atol=1e-6))
+"""
+
+
+def test_coreneuron_library_built_after_neuron_loaded_the_sources(tmp_path):
+    for name in ("mod", "same"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "leak4.mod").write_text(LEAK4)
+    (tmp_path / "model.py").write_text(LATER_CORENEURON)
+    out = [line for line in run([sys.executable, "model.py"], tmp_path).splitlines()
+           if line.startswith(("plain", "core", "same"))]
+    assert out == ["plain True ['leak4']", "core True True []", "same True True"], out

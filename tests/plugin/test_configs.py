@@ -215,40 +215,122 @@ ENDVERBATIM
 """
 
 
-def test_coreneuron_runs_the_repositorys_mechanisms(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    # As left by `import neuron.nmodl`: a folder without NMODL's nrnunits.lib, which made
-    # `nrnivmodl -coreneuron` fail when passed on.
-    package = Path(importlib.util.find_spec("neuron").origin).parent
-    monkeypatch.setenv("NMODLHOME", str(package / ".data" / "share" / "nrn"))
-    (pytester.path / "mod").mkdir()
-    (pytester.path / "mod" / "leak2.mod").write_text(TINY_MOD)
-    pytester.makepyfile(test_leak='''
+# Compiles for NEURON; CoreNEURON's compiler refuses a GLOBAL written during the run.
+GLOBAL_TADJ_MOD = """
+NEURON {
+    SUFFIX catadj
+    USEION ca READ eca WRITE ica
+    RANGE gbar
+    GLOBAL q10, tadj
+}
+PARAMETER {
+    gbar = 0.0001 (S/cm2)
+    q10 = 2.3
+}
+ASSIGNED {
+    v (mV)
+    eca (mV)
+    ica (mA/cm2)
+    celsius (degC)
+    tadj
+}
+BREAKPOINT {
+    tadj = q10^((celsius - 23) / 10)
+    ica = tadj * gbar * (v - eca)
+}
+"""
+
+USES_BOTH_FOLDERS = '''
 import pytest
 
 
 @pytest.mark.nrn_configs(coreneuron=(False, True))
-def test_rest(p, section, recording, trace_regression):
+def test_leak(p, section, recording, trace_regression):
     section.insert("leak2")
     section.insert("hh")
     v = recording(section)
     p.run(20)
     trace_regression.check({"soma": v}, atol=1e-9)
-''')
-    pytester.makeini("[pytest]\nnrn_mod_dirs = mod\n")
-    result = pytester.runpytest_subprocess()
-    assert result.ret == pytest.ExitCode.INTERRUPTED
-    result.stdout.fnmatch_lines(["*test_leak.py::test_rest: coreneuron=True runs the repository's mechanisms (nrn_mod_dirs) in CoreNEURON, which needs them compiled for it too: add nrn_coreneuron = true to the ini file"])
-    pytester.makeini("[pytest]\nnrn_mod_dirs = mod\nnrn_coreneuron = true\n")
-    first = pytester.runpytest_subprocess("-p", "no:randomly")
-    first.assert_outcomes(passed=1, failed=1)
-    pytester.runpytest_subprocess().assert_outcomes(passed=2)
-    # A mechanism that NEURON compiles and CoreNEURON cannot: the compiler's message.
-    (pytester.path / "mod" / "leak2.mod").write_text(NEURON_ONLY_MOD)
+
+
+@pytest.mark.nrn_configs(coreneuron=(False, True))
+def test_calcium(p, section, recording, trace_regression):
+    section.insert("catadj")
+    section.insert("hh")
+    v = recording(section)
+    p.run(20)
+    trace_regression.check({"soma": v}, atol=1e-9)
+
+
+def test_calcium_in_neuron(p, section):
+    section.insert("catadj")
+    p.run(1)
+    assert p.tadj_catadj > 0
+'''
+
+
+def test_coreneuron_runs_the_mechanisms_it_can_compile_and_skips_the_others(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As left by `import neuron.nmodl`: a folder without NMODL's nrnunits.lib, which made
+    # `nrnivmodl -coreneuron` fail when passed on.
+    package = Path(importlib.util.find_spec("neuron").origin).parent
+    monkeypatch.setenv("NMODLHOME", str(package / ".data" / "share" / "nrn"))
+    for folder, name, text in (("mod", "leak2", TINY_MOD), ("mod_ca", "catadj", GLOBAL_TADJ_MOD)):
+        (pytester.path / folder).mkdir()
+        (pytester.path / folder / f"{name}.mod").write_text(text)
+    pytester.makepyfile(test_both=USES_BOTH_FOLDERS)
+    # No nrn_coreneuron key (auto): each folder is tried for CoreNEURON when a test needs it.
+    pytester.makeini("[pytest]\nnrn_mod_dirs = mod mod_ca\n")
+    first = pytester.runpytest_subprocess("-p", "no:randomly", "-rs")
+    first.assert_outcomes(passed=2, failed=2, skipped=1)  # the first of each writes its golden
+    result = pytester.runpytest_subprocess("-v", "-rs")
+    result.assert_outcomes(passed=4, skipped=1)
+    assert outcomes(result) == {
+        "test_leak[ranks=1-threads=1]": "PASSED",
+        "test_leak[ranks=1-threads=1-coreneuron]": "PASSED",
+        "test_calcium[ranks=1-threads=1]": "PASSED",
+        "test_calcium[ranks=1-threads=1-coreneuron]": "SKIPPED",
+        "test_calcium_in_neuron": "PASSED",
+    }
+    result.stdout.fnmatch_lines([
+        "*nrn mods: *mod for CoreNEURON -> *libcorenrnmech*",
+        "nrn mods: no CoreNEURON build of *mod_ca (its CoreNEURON tests that use its mechanisms are skipped): *\"tadj\"*should be defined as a RANGE variable instead of GLOBAL*",
+        "SKIPPED *CoreNEURON cannot run this model: it uses catadj, and the CoreNEURON build (nrnivmodl -coreneuron) of *mod_ca failed: CoreNEURON cannot run these mechanisms (NEURON can; its build is separate).",
+    ])
+    assert "(remembered from an earlier build of the same sources" in result.stdout.str()
+
+    # nrn_coreneuron = true insists: the failure stops the session, saying what auto does.
+    pytester.makeini("[pytest]\nnrn_mod_dirs =\n    mod\n    mod_ca\nnrn_coreneuron = true\n")
     result = pytester.runpytest_subprocess()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    output = result.stderr.str() + result.stdout.str()
-    assert "nrnivmodl could not compile the mod folder" in output
-    assert "error: ‘ifarg’ was not declared in this scope" in output
+    result.stderr.fnmatch_lines([
+        "ERROR: The CoreNEURON build (nrnivmodl -coreneuron) of *mod_ca failed*",
+        "*should be defined as a RANGE variable instead of GLOBAL*",
+        "*with nrn_coreneuron = auto, NEURON's tests run*",
+    ])
+    # nrn_coreneuron = false: never built for CoreNEURON; its runs of them are skipped.
+    pytester.makeini("[pytest]\nnrn_mod_dirs = mod mod_ca\nnrn_coreneuron = false\n")
+    result = pytester.runpytest_subprocess("-rs")
+    result.assert_outcomes(passed=3, skipped=2)
+    result.stdout.fnmatch_lines(["*it uses leak2, and *compiled for NEURON only*set it to auto*"])
+    pytester.makeini("[pytest]\nnrn_mod_dirs = mod\nnrn_coreneuron = maybe\n")
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: nrn_coreneuron = 'maybe': give auto (the default), true or false."])
+
+
+def test_a_mechanism_coreneuron_cannot_compile_in_c_is_its_build_failing(pytester: pytest.Pytester) -> None:
+    (pytester.path / "mod").mkdir()
+    (pytester.path / "mod" / "leak2.mod").write_text(NEURON_ONLY_MOD)
+    pytester.makepyfile(test_leak=USES_BOTH_FOLDERS.split("@pytest.mark.nrn_configs(coreneuron=(False, True))\ndef test_calcium")[0])
+    pytester.makeini("[pytest]\nnrn_mod_dirs = mod\n")
+    result = pytester.runpytest_subprocess("-rs", "--nrn-regen")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines([
+        "*it uses leak2, and the CoreNEURON build (nrnivmodl -coreneuron) of *mod failed*",
+    ])
+    assert "error: ‘ifarg’ was not declared in this scope" in result.stdout.str()
 
 
 def test_isolated_tests_run_each_configuration_on_a_fresh_neuron(ring_repo: pytest.Pytester) -> None:
@@ -278,3 +360,56 @@ def test_ring(p, spike_regression):
     # The two 1-rank configurations, each in a process of its own (the 2-rank ones run in
     # a world of their own, whose output stays with its ranks).
     assert len(pids) >= 2, pids
+
+
+def test_coreneuron_needs_a_gid_on_watched_voltages_not_on_artificial_cells(pytester: pytest.Pytester) -> None:
+    # What docs/configs.md says: a NetStim (an artificial cell) needs no gid in CoreNEURON;
+    # a NetCon watching a section's voltage does, and the run is refused, not aborted.
+    pytester.makepyfile(test_gids='''
+import pytest
+
+from pytest_patch import current_config
+
+
+def cells(p, n):
+    sections = []
+    for gid in range(n):
+        section = p.Section(name=f"cell{gid}")
+        section.L = section.diam = 10
+        section.insert("hh")
+        sections.append(section)
+    return sections
+
+
+@pytest.mark.nrn_configs(threads=(1, 2), coreneuron=(False, True))
+def test_netstim_without_gid(p, spike_regression):
+    [cell] = cells(p, 1)
+    stimulus = p.NetStim()
+    stimulus.start, stimulus.number, stimulus.interval = 1, 4, 10
+    synapse = p.ExpSyn(cell(0.5))
+    drive = p.NetCon(stimulus, synapse, delay=1, weight=0.05)
+    p.parallel.set_gid2node(0, p.parallel.rank)
+    p.parallel.cell(0, p.NetCon(cell(0.5)._ref_v, None, sec=cell))
+    spikes = p.parallel.record_spikes()
+    p.run(40)
+    assert len(spikes.gather()) == 4
+    spike_regression.check(spikes.gather(), window=1e-9)
+
+
+@pytest.mark.nrn_configs(coreneuron=(False, True))
+def test_voltage_source_without_gid(p, spike_regression):
+    first, second = cells(p, 2)
+    first.iclamp(amp=1, delay=1, duration=1)
+    synapse = p.ExpSyn(second(0.5))
+    link = p.NetCon(first(0.5)._ref_v, synapse, sec=first, delay=2, weight=0.05)
+    counter = p.APCount(second(0.5))
+    if current_config().coreneuron:
+        with pytest.raises(Exception, match="with voltage source has no gid"):
+            p.run(20)
+    else:
+        p.run(20)
+        assert counter.n == 1
+    spike_regression.check([], window=1e-9)
+''')
+    pytester.runpytest_subprocess("-p", "no:randomly").assert_outcomes(passed=4, failed=2)
+    pytester.runpytest_subprocess().assert_outcomes(passed=6)

@@ -315,6 +315,10 @@ def test_skipped():
     pass
 
 
+def test_skips_itself():
+    pytest.skip("decided inside the isolated process")
+
+
 @pytest.mark.xfail(reason="known", strict=True)
 def test_xfails():
     assert False
@@ -330,7 +334,8 @@ def test_setup_error(broken):
 """
     )
     result = run(pytester, "--junitxml=report.xml", "-o", "junit_logging=all", "-rA")
-    result.assert_outcomes(failed=1, skipped=1, xfailed=1, errors=1)
+    result.assert_outcomes(failed=1, skipped=2, xfailed=1, errors=1)
+    result.stdout.fnmatch_lines(["SKIPPED [[]1[]] test_reports.py:*: decided inside the isolated process"])
     result.stdout.fnmatch_lines(
         [
             "*def test_fails(record_property):*",
@@ -343,7 +348,7 @@ def test_setup_error(broken):
     )
     assert "RuntimeError: setup broke" in result.stdout.str()
     cases = {case.get("name"): case for case in ElementTree.parse(pytester.path / "report.xml").iter("testcase")}
-    assert set(cases) == {"test_fails", "test_skipped", "test_xfails", "test_setup_error"}
+    assert set(cases) == {"test_fails", "test_skipped", "test_skips_itself", "test_xfails", "test_setup_error"}
     failed = cases["test_fails"]
     assert failed.find("failure") is not None
     assert "to stdout from the isolated test" in (failed.findtext("system-out") or "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -70,8 +71,7 @@ def test_compiled_once_on_rank_0_then_cached_until_changed(pytester: pytest.Pyte
     third = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     third.assert_outcomes(passed=1)
     third.stdout.fnmatch_lines(["nrn mods: *mods -> *libnrnmech.* (compiled in *s)"])
-    [rebuilt] = libraries(pytester.path)
-    assert rebuilt != library  # the stale build was replaced, not kept alongside
+    [rebuilt] = [path for path in libraries(pytester.path) if path != library]
 
     # NEURON itself loads the build a manual nrnivmodl leaves in the current directory.
     manual = pytester.mkdir(rebuilt.parent.name)
@@ -112,3 +112,76 @@ def test_missing_or_empty_folder_is_a_usage_error(pytester: pytest.Pytester) -> 
     result = pytester.runpytest_subprocess()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: nrn_mod_dirs: *empty contains no .mod files."])
+
+
+def test_cache_keeps_several_builds_per_folder_and_rebuilds_a_damaged_one(pytester: pytest.Pytester) -> None:
+    mods = pytester.mkdir("mods")
+    source = mods / "event_counter.mod"
+    shutil.copy(DATA / "mods" / "event_counter.mod", mods)
+    original = source.read_text()
+    pytester.makeini("[pytest]\nnrn_mod_dirs = mods\n")
+    pytester.makepyfile(test_counter=USES_THE_MECHANISM)
+
+    def run(header: str) -> None:
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+        result.assert_outcomes(passed=1)
+        result.stdout.fnmatch_lines([f"nrn mods: *mods -> *libnrnmech.* ({header})"])
+
+    run("compiled in *s")
+    [first] = libraries(pytester.path)
+    built = first.stat().st_mtime_ns
+    source.write_text(original.replace("count = count + 1", "count = count + 1 + 0"))
+    run("compiled in *s")
+    source.write_text(original)  # the change undone: its build is still there
+    run("cached")
+    assert first in libraries(pytester.path) and len(libraries(pytester.path)) == 2
+    assert first.stat().st_mtime_ns == built  # the very library built first, loaded again
+
+    # Bounded: the KEEP most recently used builds of a folder stay, the oldest go first.
+    from patch._mods import KEEP
+
+    [changed] = [path for path in libraries(pytester.path) if path != first]
+    prefix = changed.parent.parent.name[:-16]
+    for age in range(KEEP):
+        old = pytester.path / ".nrn-mod-cache" / f"{prefix}{age:016x}"
+        (old / "x86_64").mkdir(parents=True)
+        os.utime(old, (1e9 - age, 1e9 - age))
+    source.write_text(original.replace("last = t", "last = t + 0"))
+    run("compiled in *s")
+    kept = sorted(path.name for path in (pytester.path / ".nrn-mod-cache").iterdir())
+    assert len(kept) == KEEP, kept
+    assert f"{prefix}{0:016x}" in kept and f"{prefix}{KEEP - 1:016x}" not in kept
+    assert first.parent.parent.name in kept and changed.parent.parent.name in kept
+
+    # A damaged library (truncated) is found out and built again, not loaded.
+    source.write_text(original)
+    first.write_bytes(b"")
+    run("compiled in *s")
+    assert first.stat().st_size > 0
+    run("cached")
+
+    # --nrn-clear-mod-cache starts from nothing.
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--nrn-clear-mod-cache")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["nrn mods: *mods -> *libnrnmech.* (compiled in *s)"])
+    assert libraries(pytester.path) == [first]
+
+
+def test_mod_dirs_on_one_line_are_several_folders(pytester: pytest.Pytester) -> None:
+    for name in ("mod/a", "mod/b"):
+        pytester.mkdir("mod") if not (pytester.path / "mod").exists() else None
+        pytester.mkdir(name)
+    shutil.copy(DATA / "mods" / "event_counter.mod", pytester.path / "mod" / "a")
+    (pytester.path / "mod" / "b" / "leak3.mod").write_text(
+        "NEURON { SUFFIX leak3 NONSPECIFIC_CURRENT i }\n"
+        "ASSIGNED { v (mV) i (mA/cm2) }\nBREAKPOINT { i = 0.0001 * (v + 70) }\n"
+    )
+    pytester.makeini("[pytest]\nnrn_mod_dirs = mod/a mod/b\n")
+    pytester.makepyfile(test_both=USES_THE_MECHANISM + '''
+
+def test_leak3(p, section):
+    section.insert("leak3")
+''')
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["nrn mods: *mod/a -> *", "nrn mods: *mod/b -> *"])

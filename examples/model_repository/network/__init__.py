@@ -1,0 +1,1 @@
+"""The repository's network models, written with raw NEURON (``from neuron import h``)."""
