@@ -41,6 +41,5 @@ echo "== the model repository's tests, serially (2-rank configurations in a chil
 python -m pytest -q -p no:cacheprovider
 echo "== the model repository's tests with pytest-xdist"
 python -m pytest -q -p no:cacheprovider -n 2
-# needs issue-19 direct-MPI isolation
-# echo "== the model repository's tests on 2 ranks"
-# mpiexec -n 2 python -m pytest -q --with-mpi -p no:cacheprovider
+echo "== the model repository's tests on 2 ranks (isolated hoc tests in fresh processes of rank 0)"
+mpiexec -n 2 python -m pytest -q --with-mpi -p no:cacheprovider
