@@ -294,9 +294,19 @@ def hoc_holders(names: set[str]) -> dict[str, list[str]]:
     return found
 
 
-def _hoc_variables(h: Any) -> dict[str, list[str]]:
+def hoc_variables() -> dict[str, tuple[list[str], Any]]:
+    """Every object a hoc variable holds (a top-level objref, an element of an objref
+    array, a public objref of a template instance one of those holds), by hoc name
+    (``Vector[3]``): the hoc expressions that reach it (``cell.vsoma``), and the object."""
+    objects: dict[str, Any] = {}
+    reached = _hoc_variables(patch.transform(patch.p), objects)
+    return {name: (paths, objects[name]) for name, paths in reached.items()}
+
+
+def _hoc_variables(h: Any, objects: dict[str, Any] | None = None) -> dict[str, list[str]]:
     """Objects reachable from top-level hoc objrefs and the public objrefs of template
-    instances they hold, by hoc name, with the hoc expressions that reach them."""
+    instances they hold, by hoc name, with the hoc expressions that reach them (and the
+    objects themselves in ``objects``, when given)."""
     reached: dict[str, list[str]] = {}
     todo: list[tuple[str, Any, int]] = []
     for variable in dir(h):
@@ -310,6 +320,8 @@ def _hoc_variables(h: Any) -> dict[str, list[str]]:
                 continue
             if where not in reached.setdefault(name, []):
                 reached[name].append(where)
+            if objects is not None:
+                objects.setdefault(name, obj)
             base = name.partition("[")[0]
             if depth == 0 and base not in _BUILTIN_CLASSES and not patch.is_point_process(obj):
                 for member in dir(obj):

@@ -16,7 +16,7 @@ from . import golden
 from .calibrate import Calibration
 
 UNUSED_MODES = ("report", "delete")
-_GOLDEN_GLOBS = ("*.traces*.npz", "*.spikes*.json", "*.features*.json")
+_GOLDEN_GLOBS = ("*.traces*.npz", "*.spikes*.json", "*.features*.json", "*.output*.json")
 DEFAULT_ARTIFACTS = ".patch-artifacts"
 
 

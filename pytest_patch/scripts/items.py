@@ -1,0 +1,113 @@
+"""The pytest side of ``nrn_scripts``: a collector per script, an item per line."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ..isolation import MARKER as ISOLATED
+from ..regression.checks import SpikeRegression, TraceRegression
+from ..regression.session import regression_key
+from . import capture
+from .lines import ScriptLine
+from .output import OutputRegression, check_item, curated
+
+
+class ScriptsWarning(pytest.PytestWarning):
+    """Part of what a script produced could not be captured (its Graphs without a display)."""
+
+
+class ScriptRegressionError(AssertionError):
+    """What a script produced differs from its goldens (or had none)."""
+
+
+class ScriptFile(pytest.File):
+    """A model script named by ``nrn_scripts``; its items are the lines naming it."""
+
+    lines: list[ScriptLine]
+    settings: Settings
+
+    def collect(self) -> Iterator[ScriptItem]:
+        for line in self.lines:
+            yield ScriptItem.from_parent(self, name=line.name, line=line, settings=self.settings)
+
+
+class Settings:
+    """The ini settings every script item shares."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.ignore = [str(pattern) for pattern in config.getini("nrn_scripts_ignore")]
+        self.rtol = _number(config, "nrn_scripts_rtol")
+        self.atol = _number(config, "nrn_scripts_atol")
+        self.window = _number(config, "nrn_scripts_window")
+
+
+def _number(config: pytest.Config, key: str) -> float:
+    text = str(config.getini(key)).strip()
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise pytest.UsageError(f"{key} = {text!r} is not a number >= 0")
+    return value
+
+
+class ScriptItem(pytest.Item):
+    """One ``nrn_scripts`` line: the script loaded in a fresh NEURON from its folder, the
+    statements run, and what it produced compared with goldens beside it (in a folder
+    named after the script, as for a test module)."""
+
+    def __init__(self, *, line: ScriptLine, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.line = line
+        self.settings = settings
+        # A fresh NEURON per item: the nrn_isolated machinery runs it in a process of its own.
+        self.add_marker(getattr(pytest.mark, ISOLATED))
+
+    def runtest(self) -> None:
+        produced = capture.run(self.line)
+        regression = self.config.stash[regression_key]
+        request = check_item(self)
+        traces = TraceRegression(request, regression)
+        spikes = SpikeRegression(request, regression)
+        failures: list[str] = []
+
+        def attempt(what: str, check: Callable[[], None]) -> None:
+            try:
+                check()
+            except AssertionError as error:
+                failures.append(str(error))
+            except (TypeError, ValueError) as error:
+                failures.append(f"{what}: {error}")
+
+        settings = self.settings
+        tolerances = {"rtol": settings.rtol, "atol": settings.atol}
+        if produced.graphs:
+            attempt("Graph lines", lambda: traces.check(produced.graphs, name="graphs", **tolerances))
+        if produced.graphs_skipped:
+            warnings.warn(ScriptsWarning(produced.graphs_skipped), stacklevel=1)
+        if produced.vectors:
+            attempt("Vectors", lambda: traces.check(produced.vectors, name="vectors", **tolerances))
+        for variable, times in produced.spikes.items():
+            attempt(
+                f"spikes in {variable}",
+                lambda: spikes.check(times, window=settings.window, name=f"spikes {variable}"),
+            )
+        printed = curated(produced.output, settings.ignore)
+        output = OutputRegression(request, regression)
+        attempt("printed output", lambda: output.check(printed, **tolerances))
+        if failures:
+            raise ScriptRegressionError("\n\n".join(failures))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if excinfo.errisinstance((capture.ScriptFailed, ScriptRegressionError)):
+            return f"{self.line.text}\n{excinfo.value}"
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"{self.path.name}: {self.line.text}"
