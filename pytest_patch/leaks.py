@@ -304,10 +304,11 @@ def hoc_variables() -> dict[str, tuple[list[str], Any]]:
 
 
 def _hoc_variables(h: Any, objects: dict[str, Any] | None = None) -> dict[str, list[str]]:
-    """Objects reachable from top-level hoc objrefs and the public objrefs of template
-    instances they hold, by hoc name, with the hoc expressions that reach them (and the
-    objects themselves in ``objects``, when given)."""
+    """Objects reachable from top-level hoc objrefs (and the elements of top-level Lists)
+    and the public objrefs of template instances they hold, by hoc name, with the hoc
+    expressions that reach them (and the objects themselves in ``objects``, when given)."""
     reached: dict[str, list[str]] = {}
+    lists: set[str] = set()
     todo: list[tuple[str, Any, int]] = []
     for variable in dir(h):
         if h.name_declared(variable) == 2:  # an objref (or an array of them)
@@ -323,7 +324,12 @@ def _hoc_variables(h: Any, objects: dict[str, Any] | None = None) -> dict[str, l
             if objects is not None:
                 objects.setdefault(name, obj)
             base = name.partition("[")[0]
-            if depth == 0 and base not in _BUILTIN_CLASSES and not patch.is_point_process(obj):
+            if base == "List" and depth == 0 and name not in lists:
+                # The elements of a top-level List (``cells.o(2)``), as if held directly.
+                lists.add(name)
+                for index in range(int(obj.count())):
+                    todo.append((f"{where}.o({index})", obj.o(index), 0))
+            elif depth == 0 and base not in _BUILTIN_CLASSES and not patch.is_point_process(obj):
                 for member in dir(obj):
                     if member not in ("baseattr", "hname", "hocobjptr", "same"):
                         todo.append((f"{where}.{member}", _attribute(obj, member), 1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +16,14 @@ from ..regression.session import regression_key
 from . import capture
 from .lines import ScriptLine
 from .output import OutputRegression, check_item, curated
+
+
+_GID = re.compile(r"\bgid (\d+)")
+
+
+def _variable(variables: list[str], gid: str) -> str:
+    index = int(gid)
+    return variables[index] if index < len(variables) else "not a Vector of this run"
 
 
 class ScriptsWarning(pytest.PytestWarning):
@@ -93,11 +102,16 @@ class ScriptItem(pytest.Item):
             warnings.warn(ScriptsWarning(produced.graphs_skipped), stacklevel=1)
         if produced.vectors:
             attempt("Vectors", lambda: traces.check(produced.vectors, name="vectors", **tolerances))
-        for variable, times in produced.spikes.items():
+        if produced.spikes:
+            # One raster: each Vector of spike times is a "gid", by its variable's place in
+            # alphabetical order; a failure names the variables.
+            variables = sorted(produced.spikes)
+            trains = {gid: produced.spikes[name] for gid, name in enumerate(variables)}
             attempt(
-                f"spikes in {variable}",
-                lambda: spikes.check(times, window=settings.window, name=f"spikes {variable}"),
+                "spike times", lambda: spikes.check(trains, window=settings.window, name="spikes")
             )
+            if failures and "spikes" in failures[-1]:
+                failures[-1] = _GID.sub(lambda m: f"{m[0]} ({_variable(variables, m[1])})", failures[-1])
         printed = curated(produced.output, settings.ignore)
         output = OutputRegression(request, regression)
         attempt("printed output", lambda: output.check(printed, **tolerances))
