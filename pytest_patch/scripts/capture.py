@@ -46,9 +46,43 @@ class Produced:
     #: Why the Graphs were not read (no display), or ``None``.
     graphs_skipped: str | None = None
 
+    def to_message(self) -> dict[str, Any]:
+        """As JSON-able data, for the session (floats as Python floats: exact)."""
 
-def run(line: ScriptLine) -> Produced:
-    """Load ``line``'s script from its folder, run its statements, collect what it made."""
+        def trace(value: Any) -> Any:
+            if isinstance(value, tuple):
+                return [value[0].tolist(), value[1].tolist()]
+            return value.tolist()
+
+        return {
+            "graphs": {name: trace(value) for name, value in self.graphs.items()},
+            "vectors": {name: value.tolist() for name, value in self.vectors.items()},
+            "spikes": {name: value.tolist() for name, value in self.spikes.items()},
+            "output": self.output,
+            "errors": self.errors,
+            "graphs_skipped": self.graphs_skipped,
+        }
+
+    @classmethod
+    def from_message(cls, message: dict[str, Any]) -> Produced:
+        def trace(value: Any) -> Any:
+            if value and isinstance(value[0], list):
+                return np.asarray(value[0], float), np.asarray(value[1], float)
+            return np.asarray(value, float)
+
+        return cls(
+            graphs={name: trace(value) for name, value in message["graphs"].items()},
+            vectors={name: np.asarray(v, float) for name, v in message["vectors"].items()},
+            spikes={name: np.asarray(v, float) for name, v in message["spikes"].items()},
+            output=message["output"],
+            errors=message["errors"],
+            graphs_skipped=message["graphs_skipped"],
+        )
+
+
+def run(line: ScriptLine, *, graphs: bool = True) -> Produced:
+    """Load ``line``'s script from its folder, run its statements, collect what it made
+    (the Graphs' lines only when ``graphs``, and only when NEURON has a display)."""
     produced = Produced()
     os.chdir(line.path.parent)
     namespace: dict[str, Any] = {}
@@ -61,18 +95,19 @@ def run(line: ScriptLine) -> Produced:
                 namespace = _run_python(line)
     except ScriptFailed as failure:
         raise ScriptFailed(f"{failure}{streams.tail()}") from None
-    finally:
-        # Shown by pytest with the test's report, as any test's output.
-        sys.stdout.write(streams.out)
-        sys.stderr.write(streams.err)
     produced.output, produced.errors = streams.out, streams.err
     h = patch.transform(patch.p)
-    if patch.has_display():
+    count = int(h.List("Graph").count())
+    if graphs and patch.has_display():
         produced.graphs = graph_lines(h)
-    elif int(h.List("Graph").count()):
+    elif count:
+        why = (
+            "no Xvfb and no usable DISPLAY" if graphs else "NEURON started before pytest-patch "
+            "could give it a display"
+        )
         produced.graphs_skipped = (
-            f"{int(h.List('Graph').count())} hoc Graphs not read: NEURON has no display "
-            "(no Xvfb and no usable DISPLAY), and reading one would crash it"
+            f"{count} hoc Graphs not read: NEURON has no display ({why}), and reading one "
+            "would crash it"
         )
     for name, values in named_vectors(namespace).items():
         if _spike_times(values, float(h.t)):

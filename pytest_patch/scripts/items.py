@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,11 +11,14 @@ from typing import Any
 
 import pytest
 
-from ..isolation import MARKER as ISOLATED
+import patch
+
+from ..mods import mod_builds_key
 from ..regression.checks import SpikeRegression, TraceRegression
 from ..regression.session import regression_key
 from . import capture
 from .lines import ScriptLine
+from .runner import Runner
 from .output import OutputRegression, check_item, curated
 
 
@@ -39,10 +43,13 @@ class ScriptFile(pytest.File):
 
     lines: list[ScriptLine]
     settings: Settings
+    runner: Runner | None
 
     def collect(self) -> Iterator[ScriptItem]:
         for line in self.lines:
-            yield ScriptItem.from_parent(self, name=line.name, line=line, settings=self.settings)
+            yield ScriptItem.from_parent(
+                self, name=line.name, line=line, settings=self.settings, runner=self.runner
+            )
 
 
 class Settings:
@@ -71,15 +78,26 @@ class ScriptItem(pytest.Item):
     statements run, and what it produced compared with goldens beside it (in a folder
     named after the script, as for a test module)."""
 
-    def __init__(self, *, line: ScriptLine, settings: Settings, **kwargs: Any) -> None:
+    def __init__(
+        self, *, line: ScriptLine, settings: Settings, runner: Runner | None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.line = line
         self.settings = settings
-        # A fresh NEURON per item: the nrn_isolated machinery runs it in a process of its own.
-        self.add_marker(getattr(pytest.mark, ISOLATED))
+        self.runner = runner
 
     def runtest(self) -> None:
-        produced = capture.run(self.line)
+        if self.runner is None:
+            pytest.skip(
+                "nrn_scripts items need a process forked before NEURON started; this "
+                "session has none (an xdist controller, or collection only)"
+            )
+        cache = str(self.config.rootpath / patch.MechanismBuild.CACHE_DIR)
+        mods = [(str(build.folder), cache) for build in self.config.stash.get(mod_builds_key, [])]
+        produced = self.runner.run(self.nodeid, self.line, mods)
+        # Shown with the item's report, as any test's output.
+        sys.stdout.write(produced.output)
+        sys.stderr.write(produced.errors)
         regression = self.config.stash[regression_key]
         request = check_item(self)
         traces = TraceRegression(request, regression)

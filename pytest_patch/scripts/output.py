@@ -36,7 +36,6 @@ DEFAULT_IGNORE = (
     # What hoc echoes for a top-level statement with a value (``vec.record(...)`` gives
     # "\tVector[3] ", a call "\t1 "): the interpreter's, not the model's output.
     r"^\t\S+ $",
-    r"^\s*\d+\s*$",
 )
 
 

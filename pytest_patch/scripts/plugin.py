@@ -12,6 +12,7 @@ from ..regression.checks import ATOL, RTOL, WINDOW
 from .display import Display, choose
 from .items import ScriptFile, Settings
 from .lines import ScriptLine, ScriptLineError, parse
+from .runner import Runner
 
 scripts_key = pytest.StashKey["Scripts"]()
 
@@ -47,14 +48,19 @@ def configure(config: pytest.Config) -> None:
         lines = parse(entries, base)
     except ScriptLineError as error:
         raise pytest.UsageError(str(error)) from None
-    if "neuron" in sys.modules:
+    started = "neuron" in sys.modules
+    if started:
         display = Display(
             None, "", "NEURON started before pytest-patch could give it one (imported by a "
             "conftest or a plugin at load time)",
         )  # fmt: skip
     else:
         display = choose()
-    scripts = Scripts(lines, display, Settings(config))
+    controller = config.getoption("dist", "no") != "no" and not hasattr(config, "workerinput")
+    runner = None
+    if not controller and not config.option.collectonly:
+        runner = Runner(config, graphs=not started)
+    scripts = Scripts(lines, display, Settings(config), runner)
     config.stash[scripts_key] = scripts
     config.pluginmanager.register(scripts, "pytest-patch-scripts")
 
@@ -62,9 +68,12 @@ def configure(config: pytest.Config) -> None:
 class Scripts:
     """Collects the scripts of ``nrn_scripts``; owns the session's virtual display."""
 
-    def __init__(self, lines: list[ScriptLine], display: Display, settings: Settings) -> None:
+    def __init__(
+        self, lines: list[ScriptLine], display: Display, settings: Settings, runner: Runner | None
+    ) -> None:
         self.display = display
         self.settings = settings
+        self.runner = runner
         self.by_path: dict[Path, list[ScriptLine]] = {}
         for line in lines:
             self.by_path.setdefault(line.path, []).append(line)
@@ -79,7 +88,10 @@ class Scripts:
         script: ScriptFile = ScriptFile.from_parent(parent, path=file_path)
         script.lines = lines
         script.settings = self.settings
+        script.runner = self.runner
         return script
 
     def pytest_unconfigure(self) -> None:
+        if self.runner is not None:
+            self.runner.close()
         self.display.stop()
