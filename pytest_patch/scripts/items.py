@@ -113,13 +113,13 @@ class ScriptItem(pytest.Item):
                 failures.append(f"{what}: {error}")
 
         settings = self.settings
-        tolerances = {"rtol": settings.rtol, "atol": settings.atol}
+        rtol, atol = settings.rtol, settings.atol
         if produced.graphs:
-            attempt("Graph lines", lambda: traces.check(produced.graphs, name="graphs", **tolerances))
+            attempt("Graph lines", lambda: traces.check(produced.graphs, name="graphs", rtol=rtol, atol=atol))
         if produced.graphs_skipped:
             warnings.warn(ScriptsWarning(produced.graphs_skipped), stacklevel=1)
         if produced.vectors:
-            attempt("Vectors", lambda: traces.check(produced.vectors, name="vectors", **tolerances))
+            attempt("Vectors", lambda: traces.check(produced.vectors, name="vectors", rtol=rtol, atol=atol))
         if produced.spikes:
             # One raster: each Vector of spike times is a "gid", by its variable's place in
             # alphabetical order; a failure names the variables.
@@ -132,7 +132,7 @@ class ScriptItem(pytest.Item):
                 failures[-1] = _GID.sub(lambda m: f"{m[0]} ({_variable(variables, m[1])})", failures[-1])
         printed = curated(produced.output, settings.ignore)
         output = OutputRegression(request, regression)
-        attempt("printed output", lambda: output.check(printed, **tolerances))
+        attempt("printed output", lambda: output.check(printed, rtol=rtol, atol=atol))
         if failures:
             raise ScriptRegressionError("\n\n".join(failures))
 

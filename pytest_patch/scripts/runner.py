@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+import patch
+
 from ..isolation import _crash_log_path, _own_capture, _receive, _send, _Zygote
 from . import capture
 from .lines import ScriptLine
@@ -93,8 +95,6 @@ def _serve(channel: socket.socket) -> None:
 
 def _start_neuron(mods: list[tuple[str, str]]) -> None:
     """NEURON, the session's mechanisms (from their cache) and its run system."""
-    import patch
-
     for folder, cache in mods:
         patch.load_mechanisms(folder, cache=cache)
     patch.p.load_stdrun()
