@@ -33,3 +33,17 @@ echo "== the column's tests, serially (its 2-rank test in a child mpiexec -n 2)"
 python -m pytest -q -p no:cacheprovider
 echo "== the column's tests on 2 ranks"
 mpiexec -n 2 python -m pytest -q --with-mpi -p no:cacheprovider
+
+# Models in the style of ModelDB (mosinit.hoc, templates, their own .mod files, Graphs and
+# printed results; one in Python) under regression with no test code: three ini lines
+# each (nrn_scripts), run on a virtual display (Xvfb, scripts/install-xvfb.sh).
+for model in modeldb_dendrite modeldb_ring modeldb_python; do
+    cd "../$model"
+    echo "== $model: its scripts as tests"
+    python -m pytest -q -p no:cacheprovider
+done
+echo "== the three models' scripts with pytest-xdist"
+cd ..
+for model in modeldb_dendrite modeldb_ring modeldb_python; do
+    (cd "$model" && python -m pytest -q -p no:cacheprovider -n 2)
+done
