@@ -331,7 +331,8 @@ def _hoc_variables(h: Any, objects: dict[str, Any] | None = None) -> dict[str, l
                     todo.append((f"{where}.o({index})", obj.o(index), 0))
             elif depth == 0 and base not in _BUILTIN_CLASSES and not patch.is_point_process(obj):
                 for member in dir(obj):
-                    if member not in ("baseattr", "hname", "hocobjptr", "same"):
+                    # (Python's own attributes: __doc__ would load NEURON's help texts)
+                    if member not in ("baseattr", "hname", "hocobjptr", "same") and not member.startswith("__"):
                         todo.append((f"{where}.{member}", _attribute(obj, member), 1))
     return reached
 

@@ -3,6 +3,7 @@ printed output. Runs in the item's own isolated process (a fresh NEURON)."""
 
 from __future__ import annotations
 
+import base64
 import ctypes
 import os
 import runpy
@@ -51,13 +52,13 @@ class Produced:
 
         def trace(value: Any) -> Any:
             if isinstance(value, tuple):
-                return [value[0].tolist(), value[1].tolist()]
-            return value.tolist()
+                return [_encode(value[0]), _encode(value[1])]
+            return _encode(value)
 
         return {
             "graphs": {name: trace(value) for name, value in self.graphs.items()},
-            "vectors": {name: value.tolist() for name, value in self.vectors.items()},
-            "spikes": {name: value.tolist() for name, value in self.spikes.items()},
+            "vectors": {name: _encode(value) for name, value in self.vectors.items()},
+            "spikes": {name: _encode(value) for name, value in self.spikes.items()},
             "output": self.output,
             "errors": self.errors,
             "graphs_skipped": self.graphs_skipped,
@@ -66,18 +67,27 @@ class Produced:
     @classmethod
     def from_message(cls, message: dict[str, Any]) -> Produced:
         def trace(value: Any) -> Any:
-            if value and isinstance(value[0], list):
-                return np.asarray(value[0], float), np.asarray(value[1], float)
-            return np.asarray(value, float)
+            if isinstance(value, list):
+                return _decode(value[0]), _decode(value[1])
+            return _decode(value)
 
         return cls(
             graphs={name: trace(value) for name, value in message["graphs"].items()},
-            vectors={name: np.asarray(v, float) for name, v in message["vectors"].items()},
-            spikes={name: np.asarray(v, float) for name, v in message["spikes"].items()},
+            vectors={name: _decode(v) for name, v in message["vectors"].items()},
+            spikes={name: _decode(v) for name, v in message["spikes"].items()},
             output=message["output"],
             errors=message["errors"],
             graphs_skipped=message["graphs_skipped"],
         )
+
+
+def _encode(values: np.ndarray) -> str:
+    """float64 values as text for the JSON wire, bit for bit (base64 of their bytes)."""
+    return base64.b64encode(np.ascontiguousarray(values, "<f8").tobytes()).decode("ascii")
+
+
+def _decode(text: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), "<f8").copy()
 
 
 def run(line: ScriptLine, *, graphs: bool = True) -> Produced:
