@@ -13,10 +13,14 @@ environment when it can be opened; none, with the reason, and Graphs are not cap
 
 from __future__ import annotations
 
+import atexit
+import ctypes
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 
@@ -86,7 +90,7 @@ def _start(server: str) -> Display | str:
     try:
         process = subprocess.Popen(
             command, pass_fds=[write], stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_end_with_parent,
         )  # fmt: skip
     except OSError as error:
         os.close(read)
@@ -103,11 +107,20 @@ def _start(server: str) -> Display | str:
             number += chunk
     name = f":{number.decode().strip()}"
     if number.strip() and reachable(name):
-        return Display(name, "a virtual display (Xvfb) started for this session", process=process)
+        display = Display(name, "a virtual display (Xvfb) started for this session", process=process)
+        atexit.register(display.stop)  # also when the session ends without unconfigure
+        return display
     process.kill()
     _, err = process.communicate()
     last = err.decode(errors="replace").strip().splitlines()[-1:] or ["no display number"]
     return last[0]
+
+
+def _end_with_parent() -> None:
+    """In the display server's process: end it when the session's process dies (Linux),
+    so that not even a killed session leaves it behind."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def reachable(name: str) -> bool:
