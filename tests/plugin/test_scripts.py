@@ -222,3 +222,52 @@ def test_script_items_run_under_xdist_on_the_session_display(pytester: pytest.Py
     ]
     run(pytester, "-n", "2").assert_outcomes(passed=3)
     assert "PYTEST_PATCH_XVFB" not in os.environ
+
+
+PRINTS = """
+import os
+import time
+from neuron import h
+shift = float(os.environ.get("SHIFT", "0"))
+print(f"resting potential {-65.0 + shift:.6f} mV after {h.t:g} ms")
+print(f"finished at {time.strftime('%H:%M:%S')} on run {os.getpid()}")
+"""
+
+
+def test_printed_numbers_are_compared_within_tolerance_and_curated_lines_ignored(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makefile(".py", prints=PRINTS)
+    pytester.makeini("[pytest]\nnrn_scripts = prints.py\nnrn_scripts_ignore = ^finished at\n")
+    run(pytester).assert_outcomes(failed=1)
+    golden = (pytester.path / "prints" / "load.output.json").read_text()
+    assert '"resting potential # mV after # ms": [-65, 0]' in golden
+    assert "finished" not in golden  # the curated line, different at every run
+    monkeypatch.setenv("SHIFT", "1e-9")
+    run(pytester).assert_outcomes(passed=1)
+    monkeypatch.setenv("SHIFT", "0.01")
+    shifted = run(pytester)
+    shifted.assert_outcomes(failed=1)
+    shifted.stdout.fnmatch_lines([
+        "*printed output of load differ from the golden prints/load.output.json:",
+        "output line 1: number 1 is -64.99, golden -65 (abs error 0.01, rel 0.000154; passes with atol=0.01*",
+        "    golden:  resting potential -65 mV after 0 ms",
+        "    printed: resting potential -64.99 mV after 0 ms",
+    ])  # fmt: skip
+    run(pytester, "-o", "nrn_scripts_atol=0.02").assert_outcomes(passed=1)
+    pytester.makeini("[pytest]\nnrn_scripts = prints.py\n")  # the clock line counts now
+    run(pytester, "-o", "nrn_scripts_atol=0.02").stdout.fnmatch_lines(
+        ["printed but not in the golden: finished at *"]
+    )
+
+
+def test_golden_variants_for_the_build(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".hoc", good=GOOD)
+    pytester.makeini("[pytest]\nnrn_scripts = good.hoc :: run()\n")
+    run(pytester).assert_outcomes(failed=1)
+    run(pytester, "--nrn-regen", "--nrn-variant").assert_outcomes(passed=1)
+    written = sorted(p.name for p in (pytester.path / "good").iterdir())
+    variants = [name for name in written if "@neuron-" in name]
+    assert len(variants) == 3, written  # graphs, vectors, output of this build
+    (pytester.path / "good" / "run.output.json").write_text("not a golden")
+    run(pytester).assert_outcomes(passed=1)  # the build's variant is used, not the base
