@@ -213,16 +213,36 @@ def named_vectors(namespace: dict[str, Any]) -> dict[str, np.ndarray]:
         values = np.array(vector.as_numpy(), float)
         if values.size:
             out[_unique(out, min(paths, key=lambda p: (len(p), p)))] = values
-    for variable, value in sorted(namespace.items()):
-        if variable.startswith("_") or not hasattr(value, "hname") or not hasattr(value, "as_numpy"):
-            continue
+    for variable, value in _python_vectors(namespace):
         hoc_name = str(value.hname())
-        if hoc_name.startswith("Vector[") and hoc_name not in seen:
+        if hoc_name not in seen:
             seen.add(hoc_name)
             values = np.array(value.as_numpy(), float)
             if values.size:
                 out[_unique(out, variable)] = values
     return out
+
+
+def _python_vectors(namespace: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """The Vectors of a Python script's module-level names, and those in its module-level
+    dicts, lists and tuples (``vec['v_soma']``, ``traces[2]``)."""
+
+    def is_vector(value: Any) -> bool:
+        return hasattr(value, "as_numpy") and hasattr(value, "hname") and str(value.hname()).startswith("Vector[")
+
+    for variable, value in sorted(namespace.items()):
+        if variable.startswith("_"):
+            continue
+        if is_vector(value):
+            yield variable, value
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if is_vector(item):
+                    yield f"{variable}[{key!r}]", item
+        elif isinstance(value, (list, tuple)):
+            for index, item in enumerate(value):
+                if is_vector(item):
+                    yield f"{variable}[{index}]", item
 
 
 def _spike_times(values: np.ndarray, now: float) -> bool:

@@ -80,6 +80,8 @@ def _serve(channel: socket.socket) -> None:
         line = ScriptLine(
             Path(request["path"]), tuple(request["statements"]), request["text"], request["name"]
         )
+        # A script's own plots: drawn off screen, never a window waiting to be closed.
+        os.environ["MPLBACKEND"] = "Agg"
         try:
             _start_neuron(request["mods"])
             produced = capture.run(line, graphs=bool(request["graphs"]))
