@@ -125,10 +125,11 @@ class ScriptItem(pytest.Item):
             # alphabetical order; a failure names the variables.
             variables = sorted(produced.spikes)
             trains = {gid: produced.spikes[name] for gid, name in enumerate(variables)}
+            before = len(failures)
             attempt(
                 "spike times", lambda: spikes.check(trains, window=settings.window, name="spikes")
             )
-            if failures and "spikes" in failures[-1]:
+            if len(failures) > before:
                 failures[-1] = _GID.sub(lambda m: f"{m[0]} ({_variable(variables, m[1])})", failures[-1])
         printed = curated(produced.output, settings.ignore)
         output = OutputRegression(request, regression)
