@@ -271,3 +271,21 @@ def test_golden_variants_for_the_build(pytester: pytest.Pytester) -> None:
     assert len(variants) == 3, written  # graphs, vectors, output of this build
     (pytester.path / "good" / "run.output.json").write_text("not a golden")
     run(pytester).assert_outcomes(passed=1)  # the build's variant is used, not the base
+
+
+@NEEDS_XVFB
+def test_a_changed_synapse_shifts_spikes_named_by_their_variables(pytester: pytest.Pytester) -> None:
+    shutil.copytree(EXAMPLES / "modeldb_ring", pytester.path, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns(".*"))  # fmt: skip
+    mod = pytester.path / "alphasyn.mod"
+    mod.write_text(mod.read_text().replace("tau1 = 0.5 (ms)", "tau1 = 0.51 (ms)"))
+    result = run(pytester, timeout=600)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*spikes of restart_fig3_run_report differ from the golden "
+        "mosinit/restart_fig3_run_report.spikes.spikes.json:",
+        "5 of 5 gids differ*",
+        "the rasters diverge at t = * ms (gid * (cells.o(*).spiketimes))",
+        "  gid 0 (cells.o(0).spiketimes): shifted *",
+        "plot: .patch-artifacts/mosinit/restart_fig3_run_report.spikes.spikes.png",
+    ])  # fmt: skip
