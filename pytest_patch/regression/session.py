@@ -135,7 +135,9 @@ class Regression:
         # A missing golden does not stop the test: every check of a new test writes its
         # golden in the same run, and the test fails once it is over.
         item.stash[_missing_key] = []
-        if isinstance(item, pytest.Function):  # not a stand-in for a test run elsewhere
+        # Not a stand-in for a test run elsewhere (an item that checks its goldens in this
+        # session, as nrn_scripts items do, says so with ``checks_goldens_here``).
+        if isinstance(item, pytest.Function) or getattr(item, "checks_goldens_here", False):
             self._ran_here.add(item.nodeid)
         result = yield
         written = item.stash[_missing_key]

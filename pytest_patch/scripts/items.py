@@ -78,6 +78,10 @@ class ScriptItem(pytest.Item):
     statements run, and what it produced compared with goldens beside it (in a folder
     named after the script, as for a test module)."""
 
+    #: The script runs in a process of its own, but its goldens are checked in this
+    #: session: ``--nrn-unused`` can tell which of them it did not use.
+    checks_goldens_here = True
+
     def __init__(
         self, *, line: ScriptLine, settings: Settings, runner: Runner | None, **kwargs: Any
     ) -> None:

@@ -289,3 +289,19 @@ def test_a_changed_synapse_shifts_spikes_named_by_their_variables(pytester: pyte
         "  gid 0 (cells.o(0).spiketimes): shifted *",
         "plot: .patch-artifacts/mosinit/restart_fig3_run_report.spikes.spikes.png",
     ])  # fmt: skip
+
+
+def test_unused_goldens_of_script_items_are_reported(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".py", prints="print('resting potential -65 mV')\n")
+    pytester.makeini("[pytest]\nnrn_scripts = prints.py\n")
+    run(pytester).assert_outcomes(failed=1)
+    stale = pytester.path / "prints" / "load.spikes.spikes.json"  # of an earlier version
+    stale.write_text("{}")
+    gone = pytester.path / "prints" / "fig9.output.json"  # of a line no longer there
+    gone.write_text("{}")
+    result = run(pytester, "--nrn-unused=report")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        ["*unused golden files*", "prints/fig9.output.json", "prints/load.spikes.spikes.json"]
+    )
+    result.stdout.no_fnmatch_line("prints/load.output.json")
