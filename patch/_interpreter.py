@@ -8,7 +8,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from . import _graph, _mechanisms, _netcon, _run, _simulation, _vector
+from . import _display, _graph, _mechanisms, _netcon, _run, _simulation, _vector
 from ._boot import coreneuron, h, hoc
 from ._hoc import HocObject
 from ._netcon import NetCon, netcon_targets_on
@@ -295,7 +295,7 @@ def hoc_class(base: type) -> type:
         name = base.__name__
         cls = type(
             name,
-            (_GenericHocObject, base),
+            (_Graph if name == "Graph" else _GenericHocObject, base),
             {"__slots__": ("_refs", "__weakref__"), "__module__": "patch", "__qualname__": name},
         )
         _generic_classes[base] = cls
@@ -309,6 +309,16 @@ class _GenericHocObject(HocObject):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._setup(*(arg for arg in args if issubclass(type(arg), (Section, HocObject))))
+
+
+class _Graph(_GenericHocObject):
+    """``p.Graph``: reading its lines without a display is an error, not a crash."""
+
+    __slots__ = ()
+
+    def getline(self, *args: Any) -> Any:
+        _display.require_display("Graph.getline")
+        return self.baseattr("getline")(*args)
 
 
 p = PythonHocInterpreter()

@@ -27,6 +27,7 @@ __all__ = [
     "TopologyError",
     "UnknownMechanismError",
     "UnknownAttributeError",
+    "NoDisplayError",
 ]
 
 
@@ -48,6 +49,10 @@ class SimulatorError(PatchError, RuntimeError):
 
 class HocError(SimulatorError):
     """A hoc statement or call failed inside NEURON."""
+
+
+class NoDisplayError(SimulatorError):
+    """A graphics call (``Graph.getline``) that would crash NEURON, which has no display."""
 
 
 class SectionAccessError(PatchError, RuntimeError):

@@ -411,10 +411,21 @@ def _self_reference(h: Any, owner: str) -> str | None:
     return None
 
 
-def _hoc_variables(h: Any) -> dict[str, list[str]]:
-    """Objects reachable from top-level hoc objrefs and the public objrefs of template
-    instances they hold, by hoc name, with the hoc expressions that reach them."""
+def hoc_variables() -> dict[str, tuple[list[str], Any]]:
+    """Every object a hoc variable holds (a top-level objref, an element of an objref
+    array, a public objref of a template instance one of those holds), by hoc name
+    (``Vector[3]``): the hoc expressions that reach it (``cell.vsoma``), and the object."""
+    objects: dict[str, Any] = {}
+    reached = _hoc_variables(patch.transform(patch.p), objects)
+    return {name: (paths, objects[name]) for name, paths in reached.items()}
+
+
+def _hoc_variables(h: Any, objects: dict[str, Any] | None = None) -> dict[str, list[str]]:
+    """Objects reachable from top-level hoc objrefs (and the elements of top-level Lists)
+    and the public objrefs of template instances they hold, by hoc name, with the hoc
+    expressions that reach them (and the objects themselves in ``objects``, when given)."""
     reached: dict[str, list[str]] = {}
+    lists: set[str] = set()
     todo: list[tuple[str, Any, int]] = []
     for variable in dir(h):
         if h.name_declared(variable) == 2:  # an objref (or an array of them)
@@ -427,10 +438,18 @@ def _hoc_variables(h: Any) -> dict[str, list[str]]:
                 continue
             if where not in reached.setdefault(name, []):
                 reached[name].append(where)
+            if objects is not None:
+                objects.setdefault(name, obj)
             base = name.partition("[")[0]
-            if depth == 0 and base not in _BUILTIN_CLASSES and not patch.is_point_process(obj):
+            if base == "List" and depth == 0 and name not in lists:
+                # The elements of a top-level List (``cells.o(2)``), as if held directly.
+                lists.add(name)
+                for index in range(int(obj.count())):
+                    todo.append((f"{where}.o({index})", obj.o(index), 0))
+            elif depth == 0 and base not in _BUILTIN_CLASSES and not patch.is_point_process(obj):
                 for member in dir(obj):
-                    if member not in ("baseattr", "hname", "hocobjptr", "same"):
+                    # (Python's own attributes: __doc__ would load NEURON's help texts)
+                    if member not in ("baseattr", "hname", "hocobjptr", "same") and not member.startswith("__"):
                         todo.append((f"{where}.{member}", _attribute(obj, member), 1))
     return reached
 

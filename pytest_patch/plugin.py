@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from . import configs, isolation, leaks, mods, regression
+from . import configs, isolation, leaks, mods, regression, scripts
 from . import mpi as mpi_support
 from .checks import explain_vector_comparison
 from .configs import nrn_config_fixture
@@ -53,12 +53,14 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     isolation.addoption(group, parser)
     regression.addoption(group, parser)
     configs.addoption(group, parser)
+    scripts.addoption(group, parser)
     mpi_support.addoption(group, parser, pluginmanager)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    # Isolation first: the MPI session's report wrapper, registered after it, then
+    scripts.configure(config)  # first: NEURON must find its display when it starts
+    # Isolation before MPI: the MPI session's report wrapper, registered after it, then
     # agrees on the isolated process's report rather than on its stand-in.
     isolation.configure(config)
     mpi_support.configure(config)

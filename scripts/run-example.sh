@@ -43,3 +43,17 @@ echo "== the model repository's tests with pytest-xdist"
 python -m pytest -q -p no:cacheprovider -n 2
 echo "== the model repository's tests on 2 ranks (isolated hoc tests in fresh processes of rank 0)"
 mpiexec -n 2 python -m pytest -q --with-mpi -p no:cacheprovider
+
+# Models in the style of ModelDB (mosinit.hoc, templates, their own .mod files, Graphs and
+# printed results; one in Python) under regression with no test code: three ini lines
+# each (nrn_scripts), run on a virtual display (Xvfb, scripts/install-xvfb.sh).
+for model in modeldb_dendrite modeldb_ring modeldb_python; do
+    cd "../$model"
+    echo "== $model: its scripts as tests"
+    python -m pytest -q -p no:cacheprovider
+done
+echo "== the three models' scripts with pytest-xdist"
+cd ..
+for model in modeldb_dendrite modeldb_ring modeldb_python; do
+    (cd "$model" && python -m pytest -q -p no:cacheprovider -n 2)
+done

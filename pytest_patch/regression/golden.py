@@ -32,8 +32,8 @@ import patch
 
 #: The format version written; files of a newer version are refused, not misread.
 FORMAT = 1
-KINDS = ("traces", "spikes", "features")
-_SUFFIX = {"traces": ".npz", "spikes": ".json", "features": ".json"}
+KINDS = ("traces", "spikes", "features", "output")
+_SUFFIX = {"traces": ".npz", "spikes": ".json", "features": ".json", "output": ".json"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-=+,.]")
 #: What golden names were made of before brackets were replaced (read, never written).
 _LEGACY_UNSAFE = re.compile(r"[^A-Za-z0-9_\-\[\]=+,.]")

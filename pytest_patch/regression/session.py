@@ -16,7 +16,7 @@ from . import golden
 from .calibrate import Calibration
 
 UNUSED_MODES = ("report", "delete")
-_GOLDEN_GLOBS = ("*.traces*.npz", "*.spikes*.json", "*.features*.json")
+_GOLDEN_GLOBS = ("*.traces*.npz", "*.spikes*.json", "*.features*.json", "*.output*.json")
 DEFAULT_ARTIFACTS = ".patch-artifacts"
 
 
@@ -178,7 +178,9 @@ class Regression:
         item.stash[_missing_key] = []
         item.stash[_failed_key] = []
         item.stash[_count_key] = 0
-        if isinstance(item, pytest.Function):  # not a stand-in for a test run elsewhere
+        # Not a stand-in for a test run elsewhere (an item that checks its goldens in this
+        # session, as nrn_scripts items do, says so with ``checks_goldens_here``).
+        if isinstance(item, pytest.Function) or getattr(item, "checks_goldens_here", False):
             self._ran_here.add(item.nodeid)
         try:
             result = yield

@@ -2,6 +2,7 @@
 
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 
@@ -35,4 +36,20 @@ def test_readme_golden_test_writes_then_checks(tmp_path):
         "test_soma_trace_is_unchanged.spikes.json", "test_soma_trace_is_unchanged.traces.npz"
     ]
     second = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert "1 passed" in second.stdout, second.stdout + second.stderr
+
+
+def test_readme_published_model_ini_puts_the_model_under_regression(tmp_path):
+    """The README's three ini lines, in a ModelDB-style model folder (the dendrite
+    example, without its goldens): the first run writes them, the second passes."""
+    readme = (ROOT / "README.md").read_text()
+    ini = next(b for b in re.findall(r"```ini\n(.*?)```", readme, re.S) if "nrn_scripts" in b)
+    shutil.copytree(ROOT / "examples" / "modeldb_dendrite", tmp_path, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("mosinit", ".*", "pytest.ini"))  # fmt: skip
+    (tmp_path / "pytest.ini").write_text(ini)
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
+    first = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert "1 failed" in first.stdout and "Review them and commit them" in first.stdout, first.stdout
+    assert (tmp_path / "mosinit" / "restart_fig2a_run_summary.output.json").is_file()
+    second = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert "1 passed" in second.stdout, second.stdout + second.stderr
