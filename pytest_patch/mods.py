@@ -83,9 +83,12 @@ def configure(config: pytest.Config) -> None:
     """Compile (cached) and load the configured mod folders."""
     mode = coreneuron_mode(config)
     folders = mod_folders(config)
-    cache = config.rootpath / patch.MechanismBuild.CACHE_DIR
     # Once a run: not again in pytest-xdist's workers (the controller cleared it).
-    if config.getoption("nrn_clear_mod_cache") and not hasattr(config, "workerinput"):
+    clear = config.getoption("nrn_clear_mod_cache") and not hasattr(config, "workerinput")
+    if not folders and not clear:
+        return  # nothing to build: NEURON is not started for it
+    cache = config.rootpath / patch.MechanismBuild.CACHE_DIR
+    if clear:
         try:
             patch.clear_mod_cache(cache)
         except PatchError as error:

@@ -185,3 +185,16 @@ def test_leak3(p, section):
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["nrn mods: *mod/a -> *", "nrn mods: *mod/b -> *"])
+
+
+def test_a_session_without_mod_folders_does_not_start_neuron(pytester: pytest.Pytester) -> None:
+    # A suite that never asks for the simulator keeps NEURON out of its process (and its
+    # children keep their display: NEURON started without one turns graphics off for them).
+    pytester.makepyfile(test_plain="""
+import sys
+
+
+def test_nothing_started():
+    assert "neuron" not in sys.modules
+""")
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
