@@ -16,7 +16,7 @@ from typing import Any
 _wrappers: dict[int, _Entry] = {}
 
 
-class _Freed:
+class Freed:
     """Counts freed objects that NEURON's event queue may still point at."""
 
     count = 0
@@ -24,7 +24,7 @@ class _Freed:
 
 def freed_event_objects() -> int:
     """How many NetCons and event targets have been freed since the process started."""
-    return _Freed.count
+    return Freed.count
 
 
 class _Entry(weakref.ref):  # type: ignore[type-arg]
@@ -37,7 +37,7 @@ def _forget(entry: _Entry) -> None:
     if _wrappers.get(entry.key) is entry:
         del _wrappers[entry.key]
     if entry.event_object:
-        _Freed.count += 1
+        Freed.count += 1
 
 
 def track(obj: Any, *dependencies: Any, returned_by_neuron: bool = False,
