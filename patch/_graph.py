@@ -64,6 +64,23 @@ def track(obj: Any, *dependencies: Any, returned_by_neuron: bool = False,
                 theirs.add(obj)
 
 
+def track_returned(obj: Any, slot: Any, dependency: Any, event_object: bool) -> None:
+    """``track(obj, dependency, returned_by_neuron=True, event_object=...)``, for the
+    paths that make most objects (a point process, a NetCon): ``slot`` is the ``_refs``
+    slot of ``obj``'s class, ``dependency`` one object or ``None``."""
+    if dependency is None:
+        slot.__set__(obj, set())
+    else:
+        slot.__set__(obj, {dependency})
+        theirs = getattr(dependency, "_refs", None)
+        if theirs is not None:
+            theirs.add(obj)
+    entry = _Entry(obj, _forget)
+    entry.key = key = hash(obj)
+    entry.event_object = event_object
+    _wrappers[key] = entry
+
+
 def lookup(obj: Any) -> Any:
     """The registered wrapper of a raw hoc object, or ``obj`` itself."""
     try:

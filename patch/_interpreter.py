@@ -225,9 +225,11 @@ class PythonHocInterpreter:
         _simulation.check_can_continue()
 
     # -- parallel --------------------------------------------------------------------
-    @property
+    @functools.cached_property
     def parallel(self) -> ParallelContext:
-        """The one ParallelContext of this process (``.rank``, ``.size``, ``.broadcast``)."""
+        """The one ParallelContext of this process (``.rank``, ``.size``, ``.broadcast``).
+
+        Made on first use and kept in ``p``'s dictionary: later reads cost a look-up."""
         return context()
 
     def ParallelContext(self) -> ParallelContext:  # noqa: N802 - mirrors h.ParallelContext

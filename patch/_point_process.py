@@ -29,6 +29,8 @@ class PointProcess(HocObject):
     #: made on the first attribute set; each class has its own.
     _plain: Any
     _plain_view: Any
+    _refs_slot: Any  # the class's _refs slot
+    _event: bool  # whether NEURON's event queue may point at an instance
     get_segment: Any  # NEURON's methods, from the hoc class
     has_loc: Any
     #: Artificial cells (NetStim, IntFire1, ...) live on no section.
@@ -40,10 +42,7 @@ class PointProcess(HocObject):
                 if not args:
                     self = _hoc_new(cls, hocbase=cls._hoc_type)
                     cls._plain.__set__(self, None)
-                    _graph.track(
-                        self, returned_by_neuron=cls._returned_by_neuron,
-                        event_object=cls._returned_by_neuron and cls._mechanism.netcon_target,
-                    )
+                    _track(self, cls._refs_slot, None, cls._event)
                     return self
             elif len(args) == 1:
                 where = args[0]
@@ -73,10 +72,7 @@ class PointProcess(HocObject):
                     return _new(cls, args, kwargs)
                 self = _hoc_new(cls, segment, hocbase=cls._hoc_type)
                 cls._plain.__set__(self, None)
-                _graph.track(
-                    self, section, returned_by_neuron=cls._returned_by_neuron,
-                    event_object=cls._returned_by_neuron and cls._mechanism.netcon_target,
-                )
+                _track(self, cls._refs_slot, section, cls._event)
                 return self
         return _new(cls, args, kwargs)
 
@@ -167,6 +163,7 @@ _METHODS = frozenset(
 
 
 _hoc_new = hoc.HocObject.__new__
+_track = _graph.track_returned
 
 
 def _set_pointer(process: Any, name: str, value: Any) -> None:
@@ -237,5 +234,7 @@ def point_process_class(name: str) -> type:
         }
         made: Any = type(name, (PointProcess, HocBaseObject), namespace, hoc_type=getattr(h, name))
         made._plain = made.__dict__["_plain_view"]
+        made._refs_slot = made.__dict__["_refs"]
+        made._event = mechanism.netcon_target  # NEURON's event queue may point at it
         _classes[name] = cls = made
     return cls
