@@ -85,8 +85,13 @@ class PythonHocInterpreter:
             _run.load_stdrun()  # they exist once the run system is loaded, as p.run() does
             attribute = getattr(h, name)
         kind = type(attribute)
-        if kind is float or not isinstance(attribute, (type, hoc.HocObject)):
-            return attribute  # a number or a string (a hoc variable): no table to consult
+        if kind is float:
+            # A hoc variable: later reads go straight to h through a property, instead of
+            # failing Python's look-up first (hoc names keep their kind once declared).
+            setattr(type(self), name, property(functools.partial(getattr, h, name)))
+            return attribute
+        if not isinstance(attribute, (type, hoc.HocObject)):
+            return attribute  # a string or an integer: no table to consult
         if isinstance(attribute, type) and issubclass(attribute, hoc.HocObject):
             wrapped: Any = hoc_class(attribute)
         elif name in _mechanisms.point_processes():
