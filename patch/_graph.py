@@ -64,15 +64,22 @@ def track(obj: Any, *dependencies: Any, returned_by_neuron: bool = False,
                 theirs.add(obj)
 
 
-def track_returned(obj: Any, slot: Any, dependency: Any, event_object: bool) -> None:
-    """``track(obj, dependency, returned_by_neuron=True, event_object=...)``, for the
-    paths that make most objects (a point process, a NetCon): ``slot`` is the ``_refs``
-    slot of ``obj``'s class, ``dependency`` one object or ``None``."""
-    if dependency is None:
-        slot.__set__(obj, set())
-    else:
-        slot.__set__(obj, {dependency})
+def track_returned(
+    obj: Any, slot: Any, dependency: Any, event_object: bool, other: Any = None
+) -> None:
+    """``track(obj, dependency, other, returned_by_neuron=True, event_object=...)``, for
+    the paths that make most objects (a point process, a NetCon): ``slot`` is the
+    ``_refs`` slot of ``obj``'s class; ``dependency`` and ``other`` may be ``None``."""
+    refs: set[Any] = set()
+    slot.__set__(obj, refs)
+    if dependency is not None:
+        refs.add(dependency)
         theirs = getattr(dependency, "_refs", None)
+        if theirs is not None:
+            theirs.add(obj)
+    if other is not None:
+        refs.add(other)
+        theirs = getattr(other, "_refs", None)
         if theirs is not None:
             theirs.add(obj)
     entry = _Entry(obj, _forget)

@@ -44,8 +44,9 @@ class NetCon(HocObject, hoc.NetCon):
                 raise _not_a_target(target)
             self = _netcon_new(cls, source, target)
             _plain.__set__(self, None)
-            _graph.track(self, target, source, returned_by_neuron=True, event_object=True)
-            _simulation.watch_netcon(self, target)
+            _track(self, _refs, target, True, source)
+            if type(target).__name__ == "NetStim":  # Patch's classes are named so
+                _simulation.watch_netcon(self, target)
             return self
         options = {k: kwargs.pop(k) for k in ("threshold", "delay", "weight") if k in kwargs}
         sec = kwargs.pop("sec", None)
@@ -112,6 +113,8 @@ class NetCon(HocObject, hoc.NetCon):
 
 _netcon_new = hoc.NetCon.__new__
 _plain = NetCon.__dict__["_plain_view"]
+_refs = NetCon.__dict__["_refs"]
+_track = _graph.track_returned
 #: The NetCon variables a plain view sets (``weight`` is set by index).
 _VARIABLES = frozenset({"delay", "threshold"})
 
