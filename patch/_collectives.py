@@ -81,7 +81,14 @@ def broadcast(data: Any, root: Any) -> Any:
     channel = _Epoch.channel
     if channel is None:
         channel = _Epoch.channel = _Channel(_Epoch.comm, size)
-    return channel.broadcast(data, int(root))
+    if channel.world is None:  # the root alone: what it gets back is what it sent
+        error = _pickle(data)[2]
+        if error is not None:
+            raise BroadcastError(error)
+        return data
+    if channel.rank == root:
+        return channel.send(data, int(root))
+    return channel.receive(data, int(root))
 
 
 def allgather(data: Any) -> list[Any]:
@@ -118,18 +125,9 @@ class _Channel:
         self.size = size
         self.rank = world.Get_rank() if self.world is not None else 0
         self.first = bytearray(_FIRST_BYTES)
+        self.view = memoryview(self.first)
 
-    def broadcast(self, data: Any, root: int) -> Any:
-        if self.world is None:  # the root alone: what it gets back is what it sent
-            error = _pickle(data)[2]
-            if error is not None:
-                raise BroadcastError(error)
-            return data
-        if self.rank == root:
-            return self._send(data, root)
-        return self._receive(data, root)
-
-    def _send(self, data: Any, root: int) -> Any:
+    def send(self, data: Any, root: int) -> Any:
         payload, buffers, error = _pickle(data)
         status = _OK
         if error is not None:
@@ -138,18 +136,20 @@ class _Channel:
         _HEADER.pack_into(first, 0, status, length, len(buffers))
         if buffers:
             struct.pack_into(f"<{len(buffers)}q", first, _HEADER.size, *(b.nbytes for b in buffers))
-        inline = min(length, _INLINE_BYTES)
-        first[_INLINE_AT : _INLINE_AT + inline] = payload[:inline]
-        self.world.Bcast(first, root=root)
-        if length > inline:
-            self.world.Bcast(memoryview(payload)[inline:], root=root)
+        if length <= _INLINE_BYTES:
+            first[_INLINE_AT : _INLINE_AT + length] = payload
+            self.world.Bcast(first, root=root)
+        else:
+            first[_INLINE_AT:] = memoryview(payload)[:_INLINE_BYTES]
+            self.world.Bcast(first, root=root)
+            self.world.Bcast(memoryview(payload)[_INLINE_BYTES:], root=root)
         if status == _FAILED:
             raise BroadcastError(f"{error} (raised on root {root})")
         for buffer in buffers:
             self.world.Bcast(buffer, root=root)
         return data
 
-    def _receive(self, data: Any, root: int) -> Any:
+    def receive(self, data: Any, root: int) -> Any:
         first = self.first
         self.world.Bcast(first, root=root)
         status, length, count = _HEADER.unpack_from(first)
@@ -158,8 +158,9 @@ class _Channel:
             payload[:_INLINE_BYTES] = first[_INLINE_AT:]
             self.world.Bcast(memoryview(payload)[_INLINE_BYTES:], root=root)
         else:
-            payload = first[_INLINE_AT : _INLINE_AT + length]
+            payload = self.view[_INLINE_AT : _INLINE_AT + length]  # no copy: loads reads it
         if status == _FAILED:
+            payload = bytes(payload)
             raise BroadcastError(f"{payload.decode(errors='replace')} (raised on root {root})")
         buffers = []
         if count:

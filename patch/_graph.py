@@ -16,7 +16,7 @@ from typing import Any
 _wrappers: dict[int, _Entry] = {}
 
 
-class _Freed:
+class Freed:
     """Counts freed objects that NEURON's event queue may still point at."""
 
     count = 0
@@ -24,7 +24,7 @@ class _Freed:
 
 def freed_event_objects() -> int:
     """How many NetCons and event targets have been freed since the process started."""
-    return _Freed.count
+    return Freed.count
 
 
 class _Entry(weakref.ref):  # type: ignore[type-arg]
@@ -37,7 +37,7 @@ def _forget(entry: _Entry) -> None:
     if _wrappers.get(entry.key) is entry:
         del _wrappers[entry.key]
     if entry.event_object:
-        _Freed.count += 1
+        Freed.count += 1
 
 
 def track(obj: Any, *dependencies: Any, returned_by_neuron: bool = False,
@@ -62,6 +62,30 @@ def track(obj: Any, *dependencies: Any, returned_by_neuron: bool = False,
             theirs = getattr(dependency, "_refs", None)
             if theirs is not None:
                 theirs.add(obj)
+
+
+def track_returned(
+    obj: Any, slot: Any, dependency: Any, event_object: bool, other: Any = None
+) -> None:
+    """``track(obj, dependency, other, returned_by_neuron=True, event_object=...)``, for
+    the paths that make most objects (a point process, a NetCon): ``slot`` is the
+    ``_refs`` slot of ``obj``'s class; ``dependency`` and ``other`` may be ``None``."""
+    refs: set[Any] = set()
+    slot.__set__(obj, refs)
+    if dependency is not None:
+        refs.add(dependency)
+        theirs = getattr(dependency, "_refs", None)
+        if theirs is not None:
+            theirs.add(obj)
+    if other is not None:
+        refs.add(other)
+        theirs = getattr(other, "_refs", None)
+        if theirs is not None:
+            theirs.add(obj)
+    entry = _Entry(obj, _forget)
+    entry.key = key = hash(obj)
+    entry.event_object = event_object
+    _wrappers[key] = entry
 
 
 def lookup(obj: Any) -> Any:

@@ -5,7 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from . import _graph
-from ._boot import hoc
+from ._boot import h, hoc
+
+# NEURON's attribute access on an instance of a subclass of a hoc class first asks
+# Python's generic lookup, which fails (an AttributeError made and dropped) for every
+# NEURON variable: `ns.start = 1` costs three times what it costs on a plain hoc object.
+# A plain view of the same NEURON object (what a hoc function returning its argument
+# gives) reads and writes NEURON's variables at the plain cost.
+h("obfunc patch_plain_view_() { return $o1 }")
+plain_view = h.patch_plain_view_
+"""``plain_view(obj)``: a plain ``hoc.HocObject`` for the NEURON object ``obj`` is (it holds
+a NEURON reference to it, not to ``obj``)."""
 
 
 class HocObject:

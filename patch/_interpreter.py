@@ -51,6 +51,14 @@ class HocFunction:
 # The variables of NEURON's run system (stdrun.hoc): setting one before the first run
 # would otherwise fail ("not a defined hoc variable"), as the run system loads then.
 _RUN_SYSTEM_VARIABLES = frozenset({"v_init", "tstop", "steps_per_ms", "realtime", "stoprun"})
+_CHECKED_ON_SET = _RUN_SYSTEM_VARIABLES | {"dt"}
+
+# NEURON's built-in globals live at fixed addresses for the life of the process (unlike
+# hoc's own variables, such as tstop, whose storage moves as hoc defines more names), so
+# a pointer to each reads and writes them exactly as h.t and h.t = x do, without
+# looking their names up. dt is read this way, and written through the check above.
+_t, _dt, _celsius = h._ref_t, h._ref_dt, h._ref_celsius
+_GLOBALS = {"t": _t, "celsius": _celsius}
 
 
 class PythonHocInterpreter:
@@ -76,8 +84,14 @@ class PythonHocInterpreter:
                 raise
             _run.load_stdrun()  # they exist once the run system is loaded, as p.run() does
             attribute = getattr(h, name)
+        kind = type(attribute)
+        if kind is float:
+            # A hoc variable: later reads go straight to h through a property, instead of
+            # failing Python's look-up first (hoc names keep their kind once declared).
+            setattr(type(self), name, property(functools.partial(getattr, h, name)))
+            return attribute
         if not isinstance(attribute, (type, hoc.HocObject)):
-            return attribute  # a number or a string (dt, t, celsius): no table to consult
+            return attribute  # a string or an integer: no table to consult
         if isinstance(attribute, type) and issubclass(attribute, hoc.HocObject):
             wrapped: Any = hoc_class(attribute)
         elif name in _mechanisms.point_processes():
@@ -93,11 +107,23 @@ class PythonHocInterpreter:
         return wrapped
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name == "dt":
-            _simulation.check_step(value)
-        if name in _RUN_SYSTEM_VARIABLES:
-            _run.load_stdrun()
+        kind = type(value)
+        if kind is float or kind is int:
+            pointer = _GLOBALS.get(name)
+            if pointer is not None:
+                pointer[0] = value
+                return
+        if name in _CHECKED_ON_SET:
+            if name == "dt":
+                _simulation.check_step(value)
+            else:
+                _run.load_stdrun()
         setattr(h, name, value)
+
+    # NEURON's own globals, read through pointers (see _GLOBALS): no look-up by name.
+    t = property(lambda self: _t[0], doc="NEURON's time (ms), ``h.t``.")
+    dt = property(lambda self: _dt[0], doc="NEURON's time step (ms), ``h.dt``.")
+    celsius = property(lambda self: _celsius[0], doc="The temperature (degC), ``h.celsius``.")
 
     def __dir__(self) -> list[str]:
         return sorted(set(dir(h)) | set(dir(type(self))))
@@ -195,18 +221,20 @@ class PythonHocInterpreter:
         """Continue the simulation up to time ``until`` without re-initialising."""
         _run.continuerun(until)
 
-    def fadvance(self) -> Any:
-        """Advance one time step (``h.fadvance``), refused where NEURON would crash or hang."""
-        return _run.fadvance()
+    #: ``p.fadvance()``: advance one time step (``h.fadvance``), refused where NEURON would
+    #: crash or hang. The function itself, not a method: loops call it once per step.
+    fadvance = staticmethod(_run.fadvance)
 
     def check_can_continue(self) -> None:
         """Raise where continuing the simulation would make NEURON hang or crash."""
         _simulation.check_can_continue()
 
     # -- parallel --------------------------------------------------------------------
-    @property
+    @functools.cached_property
     def parallel(self) -> ParallelContext:
-        """The one ParallelContext of this process (``.rank``, ``.size``, ``.broadcast``)."""
+        """The one ParallelContext of this process (``.rank``, ``.size``, ``.broadcast``).
+
+        Made on first use and kept in ``p``'s dictionary: later reads cost a look-up."""
         return context()
 
     def ParallelContext(self) -> ParallelContext:  # noqa: N802 - mirrors h.ParallelContext

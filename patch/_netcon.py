@@ -7,7 +7,7 @@ from typing import Any
 
 from . import _graph, _simulation
 from ._boot import h, hoc, nrn
-from ._hoc import HocObject
+from ._hoc import HocObject, plain_view
 from ._mechanisms import is_point_process, mechanism_of
 from ._transform import check_alive, implements, is_pointer, resolve_segment, transform
 from .exceptions import (
@@ -26,7 +26,7 @@ class NetCon(HocObject, hoc.NetCon):
     Holding the NetCon keeps its source, target and their sections alive.
     """
 
-    __slots__ = ("_refs", "__weakref__")
+    __slots__ = ("_refs", "_plain_view", "__weakref__")
     _returned_by_neuron = True
 
     def _event_object(self) -> bool:
@@ -43,8 +43,10 @@ class NetCon(HocObject, hoc.NetCon):
             if not target_mechanism.netcon_target:
                 raise _not_a_target(target)
             self = _netcon_new(cls, source, target)
-            _graph.track(self, target, source, returned_by_neuron=True, event_object=True)
-            _simulation.watch_netcon(self, target)
+            _plain.__set__(self, None)
+            _track(self, _refs, target, True, source)
+            if type(target).__name__ == "NetStim":  # Patch's classes are named so
+                _simulation.watch_netcon(self, target)
             return self
         options = {k: kwargs.pop(k) for k in ("threshold", "delay", "weight") if k in kwargs}
         sec = kwargs.pop("sec", None)
@@ -65,6 +67,7 @@ class NetCon(HocObject, hoc.NetCon):
             self = hoc.NetCon.__new__(cls, source, target, *args, sec=sec)
         else:
             self = hoc.NetCon.__new__(cls, source, target, *args)
+        _plain.__set__(self, None)
         # The section that owns the watched variable: the source's, or the one given as sec=.
         self._setup(sec, target)
         _simulation.watch_netcon(self, target)
@@ -72,6 +75,32 @@ class NetCon(HocObject, hoc.NetCon):
             _graph.link(self, _graph.lookup(source))
         configure(self, **options)
         return self
+
+    # NEURON's variables, read and written through a plain view of the NetCon (see
+    # _hoc.plain_view): at the cost of raw NEURON's, not three times that.
+    @property
+    def weight(self) -> Any:
+        """The weight vector (``nc.weight[0] = w``)."""
+        return _plain_of(self).weight
+
+    @property
+    def delay(self) -> float:
+        """The delay in ms."""
+        return _plain_of(self).delay
+
+    @property
+    def threshold(self) -> float:
+        """The threshold of the source's voltage in mV."""
+        return _plain_of(self).threshold
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _VARIABLES:
+            try:
+                setattr(_plain_of(self), name, value)
+            except TypeError as error:
+                raise ArgumentError(f"NetCon.{name} = {value!r}: {error}.") from None
+        else:
+            hoc.HocObject.__setattr__(self, name, value)
 
     def syn(self) -> Any:
         """The target, as the same Python object that was connected."""
@@ -83,6 +112,19 @@ class NetCon(HocObject, hoc.NetCon):
 
 
 _netcon_new = hoc.NetCon.__new__
+_plain = NetCon.__dict__["_plain_view"]
+_refs = NetCon.__dict__["_refs"]
+_track = _graph.track_returned
+#: The NetCon variables a plain view sets (``weight`` is set by index).
+_VARIABLES = frozenset({"delay", "threshold"})
+
+
+def _plain_of(netcon: Any) -> Any:
+    plain = netcon._plain_view
+    if plain is None:
+        plain = plain_view(netcon)
+        _plain.__set__(netcon, plain)
+    return plain
 
 
 def _not_a_target(target: Any) -> NotConnectableError:

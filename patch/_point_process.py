@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from . import _graph
 from ._boot import HocBaseObject, h, hoc, nrn
-from ._hoc import HocObject
+from ._hoc import HocObject, plain_view
 from ._mechanisms import Mechanism, point_processes
 from ._stack import require_section
 from ._transform import check_alive, implements, is_pointer, resolve_segment, transform
@@ -25,6 +25,12 @@ class PointProcess(HocObject):
     #: The names NEURON knows for this mechanism (set for each class when it is made).
     _known: ClassVar[frozenset[str]] = frozenset()
     _mechanism: Mechanism
+    #: The slot that holds a plain view of the NEURON object (see ``_hoc.plain_view``),
+    #: made on the first attribute set; each class has its own.
+    _plain: Any
+    _plain_view: Any
+    _refs_slot: Any  # the class's _refs slot
+    _event: bool  # whether NEURON's event queue may point at an instance
     get_segment: Any  # NEURON's methods, from the hoc class
     has_loc: Any
     #: Artificial cells (NetStim, IntFire1, ...) live on no section.
@@ -35,53 +41,40 @@ class PointProcess(HocObject):
             if cls.artificial:
                 if not args:
                     self = _hoc_new(cls, hocbase=cls._hoc_type)
-                    _graph.track(
-                        self, returned_by_neuron=cls._returned_by_neuron,
-                        event_object=cls._returned_by_neuron and cls._mechanism.netcon_target,
-                    )
+                    cls._plain.__set__(self, None)
+                    _track(self, cls._refs_slot, None, cls._event)
                     return self
-            elif len(args) == 1 and type(args[0]) is nrn.Segment:
-                segment = args[0]
-                # resolve_segment's checks, inline: a deleted section, or s(nan) (NEURON
-                # makes that segment, and crashes on a point process placed there).
-                try:
-                    section, x = segment.sec, segment.x
-                except ReferenceError:
-                    resolve_segment(segment)  # raises DeletedSectionError
-                    raise
-                if not 0.0 <= x <= 1.0:
-                    raise SegmentPositionError(
-                        f"Position {x!r} is outside the section; use [0, 1]."
-                    )
+            elif len(args) == 1:
+                where = args[0]
+                kind = type(where)
+                if kind is nrn.Segment:
+                    segment = where
+                    # resolve_segment's checks, inline: a deleted section, or s(nan)
+                    # (NEURON makes that segment, and crashes on a point process there).
+                    try:
+                        section, x = segment.sec, segment.x
+                    except ReferenceError:
+                        resolve_segment(segment)  # raises DeletedSectionError
+                        raise
+                    if not 0.0 <= x <= 1.0:
+                        raise SegmentPositionError(
+                            f"Position {x!r} is outside the section; use [0, 1]."
+                        )
+                elif issubclass(kind, nrn.Section):
+                    # A Section means its middle: p.ExpSyn(s) is h.ExpSyn(s(0.5)).
+                    section = where
+                    try:
+                        segment = section(0.5)
+                    except ReferenceError:
+                        check_alive(section)  # raises DeletedSectionError
+                        raise
+                else:
+                    return _new(cls, args, kwargs)
                 self = _hoc_new(cls, segment, hocbase=cls._hoc_type)
-                _graph.track(
-                    self, section, returned_by_neuron=cls._returned_by_neuron,
-                    event_object=cls._returned_by_neuron and cls._mechanism.netcon_target,
-                )
+                cls._plain.__set__(self, None)
+                _track(self, cls._refs_slot, section, cls._event)
                 return self
-        sec = kwargs.pop("sec", None)
-        if not cls.artificial:
-            args, sec = _place(cls.__name__, args, sec)
-        kw: dict[str, Any] = {"hocbase": cls._hoc_type}
-        if sec is not None:
-            kw["sec"] = sec
-        self = hoc.HocObject.__new__(cls, *args, **kw)
-        if cls.artificial:
-            self._setup()
-        elif issubclass(type(args[0]), nrn.Segment):
-            self._setup(args[0].sec)
-        else:
-            self._setup(self.get_segment().sec)
-        if kwargs:
-            known = cls._attributes()
-            for name, value in kwargs.items():
-                if name not in known:
-                    raise UnknownAttributeError(
-                        f"{cls.__name__} has no attribute {name!r}; its variables are "
-                        f"{sorted(known - _METHODS)}."
-                    )
-                setattr(self, name, value)
-        return self
+        return _new(cls, args, kwargs)
 
     def loc(self, *args: Any, sec: Any = None) -> Any:
         """Move to a segment (a Section means its middle); the new section is kept alive
@@ -105,8 +98,18 @@ class PointProcess(HocObject):
         # NEURON's rule for subclasses keeps an attribute it does not know as a Python
         # attribute: `pp._ref_p = x` would leave the POINTER unset, and a misspelled
         # `clamp.duration = 10` would change nothing. Raw NEURON refuses both; so does Patch.
-        if name in type(self)._known:
-            hoc.HocObject.__setattr__(self, name, value)
+        if name in self._known:
+            plain = self._plain_view
+            if plain is None:
+                plain = plain_view(self)
+                type(self)._plain.__set__(self, plain)
+            try:
+                setattr(plain, name, value)
+            except TypeError as error:
+                raise ArgumentError(
+                    f"{type(self).__name__}.{name} = {value!r}: {error}. NEURON's variables "
+                    "of a point process take numbers."
+                ) from None
         elif name.startswith("_ref_"):
             _set_pointer(self, name[5:], value)
         elif name.startswith("_"):
@@ -125,6 +128,34 @@ class PointProcess(HocObject):
         return cls._known
 
 
+def _new(cls: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """A point process of ``cls`` made in any way other than the two common ones."""
+    sec = kwargs.pop("sec", None)
+    if not cls.artificial:
+        args, sec = _place(cls.__name__, args, sec)
+    kw: dict[str, Any] = {"hocbase": cls._hoc_type}
+    if sec is not None:
+        kw["sec"] = sec
+    self = hoc.HocObject.__new__(cls, *args, **kw)
+    cls._plain.__set__(self, None)
+    if cls.artificial:
+        self._setup()
+    elif issubclass(type(args[0]), nrn.Segment):
+        self._setup(args[0].sec)
+    else:
+        self._setup(self.get_segment().sec)
+    if kwargs:
+        known = cls._attributes()
+        for name, value in kwargs.items():
+            if name not in known:
+                raise UnknownAttributeError(
+                    f"{cls.__name__} has no attribute {name!r}; its variables are "
+                    f"{sorted(known - _METHODS)}."
+                )
+            setattr(self, name, value)
+    return self
+
+
 #: Methods every point process has (not variables to set).
 _METHODS = frozenset(
     {"baseattr", "get_loc", "get_segment", "has_loc", "hname", "hocobjptr", "loc", "same"}
@@ -132,6 +163,7 @@ _METHODS = frozenset(
 
 
 _hoc_new = hoc.HocObject.__new__
+_track = _graph.track_returned
 
 
 def _set_pointer(process: Any, name: str, value: Any) -> None:
@@ -192,7 +224,7 @@ def point_process_class(name: str) -> type:
     if cls is None:
         mechanism = point_processes()[name]
         namespace = {
-            "__slots__": ("_refs",),
+            "__slots__": ("_refs", "_plain_view"),
             "__module__": "patch",
             "__qualname__": name,
             "artificial": mechanism.artificial,
@@ -200,6 +232,9 @@ def point_process_class(name: str) -> type:
             "_returned_by_neuron": True,
             "_known": frozenset(n for n in dir(getattr(h, name)) if not n.startswith("_")),
         }
-        cls = type(name, (PointProcess, HocBaseObject), namespace, hoc_type=getattr(h, name))
-        _classes[name] = cls
+        made: Any = type(name, (PointProcess, HocBaseObject), namespace, hoc_type=getattr(h, name))
+        made._plain = made.__dict__["_plain_view"]
+        made._refs_slot = made.__dict__["_refs"]
+        made._event = mechanism.netcon_target  # NEURON's event queue may point at it
+        _classes[name] = cls = made
     return cls

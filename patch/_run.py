@@ -130,10 +130,14 @@ def continuerun(until: float) -> None:
     _advance_to(until)
 
 
+_fadvance = h.fadvance  # the hoc function, found once: h.fadvance looks it up by name
+
+
 def fadvance() -> Any:
     """Advance one time step (``h.fadvance``), refused where NEURON would crash or hang."""
-    _simulation.check_can_continue()
-    return h.fadvance()
+    if not _simulation.can_continue():
+        _simulation.check_can_continue()  # raises, saying why
+    return _fadvance()
 
 
 def _advance_to(until: float) -> None:

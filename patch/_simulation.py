@@ -103,6 +103,15 @@ def check_can_continue() -> None:
         )
 
 
+_dt = h._ref_dt  # NEURON's dt, read through a pointer: no look-up by name
+_Freed = _graph.Freed
+
+
+def can_continue() -> bool:
+    """Whether :func:`check_can_continue` would pass (the quick answer, for each step)."""
+    return 0.0 < _dt[0] < math.inf and _Freed.count == _initialised.freed_at_init
+
+
 def check_can_start() -> None:
     """Raise where initialising this model would make NEURON crash, abort or hang."""
     check_step(h.dt)

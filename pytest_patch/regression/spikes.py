@@ -32,9 +32,14 @@ class Raster:
     @classmethod
     def from_mapping(cls, trains: Mapping[int, Any]) -> Raster:
         keys = sorted(gid for gid, times in trains.items() if len(times))
-        arrays = [np.sort(np.asarray(trains[gid], dtype=float)) for gid in keys]
+        arrays = [np.asarray(trains[gid], dtype=float) for gid in keys]
         counts = np.array([a.size for a in arrays], dtype=np.int64)
-        times = np.concatenate(arrays) if arrays else np.empty(0)
+        times = np.concatenate(arrays, axis=None) if arrays else np.empty(0)
+        if times.size != counts.sum() or not _ascending_within(times, counts):
+            # Sorted train by train only when needed (golden trains come sorted).
+            arrays = [np.sort(a) for a in arrays]
+            counts = np.array([a.size for a in arrays], dtype=np.int64)
+            times = np.concatenate(arrays) if arrays else np.empty(0)
         return cls(np.array(keys, dtype=np.int64), counts, times)
 
     def trains(self) -> dict[int, np.ndarray]:
@@ -56,6 +61,35 @@ class Raster:
         return int(self.times.size)
 
 
+def _by_gid_then_time(gids: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """The order of spikes by gid, then time: what ``np.lexsort((times, gids))`` gives,
+    in a third of its time. The spikes sorted by time (gathered spikes come so), then a
+    stable sort by gid, which numpy does as a radix sort when the gids span fewer than
+    65 536 values."""
+    if times.size < 2:
+        return np.arange(times.size)
+    if bool((times[1:] >= times[:-1]).all()):
+        by_time = np.arange(times.size)
+    else:
+        by_time = np.argsort(times)  # equal times are equal values: any order of them will do
+    gids = gids[by_time]
+    low = int(gids.min())
+    if int(gids.max()) - low < 1 << 16:
+        gids = (gids - low).astype(np.uint16)
+    return by_time[np.argsort(gids, kind="stable")]
+
+
+def _ascending_within(times: np.ndarray, counts: np.ndarray) -> bool:
+    """Whether ``times`` ascend within each train (of ``counts`` spikes, one after another)."""
+    if times.size < 2:
+        return True
+    falls = np.diff(times) < 0
+    if not falls.any():
+        return True
+    falls[np.cumsum(counts)[:-1] - 1] = False  # from one train to the next: allowed
+    return not falls.any()
+
+
 def _times(data: Any, what: str) -> np.ndarray:
     return float_array(data, what, "spike times (numbers)")
 
@@ -72,9 +106,13 @@ def as_raster(spikes: Any) -> Raster:
             )
         gids = np.asarray(spikes["gid"], dtype=np.int64)
         times = np.asarray(spikes["time"], dtype=float)
-        order = np.lexsort((times, gids))
+        order = _by_gid_then_time(gids, times)
         gids, times = gids[order], times[order]
-        unique, counts = np.unique(gids, return_counts=True)
+        if gids.size:
+            starts = np.flatnonzero(np.concatenate(([True], gids[1:] != gids[:-1])))
+            unique, counts = gids[starts], np.diff(np.append(starts, gids.size))
+        else:
+            unique, counts = gids, np.zeros(0, dtype=np.int64)
         raster = Raster(unique, counts.astype(np.int64), times)
     elif isinstance(spikes, Mapping):
         trains: dict[int, np.ndarray] = {}

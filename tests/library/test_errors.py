@@ -11,6 +11,7 @@ from neuron import h
 import patch
 from patch import p
 from patch.exceptions import (
+    ArgumentError,
     DeletedSectionError,
     HocError,
     NotConnectableError,
@@ -362,3 +363,27 @@ def test_a_misspelled_point_process_variable_is_refused_not_kept_in_python():
     assert clamp.dur == 0 and "duration" not in vars(clamp)
     clamp.dur = 10
     assert clamp.dur == 10
+
+
+def test_a_point_process_variable_set_to_a_string_is_a_clear_type_error():
+    """NEURON's subclass path answered this with a SystemError about a slot wrapper."""
+    synapse = p.ExpSyn(p.Section())
+    with pytest.raises(ArgumentError, match=r"ExpSyn\.tau = 'x'.*number") as raised:
+        synapse.tau = "x"
+    assert isinstance(raised.value, TypeError)
+    assert synapse.tau == 0.1  # unchanged
+    stimulus = p.NetStim()
+    with pytest.raises(ArgumentError, match=r"NetStim\.start = None"):
+        stimulus.start = None
+    netcon = p.NetCon(stimulus, synapse)
+    with pytest.raises(ArgumentError, match=r"NetCon\.delay = 'x'"):
+        netcon.delay = "x"
+    synapse.tau, stimulus.start, netcon.delay = 2, 3, 4
+    assert (synapse.tau, stimulus.start, netcon.delay) == (2, 3, 4)
+
+
+def test_setting_a_hoc_global_to_a_string_is_a_type_error():
+    with pytest.raises(TypeError):
+        p.celsius = "warm"
+    p.celsius = 6.3
+    assert p.celsius == 6.3
