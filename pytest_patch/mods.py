@@ -83,6 +83,8 @@ def configure(config: pytest.Config) -> None:
     """Compile (cached) and load the configured mod folders."""
     mode = coreneuron_mode(config)
     folders = mod_folders(config)
+    if not folders:  # and NEURON not started: a session without mechanisms may never need it
+        return
     cache = config.rootpath / patch.MechanismBuild.CACHE_DIR
     # Once a run: not again in pytest-xdist's workers (the controller cleared it).
     if config.getoption("nrn_clear_mod_cache") and not hasattr(config, "workerinput"):
@@ -90,8 +92,6 @@ def configure(config: pytest.Config) -> None:
             patch.clear_mod_cache(cache)
         except PatchError as error:
             raise pytest.UsageError(str(error)) from None
-    if not folders:
-        return
     builds = [build_and_load(folder, cache, mode == "true") for folder in folders]
     config.stash[mod_builds_key] = builds
     config.stash[coreneuron_errors_key] = {}
