@@ -93,8 +93,6 @@ def configure(config: pytest.Config) -> None:
             patch.clear_mod_cache(cache)
         except PatchError as error:
             raise pytest.UsageError(str(error)) from None
-    if not folders:
-        return
     builds = [build_and_load(folder, cache, mode == "true") for folder in folders]
     config.stash[mod_builds_key] = builds
     config.stash[coreneuron_errors_key] = {}
