@@ -192,14 +192,20 @@ def _join(world: Any) -> None:
 
 
 # MPI must be set up before NEURON loads; graphics off unless there is a display to use.
-if "DISPLAY" not in os.environ:
-    os.environ.setdefault("NEURON_MODULE_OPTIONS", "-nogui")
+# Only for this NEURON: a process started from this one (a script, a child run) decides
+# for itself, with the display it is given.
+_NO_GUI = "DISPLAY" not in os.environ and "NEURON_MODULE_OPTIONS" not in os.environ
+if _NO_GUI:
+    os.environ["NEURON_MODULE_OPTIONS"] = "-nogui"
 #: mpi4py's COMM_WORLD when this process is part of an MPI world, else ``None``.
 world = start_world() if wanted() else None
 
 from neuron import HocBaseObject, h, hoc, nrn  # noqa: E402
 from neuron import __version__ as neuron_version  # noqa: E402
 from neuron import coreneuron  # noqa: E402
+
+if _NO_GUI:
+    del os.environ["NEURON_MODULE_OPTIONS"]
 
 _join(world)
 

@@ -317,6 +317,7 @@ ELSEWHERE = {
     "CollectiveError": "test_parallel_con (2 ranks)",
     "MechanismError": "test_mechanisms",
     "ModCompileError": "test_mechanisms",
+    "NoDisplayError": "test_display (a NEURON started without a display)",
 }
 
 
