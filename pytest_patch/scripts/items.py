@@ -92,6 +92,12 @@ class ScriptItem(pytest.Item):
 
     def runtest(self) -> None:
         if self.runner is None:
+            if patch.launched_by_mpi():
+                pytest.skip(
+                    "nrn_scripts items run a model's script on a fresh serial NEURON, which a "
+                    "session started by an MPI launcher cannot fork: run them with a serial "
+                    f"`python -m pytest {self.nodeid}`"
+                )
             pytest.skip(
                 "nrn_scripts items need a process forked before NEURON started; this "
                 "session has none (an xdist controller, or collection only)"

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+import patch
+
 from ..regression.checks import ATOL, RTOL, WINDOW
 from .display import Display, choose
 from .items import ScriptFile, Settings
@@ -49,7 +51,10 @@ def configure(config: pytest.Config) -> None:
     except ScriptLineError as error:
         raise pytest.UsageError(str(error)) from None
     started = "neuron" in sys.modules
-    if started:
+    launched = patch.launched_by_mpi()
+    if launched:
+        display = Display(None, "", "this session was started by an MPI launcher")
+    elif started:
         display = Display(
             None, "", "NEURON started before pytest-patch could give it one (imported by a "
             "conftest or a plugin at load time)",
@@ -58,7 +63,7 @@ def configure(config: pytest.Config) -> None:
         display = choose()
     controller = config.getoption("dist", "no") != "no" and not hasattr(config, "workerinput")
     runner = None
-    if not controller and not config.option.collectonly:
+    if not controller and not config.option.collectonly and not launched:
         runner = Runner(config, graphs=not started)
     scripts = Scripts(lines, display, Settings(config), runner)
     config.stash[scripts_key] = scripts

@@ -305,3 +305,20 @@ def test_unused_goldens_of_script_items_are_reported(pytester: pytest.Pytester) 
         ["*unused golden files*", "prints/fig9.output.json", "prints/load.spikes.spikes.json"]
     )
     result.stdout.no_fnmatch_line("prints/load.output.json")
+
+
+def test_a_direct_mpiexec_session_skips_script_items_naming_the_serial_command(
+    pytester: pytest.Pytester,
+) -> None:
+    shutil.copytree(EXAMPLES / "modeldb_ring", pytester.path, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns(".*"))
+    mpiexec = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or "mpiexec"
+    result = subprocess.run(
+        [mpiexec, "-n", "2", sys.executable, "-m", "pytest", "--with-mpi", "-p",
+         "no:cacheprovider", "-rs"],
+        cwd=pytester.path, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 skipped" in result.stdout
+    assert ("run them with a serial `python -m pytest mosinit.hoc::restart_fig3_run_report`"
+            in result.stdout)
