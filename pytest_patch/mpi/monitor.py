@@ -19,13 +19,20 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 if __package__:
     from .ranklog import culprit, ended_path, log_path, read_events
 else:  # run as a script
     from ranklog import culprit, ended_path, log_path, read_events  # type: ignore[no-redef,import-not-found]
 
-_POLL_SECONDS = 0.2
+_POLL_SECONDS = 0.05
+#: How long the report waits for the launcher to end, so that it comes last.
+_LAUNCHER_WAIT_SECONDS = 30.0
+# How many of the tests that did not run the report names one by one.
+_NOT_RUN_SHOWN = 20
+# Launchers whose standard output is the user's (their ranks' goes through a proxy).
+_LAUNCHERS = ("mpiexec", "mpirun", "orterun", "prterun", "prun")
 
 
 def status(pid: int) -> tuple[bool, str | None]:
@@ -60,10 +67,38 @@ def where(events: list[dict[str, Any]]) -> str:
     return f"in {test} ({phase})" if phase else f"after {test}"
 
 
+def aborted(events: dict[int, list[dict[str, Any]]]) -> tuple[int, str, str] | None:
+    """The first rank that called ``MPI.COMM_WORLD.Abort``, the test and its phase."""
+    for rank, rank_events in sorted(events.items()):
+        for index, event in enumerate(rank_events):
+            if event.get("event") == "abort":
+                nodeid = event.get("nodeid") or ""
+                phases = [
+                    e["when"] for e in rank_events[:index]
+                    if e.get("event") == "report" and e.get("nodeid") == nodeid
+                ]  # fmt: skip
+                following = {"": "setup", "setup": "call", "call": "teardown"}
+                return rank, nodeid, following.get(phases[-1] if phases else "", "teardown")
+    return None
+
+
+def not_run(events: dict[int, list[dict[str, Any]]]) -> list[str]:
+    """The collected tests that no rank started."""
+    collected: list[str] = next(
+        (e["nodeids"] for e in events.get(0, []) if e.get("event") == "collected"), []
+    )
+    started = {e.get("nodeid") for rank_events in events.values() for e in rank_events
+               if e.get("event") == "test"}  # fmt: skip
+    return [nodeid for nodeid in collected if nodeid not in started]
+
+
 def report(root: Path, size: int, ended: dict[int, str]) -> str:
     """What to say about ranks that ended without finishing, or ``""`` if all finished."""
     events = {rank: read_events(log_path(root, rank)) for rank in range(size)}
     first = culprit(ended, size)
+    abort = aborted(events)
+    if abort is not None:
+        first = (abort[0], "called MPI_Abort")
     if first is not None:
         ended = {**ended, first[0]: first[1]}
     if any(e.get("event") == "deadlock" for rank_events in events.values() for e in rank_events):
@@ -77,11 +112,103 @@ def report(root: Path, size: int, ended: dict[int, str]) -> str:
     ]
     if not lines:
         return ""
+    if abort is not None:
+        head = f"rank {abort[0]} called MPI_Abort in {abort[1]} ({abort[2]}), which ends every rank."
+    elif first is not None:
+        head = f"rank {first[0]} died first ({first[1]}); mpiexec then ended the others."
+    else:
+        head = (
+            "which rank died first is not known: every rank was ended by a signal, or the "
+            "launcher reaped them before they could be seen."
+        )
+    left = not_run(events)
+    shown = [f"  {nodeid}" for nodeid in left[:_NOT_RUN_SHOWN]]
+    if len(left) > _NOT_RUN_SHOWN:
+        shown.append(f"  ... and {len(left) - _NOT_RUN_SHOWN} more")
+    tail = [f"{len(left)} test(s) did not run because the run had to end:", *shown] if left else []
     return (
-        "\n" + "=" * 78 + "\npytest-patch: the MPI run ended early. When one rank dies "
-        "(crash, os._exit, MPI_Abort), mpiexec kills the others (SIGKILL).\n"
-        + "\n".join(lines) + "\n"
+        "\n" + "=" * 78 + "\npytest-patch: the MPI run ended early: " + head + "\n"
+        "When one rank dies (crash, os._exit, MPI_Abort), mpiexec kills the others (SIGKILL).\n"
+        + "\n".join(lines + tail) + "\n"
     )
+
+
+def junit(root: Path, size: int, ended: dict[int, str]) -> None:
+    """Write the junit XML that rank 0 could not, when it was asked for and rank 0 did not
+    finish: each test's outcome over the ranks; the test the run ended in and the tests
+    that did not run, as errors."""
+    events = {rank: read_events(log_path(root, rank)) for rank in range(size)}
+    collected = next((e for e in events.get(0, []) if e.get("event") == "collected"), None)
+    if collected is None or not collected.get("junitxml"):
+        return
+    if any(e.get("event") == "finish" for e in events.get(0, [])):
+        return  # rank 0 wrote it
+    reason = report(root, size, ended).strip().strip("=").strip() or _deadlock_text(events)
+    suite = ElementTree.Element("testsuite", name="pytest")
+    counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for nodeid in collected["nodeids"]:
+        path, _, name = nodeid.partition("::")
+        case = ElementTree.SubElement(
+            suite, "testcase", classname=path.replace("/", ".").removesuffix(".py"),
+            name=name or nodeid,
+        )  # fmt: skip
+        counts["tests"] += 1
+        outcome, message = _outcome(events, nodeid, size)
+        if outcome == "failed":
+            counts["failures"] += 1
+            ElementTree.SubElement(case, "failure", message=message).text = message
+        elif outcome == "skipped":
+            counts["skipped"] += 1
+            ElementTree.SubElement(case, "skipped", message=message)
+        elif outcome != "passed":
+            counts["errors"] += 1
+            text = "did not run: the MPI run ended early" if outcome == "not run" else reason
+            ElementTree.SubElement(case, "error", message=text.splitlines()[0]).text = text
+    for key, value in counts.items():
+        suite.set(key, str(value))
+    suites = ElementTree.Element("testsuites")
+    suites.append(suite)
+    tree = ElementTree.ElementTree(suites)
+    try:
+        tree.write(collected["junitxml"], encoding="utf-8", xml_declaration=True)
+    except OSError:
+        pass
+
+
+def _deadlock_text(events: dict[int, list[dict[str, Any]]]) -> str:
+    for rank_events in events.values():
+        for e in rank_events:
+            if e.get("event") == "deadlock":
+                notes = "\n".join(f"rank {r}: {n}" for r, n in sorted(e.get("notes", {}).items()))
+                return f"MPI deadlock in {e['nodeid']} ({e['when']})\n{notes}"
+    return "the MPI run ended early"
+
+
+def _outcome(events: dict[int, list[dict[str, Any]]], nodeid: str, size: int) -> tuple[str, str]:
+    """A test's outcome over all ranks, from their event files: ``passed``, ``failed``,
+    ``skipped``, ``ended`` (the run ended in it) or ``not run``."""
+    reports = [
+        [e for e in events.get(rank, []) if e.get("event") == "report" and e["nodeid"] == nodeid]
+        for rank in range(size)
+    ]
+    started = any(
+        e.get("event") == "test" and e.get("nodeid") == nodeid
+        for rank_events in events.values() for e in rank_events
+    )  # fmt: skip
+    if not started:
+        return "not run", ""
+    finished = all(any(e["when"] == "teardown" for e in rank) for rank in reports)
+    aborted = any(e.get("event") == "abort" and e.get("nodeid") == nodeid
+                  for rank_events in events.values() for e in rank_events)  # fmt: skip
+    if not finished or aborted:
+        return "ended", ""
+    outcomes = [e["outcome"] for rank in reports for e in rank]
+    if "failed" in outcomes:
+        failed = [str(r) for r, rank in enumerate(reports) if any(e["outcome"] == "failed" for e in rank)]
+        return "failed", f"failed on rank(s) {', '.join(failed)}"
+    if "skipped" in outcomes:
+        return "skipped", "skipped"
+    return "passed", ""
 
 
 def _last_result(events: list[dict[str, Any]]) -> str:
@@ -91,7 +218,38 @@ def _last_result(events: list[dict[str, Any]]) -> str:
     return f"{last['nodeid']} ({last['when']}) {last['outcome']}"
 
 
+def parent(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def launcher(pid: int) -> tuple[int, int] | None:
+    """The launcher that started the rank ``pid`` on this host and its standard output,
+    opened for this process to write to (``None`` if there is none to find)."""
+    for _ in range(8):
+        pid = parent(pid)
+        if pid <= 1:
+            return None
+        try:
+            with open(f"/proc/{pid}/comm") as comm:
+                name = comm.read().strip()
+        except OSError:
+            return None
+        if name.startswith(_LAUNCHERS):
+            try:
+                return pid, os.open(f"/proc/{pid}/fd/1", os.O_WRONLY | os.O_APPEND)
+            except OSError:
+                return None
+    return None
+
+
 def main(argv: list[str]) -> None:
+    launcher_pid, out = 0, -1
+    if argv[0].startswith("--launcher="):  # its pid and its output, open as a descriptor
+        launcher_pid, out = map(int, argv.pop(0).removeprefix("--launcher=").split(":"))
     root = Path(argv[0])
     pids = [int(pid) for pid in argv[1:]]
     running = {rank for rank, pid in enumerate(pids) if pid}
@@ -106,9 +264,21 @@ def main(argv: list[str]) -> None:
         time.sleep(_POLL_SECONDS if running else 0)
     ended_path(root).write_text(json.dumps(ended))
     text = report(root, len(pids), ended)
-    if text:
+    junit(root, len(pids), ended)
+    if not text:
+        return
+    if out < 0:
         sys.stdout.write(text)
         sys.stdout.flush()
+        return
+    # The report goes to the launcher's own output once it has ended, so that it is the
+    # last thing the run says even when the launcher stops forwarding rank 0's output
+    # at once (MPI_Abort) or prints a banner of its own.
+    os.close(1)  # rank 0's output: the launcher waits for it to close
+    deadline = time.monotonic() + _LAUNCHER_WAIT_SECONDS
+    while status(launcher_pid)[0] and time.monotonic() < deadline:
+        time.sleep(_POLL_SECONDS)
+    os.write(out, text.encode())
 
 
 if __name__ == "__main__":
