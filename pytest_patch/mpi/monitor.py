@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import sys
 import time
@@ -92,10 +93,13 @@ def not_run(events: dict[int, list[dict[str, Any]]]) -> list[str]:
     return [nodeid for nodeid in collected if nodeid not in started]
 
 
-def report(root: Path, size: int, ended: dict[int, str]) -> str:
-    """What to say about ranks that ended without finishing, or ``""`` if all finished."""
+def report(root: Path, size: int, ended: dict[int, str], seen: int | None = None) -> str:
+    """What to say about ranks that ended without finishing, or ``""`` if all finished;
+    ``seen``: the rank seen ending before the others."""
     events = {rank: read_events(log_path(root, rank)) for rank in range(size)}
     first = culprit(ended, size)
+    if first is None and seen is not None:
+        first = (seen, ended.get(seen, "ended before the others"))
     abort = aborted(events)
     if abort is not None:
         first = (abort[0], "called MPI_Abort")
@@ -113,13 +117,12 @@ def report(root: Path, size: int, ended: dict[int, str]) -> str:
     if not lines:
         return ""
     if abort is not None:
-        head = f"rank {abort[0]} called MPI_Abort in {abort[1]} ({abort[2]}), which ends every rank."
+        head = f"Rank {abort[0]} called MPI_Abort in {abort[1]} ({abort[2]})."
     elif first is not None:
-        head = f"rank {first[0]} died first ({first[1]}); mpiexec then ended the others."
+        head = f"Rank {first[0]} died first ({first[1]})."
     else:
         head = (
-            "which rank died first is not known: every rank was ended by a signal, or the "
-            "launcher reaped them before they could be seen."
+            "Which rank died first is not known: the ranks were seen ending together."
         )
     left = not_run(events)
     shown = [f"  {nodeid}" for nodeid in left[:_NOT_RUN_SHOWN]]
@@ -127,13 +130,13 @@ def report(root: Path, size: int, ended: dict[int, str]) -> str:
         shown.append(f"  ... and {len(left) - _NOT_RUN_SHOWN} more")
     tail = [f"{len(left)} test(s) did not run because the run had to end:", *shown] if left else []
     return (
-        "\n" + "=" * 78 + "\npytest-patch: the MPI run ended early: " + head + "\n"
-        "When one rank dies (crash, os._exit, MPI_Abort), mpiexec kills the others (SIGKILL).\n"
-        + "\n".join(lines + tail) + "\n"
+        "\n" + "=" * 78 + "\npytest-patch: the MPI run ended early. When one rank dies "
+        "(crash, os._exit, MPI_Abort), mpiexec kills the others (SIGKILL).\n"
+        + "\n".join([head, *lines, *tail]) + "\n"
     )
 
 
-def junit(root: Path, size: int, ended: dict[int, str]) -> None:
+def junit(root: Path, size: int, ended: dict[int, str], seen: int | None = None) -> None:
     """Write the junit XML that rank 0 could not, when it was asked for and rank 0 did not
     finish: each test's outcome over the ranks; the test the run ended in and the tests
     that did not run, as errors."""
@@ -143,7 +146,7 @@ def junit(root: Path, size: int, ended: dict[int, str]) -> None:
         return
     if any(e.get("event") == "finish" for e in events.get(0, [])):
         return  # rank 0 wrote it
-    reason = report(root, size, ended).strip().strip("=").strip() or _deadlock_text(events)
+    reason = report(root, size, ended, seen).strip().strip("=").strip() or _deadlock_text(events)
     suite = ElementTree.Element("testsuite", name="pytest")
     counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for nodeid in collected["nodeids"]:
@@ -163,7 +166,9 @@ def junit(root: Path, size: int, ended: dict[int, str]) -> None:
         elif outcome != "passed":
             counts["errors"] += 1
             text = "did not run: the MPI run ended early" if outcome == "not run" else reason
-            ElementTree.SubElement(case, "error", message=text.splitlines()[0]).text = text
+            first = next((line for line in text.splitlines() if line.startswith(("Rank", "Which"))),
+                         text.splitlines()[0])  # fmt: skip
+            ElementTree.SubElement(case, "error", message=first).text = text
     for key, value in counts.items():
         suite.set(key, str(value))
     suites = ElementTree.Element("testsuites")
@@ -218,6 +223,53 @@ def _last_result(events: list[dict[str, Any]]) -> str:
     return f"{last['nodeid']} ({last['when']}) {last['outcome']}"
 
 
+def watch(pids: list[int]) -> tuple[dict[int, str], int | None]:
+    """Wait until the ranks ``pids`` (0: not on this host) are gone; how each ended, and
+    the one rank that ended before all others, when that is known.
+
+    Each rank is watched through a pidfd, which wakes this process as soon as a rank
+    exits: a rank seen ending alone, before any other, is the one that ended the run
+    (the launcher kills the others only after it). Without pidfds, ranks are polled.
+    """
+    running = {rank for rank, pid in enumerate(pids) if pid}
+    ended: dict[int, str] = {}
+    order: list[set[int]] = []  # the ranks seen gone, look by look
+    fds: dict[int, int] = {}
+    for rank in running:
+        try:
+            fds[os.pidfd_open(pids[rank])] = rank
+        except (AttributeError, OSError):
+            break
+    poller = select.poll()
+    if len(fds) == len(running):
+        for fd in fds:
+            poller.register(fd, select.POLLIN)
+    else:
+        fds = {}
+    while running:
+        if fds:
+            poller.poll(1000)
+        gone = set()
+        for rank in list(running):
+            still, how = status(pids[rank])
+            if not still:
+                running.discard(rank)
+                gone.add(rank)
+                if how:
+                    ended[rank] = how
+        if gone:
+            order.append(gone)
+        for fd, rank in list(fds.items()):
+            if rank not in running:
+                poller.unregister(fd)
+                os.close(fd)
+                del fds[fd]
+        if not fds:
+            time.sleep(_POLL_SECONDS if running else 0)
+    first = next(iter(order[0])) if order and len(order[0]) == 1 and len(order) > 1 else None
+    return ended, first
+
+
 def parent(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/stat") as stat:
@@ -252,19 +304,10 @@ def main(argv: list[str]) -> None:
         launcher_pid, out = map(int, argv.pop(0).removeprefix("--launcher=").split(":"))
     root = Path(argv[0])
     pids = [int(pid) for pid in argv[1:]]
-    running = {rank for rank, pid in enumerate(pids) if pid}
-    ended: dict[int, str] = {}
-    while running:
-        for rank in list(running):
-            still, how = status(pids[rank])
-            if not still:
-                running.discard(rank)
-                if how:
-                    ended[rank] = how
-        time.sleep(_POLL_SECONDS if running else 0)
+    ended, first = watch(pids)
     ended_path(root).write_text(json.dumps(ended))
-    text = report(root, len(pids), ended)
-    junit(root, len(pids), ended)
+    text = report(root, len(pids), ended, first)
+    junit(root, len(pids), ended, first)
     if not text:
         return
     if out < 0:
@@ -274,7 +317,9 @@ def main(argv: list[str]) -> None:
     # The report goes to the launcher's own output once it has ended, so that it is the
     # last thing the run says even when the launcher stops forwarding rank 0's output
     # at once (MPI_Abort) or prints a banner of its own.
-    os.close(1)  # rank 0's output: the launcher waits for it to close
+    null = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):  # rank 0's output and errors: the launcher waits for them to close
+        os.dup2(null, fd)
     deadline = time.monotonic() + _LAUNCHER_WAIT_SECONDS
     while status(launcher_pid)[0] and time.monotonic() < deadline:
         time.sleep(_POLL_SECONDS)

@@ -60,9 +60,8 @@ def test_mpi_abort_in_a_direct_run_names_its_rank_test_and_the_tests_not_run(tmp
     assert done.returncode == 3, output  # MPI_Abort's error code
     pytest.LineMatcher(done.stdout.splitlines()).fnmatch_lines(
         [
-            "pytest-patch: the MPI run ended early: rank 1 called MPI_Abort in "
-            "test_aborts.py::test_aborts (call), which ends every rank.",
-            "*",
+            "pytest-patch: the MPI run ended early.*",
+            "Rank 1 called MPI_Abort in test_aborts.py::test_aborts (call).",
             "rank 1 ended without finishing the session, in test_aborts.py::test_aborts "
             "(call) (called MPI_Abort)*",
             "1 test(s) did not run because the run had to end:",
@@ -76,7 +75,7 @@ def test_mpi_abort_in_a_direct_run_names_its_rank_test_and_the_tests_not_run(tmp
     assert list(cases) == ["test_before", "test_aborts", "test_after"]
     assert len(cases["test_before"]) == 0
     aborted = cases["test_aborts"].find("error")
-    assert aborted is not None and "rank 1 called MPI_Abort" in aborted.get("message", "")
+    assert aborted is not None and "Rank 1 called MPI_Abort" in (aborted.text or "")
     not_run = cases["test_after"].find("error")
     assert not_run is not None and "did not run" in not_run.get("message", "")
     assert suite.get("errors") == "2"
@@ -99,6 +98,43 @@ def test_mpi_abort_in_a_child_run_fails_the_test_with_its_rank_and_the_rest_runs
         ]
     )
     assert "error" not in done.stdout.splitlines()[-1], output  # no teardown error
+
+
+EXITS = """
+import os
+
+
+def test_exits():
+    from mpi4py import MPI
+
+    if MPI.COMM_WORLD.rank == 1:
+        os._exit(3)
+
+
+def test_after():
+    pass
+"""
+
+
+def test_a_rank_that_exits_is_named_as_the_one_that_died_first(tmp_path) -> None:
+    (tmp_path / "test_exits.py").write_text(EXITS)
+    done = direct(tmp_path, "--junitxml=r.xml")
+    assert done.returncode != 0
+    lines = done.stdout.splitlines()
+    # The report is the last thing the run says, after the launcher's own banner.
+    pytest.LineMatcher(lines).fnmatch_lines(
+        [
+            "pytest-patch: the MPI run ended early.*",
+            "Rank 1 died first (*).",
+            "rank 0 ended without finishing the session, in test_exits.py::test_exits*",
+            "rank 1 ended without finishing the session, in test_exits.py::test_exits (call)*",
+            "1 test(s) did not run because the run had to end:",
+            "  test_exits.py::test_after",
+        ]
+    )
+    assert lines[-1] == "  test_exits.py::test_after", done.stdout
+    suite = ET.parse(tmp_path / "r.xml").getroot().find("testsuite")
+    assert suite is not None and suite.get("errors") == "2"
 
 
 UNBALANCED = """
