@@ -22,6 +22,7 @@ import pytest
 
 import patch
 
+from ._ini import flag
 from .mods import mod_builds_key
 
 MARKER = "nrn_configs"
@@ -143,7 +144,7 @@ class _Plugin:
             )
         config = metafunc.config
         if any(c.coreneuron for c in combinations) and config.stash.get(mod_builds_key, None):
-            if not config.getini("nrn_coreneuron"):
+            if not flag(config, "nrn_coreneuron"):
                 pytest.fail(
                     f"{metafunc.definition.nodeid}: coreneuron=True runs the repository's "
                     "mechanisms (nrn_mod_dirs) in CoreNEURON, which needs them compiled for "

@@ -15,6 +15,8 @@ import pytest
 import patch
 from patch.exceptions import PatchError
 
+from ._ini import flag
+
 #: The mod folders built and loaded for this session, in the order they were loaded.
 mod_builds_key = pytest.StashKey["list[patch.MechanismBuild]"]()
 
@@ -47,11 +49,11 @@ def addoption(group: Any, parser: pytest.Parser) -> None:
 
 def configure(config: pytest.Config) -> None:
     """Compile (cached) and load the configured mod folders."""
+    coreneuron = flag(config, "nrn_coreneuron")  # checked even with no folder to compile
     folders = mod_folders(config)
     if not folders:
         return
     cache = config.rootpath / patch.MechanismBuild.CACHE_DIR
-    coreneuron = bool(config.getini("nrn_coreneuron"))
     builds = [build_and_load(folder, cache, coreneuron) for folder in folders]
     config.stash[mod_builds_key] = builds
     config.pluginmanager.register(_BuildReport(builds), "pytest-patch-mods")

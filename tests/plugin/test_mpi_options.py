@@ -38,6 +38,18 @@ def test_bad_timeout_on_the_command_line_and_in_the_ini(pytester: pytest.Pyteste
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 
+@pytest.mark.parametrize(("key", "value"), [("mpi_child_runs", "maybe"), ("nrn_coreneuron", "perhaps")])
+def test_an_invalid_ini_boolean_names_its_key(pytester: pytest.Pytester, key: str, value: str) -> None:
+    """Also nrn_coreneuron with no mod folder, where nothing else reads it."""
+    pytester.makeini(f"[pytest]\n{key} = {value}\n")
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [f"ERROR: ini {key}: invalid truth value '{value}'; write true or false (or 1/0, yes/no, on/off)."]
+    )
+
+
 def test_bad_marker_arguments_are_collection_errors(pytester: pytest.Pytester) -> None:
     for name, mark in BAD_MARKS.items():
         pytester.makepyfile(**{name: f"import pytest\n\n{mark}\ndef test_it():\n    pass\n"})
