@@ -443,26 +443,26 @@ def _watch_aborts(session: MPISession) -> None:
     mpi4py's own ``COMM_WORLD`` is replaced by a copy of the same communicator (the same
     handle) whose ``Abort`` writes that record first; everything else about it is the same.
     """
-    from mpi4py import MPI
-
-    world: Any = MPI.COMM_WORLD
+    mpi = sys.modules.get("mpi4py.MPI")  # loaded: this session runs on its world
+    world: Any = getattr(mpi, "COMM_WORLD", None)
+    if world is None:
+        return
     if getattr(world, "patch_session", None) is not None:
         world.patch_session = session
         return
+    base = type(world)
 
-    class World(MPI.Intracomm):
-        """``COMM_WORLD``, whose ``Abort`` is recorded."""
+    def abort(self: Any, errorcode: int = 0) -> NoReturn:
+        if self.patch_session is not None:
+            self.patch_session.aborting(errorcode)
+        abort_and_wait(super(recorded_type, self), errorcode)
 
-        patch_session: MPISession | None = None
-
-        def Abort(self, errorcode: int = 0) -> NoReturn:  # noqa: N802 - mpi4py's name
-            if self.patch_session is not None:
-                self.patch_session.aborting(errorcode)
-            abort_and_wait(super(), errorcode)
-
-    recorded = World(world)
+    recorded_type = type(
+        "World", (base,), {"Abort": abort, "patch_session": None, "__doc__": base.__doc__}
+    )
+    recorded = recorded_type(world)
     recorded.patch_session = session
-    setattr(MPI, "COMM_WORLD", recorded)  # noqa: B010 - a Final name in the stubs
+    setattr(mpi, "COMM_WORLD", recorded)  # noqa: B010 - a Final name in the stubs
 
 
 def gathered_errors(gathered: list[Any]) -> bool:
