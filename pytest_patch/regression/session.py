@@ -134,11 +134,14 @@ class Regression:
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
         # A missing golden does not stop the test: every check of a new test writes its
         # golden in the same run, and the test fails once it is over.
-        item.stash[_missing_key] = []
-        if isinstance(item, pytest.Function):  # not a stand-in for a test run elsewhere
+        # (Kept per test only while it runs, and which tests ran only for --nrn-unused: a
+        # session of many tests must not grow with each.)
+        if self.unused_mode and isinstance(item, pytest.Function):  # not a stand-in
             self._ran_here.add(item.nodeid)
         result = yield
-        written = item.stash[_missing_key]
+        written = item.stash.get(_missing_key, [])
+        if written:
+            del item.stash[_missing_key]
         if written:
             files = "\n".join(f"  {file}" for file in written)
             pytest.fail(
@@ -156,7 +159,7 @@ class Regression:
             if key == "nrn_golden_written" and (report.nodeid, str(value)) not in self.written:
                 self.written.append((report.nodeid, str(value)))
         self.used.update(str(value) for key, value in report.user_properties if key == "nrn_golden")
-        if report.when == "call" or (report.when == "setup" and not report.passed):
+        if self.unused_mode and (report.when == "call" or (report.when == "setup" and not report.passed)):
             self._outcomes[report.nodeid] = report.outcome
 
     @pytest.hookimpl(trylast=True)
