@@ -36,8 +36,8 @@ from .markers import MarkerRules, add_marker_lines
 __all__ = ["addoption", "configure", "pytest_load_initial_conftests"]
 
 _NO_CHILD_RUNS = (
-    "needs {n} MPI ranks and mpi_child_runs = false: run `mpiexec -n {n} python -m pytest "
-    "--with-mpi`"
+    "marked mpi and mpi_child_runs = false (as pytest-mpi, MPI tests are skipped in a serial "
+    "run): run `mpiexec -n {n} python -m pytest --with-mpi`"
 )
 
 _REFUSAL = (

@@ -25,7 +25,7 @@ import pytest
 
 from . import monitor, reporting, watchdog
 from .launcher import LauncherError, default_launcher
-from .markers import required_ranks
+from .markers import is_mpi_test, required_ranks
 from .ranklog import culprit, ended_path, log_path, read_events, read_stack
 
 # Options of the parent that the child needs too: plugins, ini overrides, NEURON's, and
@@ -192,8 +192,8 @@ class ChildRuns:
         """This session's line of the header."""
         if self.skip:
             return (
-                "mpi: serial run (1 rank); tests marked mpi(min_size=N) with N > 1 are "
-                "skipped (mpi_child_runs = false)"
+                "mpi: serial run (1 rank); tests marked mpi are skipped (mpi_child_runs = "
+                "false), as pytest-mpi skips them"
             )
         if self.refusal:
             return (
@@ -213,8 +213,10 @@ class ChildRuns:
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         for index, item in enumerate(items):
             ranks = required_ranks(item)
-            if ranks > 1 and self.skip and self.refusal:
-                item.add_marker(pytest.mark.skip(reason=self.refusal.format(n=ranks)))
+            if self.skip and self.refusal and is_mpi_test(item):
+                # pytest-mpi's serial behaviour: every test marked mpi is skipped.
+                item.add_marker(pytest.mark.skip(reason=self.refusal.format(n=max(ranks, 2))))
+                continue
             if ranks <= 1 or self.refusal:
                 continue
             assert item.parent is not None
