@@ -28,8 +28,10 @@ if ! command -v slurmd >/dev/null || ! command -v munged >/dev/null; then
         || { cat "$state.apt.log"; exit 1; }
 fi
 
+# The daemons this script started, stopped at the end.
+started=()
 stop() {
-    for pidfile in "$state/slurmd.pid" "$state/slurmctld.pid" "$state/munged.pid"; do
+    for pidfile in "${started[@]}"; do
         [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
     done
 }
@@ -40,9 +42,10 @@ mkdir -p "$state"/{ctld,d} /run/munge
 [ -s /etc/munge/munge.key ] || mungekey --create --keyfile=/etc/munge/munge.key
 chown munge: /etc/munge/munge.key /run/munge
 chmod 400 /etc/munge/munge.key
-runuser -u munge -- munged --pid-file="$state/munged.pid" \
-    --socket=/run/munge/munge.socket.2 --log-file="$state/munged.log" 2>/dev/null \
-    || runuser -u munge -- munged
+if ! munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1; then
+    runuser -u munge -- munged
+    started+=(/run/munge/munged.pid)
+fi
 mkdir -p /etc/slurm
 cat >/etc/slurm/slurm.conf <<CONF
 ClusterName=patch-ci
@@ -69,7 +72,9 @@ NodeName=$host CPUs=$cpus State=UNKNOWN
 PartitionName=ci Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
 CONF
 slurmctld
+started+=("$state/slurmctld.pid")
 slurmd
+started+=("$state/slurmd.pid")
 for _ in $(seq 60); do
     sinfo -h -o %t 2>/dev/null | grep -Eq '^(idle|mix|alloc)' && break
     sleep 1
