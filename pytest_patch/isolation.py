@@ -600,8 +600,8 @@ class _ForkedWorker(_Worker):
         self.status()
 
     def kill(self) -> None:
-        super().kill()
-        _end_group(self.pid)
+        _end_group(self.pid)  # first: closing waits for the process to end
+        _Worker.close(self)
 
     def status(self) -> int | None:
         if not self._waited:
