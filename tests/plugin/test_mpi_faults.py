@@ -137,6 +137,36 @@ def test_a_rank_that_exits_is_named_as_the_one_that_died_first(tmp_path) -> None
     assert suite is not None and suite.get("errors") == "2"
 
 
+DEADLOCK = """
+def test_rank_1_leaves_rank_0_in_a_barrier(p):
+    if p.parallel.rank == 1:
+        raise RuntimeError("rank 1 leaves")
+    p.parallel.barrier()
+
+
+def test_after(p):
+    pass
+"""
+
+
+def test_a_deadlock_with_rank_0_stuck_still_writes_junit_and_ends_with_status_1(tmp_path) -> None:
+    """Rank 0, which writes junit XML, is the stuck one: the watcher writes it instead;
+    the status is the abort's (1, never a launcher's 9) and Patch's report comes last."""
+    (tmp_path / "test_deadlock.py").write_text(DEADLOCK)
+    done = direct(tmp_path, "--junitxml=r.xml", "--mpi-timeout=120")
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "BAD TERMINATION" not in output and "application called MPI_Abort" not in output
+    assert done.stdout.splitlines()[-1].strip() == "test_deadlock.py::test_after", output
+    suite = ET.parse(tmp_path / "r.xml").getroot().find("testsuite")
+    assert suite is not None
+    cases = {case.get("name"): case for case in suite.iter("testcase")}
+    stuck = cases["test_rank_1_leaves_rank_0_in_a_barrier"].find("error")
+    assert stuck is not None and "MPI deadlock" in (stuck.text or "")
+    not_run = cases["test_after"].find("error")
+    assert not_run is not None and "did not run" in not_run.get("message", "")
+
+
 UNBALANCED = """
 import pytest
 
