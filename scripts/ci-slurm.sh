@@ -14,7 +14,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$PWD"
 venv="${PATCH_VENV:-.venv-ci}"
-python="$repo/$venv/bin/python"
+case "$venv" in
+    /*) python="$venv/bin/python" ;;
+    *) python="$repo/$venv/bin/python" ;;
+esac
 [ -x "$python" ] || python="$(command -v python3)"
 state="${PATCH_SLURM_STATE:-/tmp/patch-slurm}"
 host=$(hostname -s)
