@@ -1,6 +1,7 @@
 """The plugin's cost per test, and how soon a deadlock is reported.
 
-    python benchmarks/bench_plugin.py [--tests 500] [--ranks 2] [--repeat 3]
+    python benchmarks/bench_plugin.py [--tests 1000] [--ranks 2] [--repeat 3]
+                                      [--memory-tests 10000] [--only serial|memory]
 
 1. A suite of trivial tests run with and without pytest-patch. The tests only use the
    ``p`` fixture. With the plugin off (``-p no:pytest_patch``) a conftest gives them a
@@ -17,7 +18,14 @@
 3. Deadlock to report: one rank raises before a barrier the other waits in; the time from
    the raise to the report's first line on the terminal (``--mpi-timeout`` is 60 s).
 
-A busy machine makes the figures noisy.
+4. Memory: a suite of ``--memory-tests`` tests that each build a section with a synapse
+   through ``p``, with and without the plugin; the resident memory of the pytest process
+   is read after every tenth of the tests. Printed: the growth from the first tenth to
+   the end, with and without the plugin, and the difference per test (the growth that
+   the plugin adds).
+
+A busy machine makes the figures noisy: the serial per-test cost is also given as the
+median of paired runs (plugin off, then on, each pair run back to back).
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -102,6 +111,44 @@ def test_rank_1_gives_up(p):
     p.parallel.barrier()
 """
 
+MEMORY_SUITE = """
+import pytest
+
+
+@pytest.mark.parametrize("i", range({count}))
+def test_model(p, i):
+    soma = p.Section(name="soma")
+    synapse = p.ExpSyn(soma(0.5))
+    assert synapse.get_segment().sec is soma
+"""
+
+# Resident memory after every tenth of the tests, to $BENCH_RSS (one number a line, kB).
+MEMORY_CONFTEST = """
+import os
+
+import pytest
+
+TESTS = {count}
+done = 0
+
+
+def rss_kb():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_logfinish(nodeid, location):
+    global done
+    done += 1
+    if done % (TESTS // 10) == 0:
+        with open(os.environ["BENCH_RSS"], "a") as file:
+            file.write(f"{{rss_kb()}}\\n")
+"""
+
 SMALL = 20
 MPIEXEC = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or "mpiexec"
 
@@ -173,15 +220,76 @@ def deadlock_report_seconds(folder: Path, ranks: int) -> float:
     return reported - float(stamp.read_text())
 
 
+def paired_ms(folder: Path, count: int, pairs: int) -> tuple[float, float, float]:
+    """Serial ms per test off and on, and their ratio: medians over ``pairs`` pairs of
+    runs, each pair (small and full suite, plugin off then on) run back to back."""
+    offs, ons, ratios = [], [], []
+    for _ in range(pairs):
+        off = per_test_ms(folder, count, False, 1, 1)
+        on = per_test_ms(folder, count, True, 1, 1)
+        offs.append(off)
+        ons.append(on)
+        ratios.append(on / off if off > 0 else float("nan"))
+    return statistics.median(offs), statistics.median(ons), statistics.median(ratios)
+
+
+def memory_growth_kb(folder: Path, count: int, plugin: bool) -> list[int]:
+    """Resident memory (kB) after each tenth of ``count`` model-building tests."""
+    suite = folder / "memory"
+    shutil.rmtree(suite, ignore_errors=True)
+    suite.mkdir()
+    (suite / "conftest.py").write_text(CONFTEST + MEMORY_CONFTEST.format(count=count))
+    (suite / "test_memory.py").write_text(MEMORY_SUITE.format(count=count))
+    rss = suite / "rss"
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    if not plugin:
+        command += ["-p", "no:pytest_patch"]
+    done = subprocess.run(
+        command, cwd=suite, capture_output=True, text=True, check=False,
+        env={**os.environ, "BENCH_RSS": str(rss)},
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"benchmark run failed: {' '.join(command)}\n{done.stdout}{done.stderr}")
+    return [int(line) for line in rss.read_text().split()]
+
+
+def memory(folder: Path, count: int) -> None:
+    off = memory_growth_kb(folder, count, False)
+    on = memory_growth_kb(folder, count, True)
+    tests = count - count // 10
+    grown = {"off": (off[-1] - off[0]) / 1024, "on": (on[-1] - on[0]) / 1024}
+    print(
+        f"\nmemory over {count} tests building a section and a synapse (resident, from test "
+        f"{count // 10} to {count}): plugin off +{grown['off']:.1f} MB, plugin on "
+        f"+{grown['on']:.1f} MB; the plugin adds {(grown['on'] - grown['off']) * 1024 * 1024 / tests:.0f} "
+        "B per test (goal: none)"
+    )
+    print("  resident MB after each tenth, off: " + " ".join(f"{kb / 1024:.0f}" for kb in off))
+    print("  resident MB after each tenth, on:  " + " ".join(f"{kb / 1024:.0f}" for kb in on))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tests", type=int, default=500)
+    parser.add_argument("--tests", type=int, default=1000)
     parser.add_argument("--ranks", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--memory-tests", type=int, default=10000)
+    parser.add_argument("--only", choices=("serial", "memory"), default=None)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-plugin-") as name:
         folder = Path(name)
         (folder / "conftest.py").write_text(CONFTEST)
+        if args.only in (None, "serial"):
+            off, on, ratio = paired_ms(folder, args.tests, args.repeat)
+            print(
+                f"{args.tests} trivial tests using the p fixture, serial, median of "
+                f"{args.repeat} paired runs: plugin off {off:.2f} ms, on {on:.2f} ms per test; "
+                f"the plugin adds {on - off:.2f} ms per test (goal <= 1 ms), ratio {ratio:.2f}"
+            )
+        if args.only in (None, "memory"):
+            memory(folder, args.memory_tests)
+        if args.only is not None:
+            return
         print(f"{args.tests} trivial tests using the p fixture")
         print(f"{'run':<22}{'plugin off':>12}{'plugin on':>12}{'added':>12}{'ratio':>8}")
         for ranks in (1, args.ranks):

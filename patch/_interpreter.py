@@ -17,7 +17,9 @@ from ._point_process import point_process_class
 from ._section import Section, SectionRef
 from ._transform import check_alive, transform
 from ._vector import Vector
-from .exceptions import ArgumentError, HocError, ReloadWarning, SectionAccessError, SimulatorError
+from .exceptions import (
+    ArgumentError, HocError, ParallelConnectError, ReloadWarning, SectionAccessError, SimulatorError,
+)
 
 
 class HocFunction:
@@ -242,10 +244,21 @@ class PythonHocInterpreter:
         return context()
 
     def ParallelCon(  # noqa: N802 - named like a NEURON class
-        self, first: Any, second: Any, *, weight: float | None = None,
+        self, first: Any, second: Any, *positional: Any, weight: float | None = None,
         delay: float | None = None, threshold: float | None = None,
     ) -> _netcon.NetCon:
         """Transmit ``ParallelCon(obj, gid)`` or receive ``ParallelCon(gid, target)`` spikes."""
+        if positional:
+            # nrn-patch 8 read ParallelCon(a, b, output, *netcon_args): guessing what the
+            # numbers meant would change them silently.
+            raise ParallelConnectError(
+                f"ParallelCon takes weight, delay and threshold as keywords only, got "
+                f"{len(positional)} more positional argument(s) {positional!r}. In nrn-patch "
+                "8 the third was `output` and the ones after it went to NetCon as its "
+                "threshold, delay and weight, so ParallelCon(gid, syn, 5, 1) did not mean "
+                "weight 5, delay 1: write ParallelCon(gid, target, weight=..., delay=...) "
+                "with the numbers you mean."
+            )
         return parallel_con(first, second, weight=weight, delay=delay, threshold=threshold)
 
     # -- files -----------------------------------------------------------------------

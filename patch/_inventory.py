@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ._boot import h
 from ._mechanisms import point_processes
+
+# One hoc ``List(name)`` per kind of object, made once: NEURON keeps such a list up to date
+# as objects are made and freed (it holds no reference to them), and keeps a little
+# memory of every List ever made, so a new one per look would grow with every test.
+_lists: dict[str, Any] = {}
+
+
+def _instances(name: str) -> list[str]:
+    """The hoc names of the live instances of the template or mechanism ``name``."""
+    instances = _lists.get(name)
+    if instances is None:
+        instances = _lists[name] = h.List(name)
+    count = int(instances.count())
+    return [instances.o(i).hname() for i in range(count)] if count else []
 
 
 def live_objects() -> dict[str, list[str]]:
@@ -15,11 +31,5 @@ def live_objects() -> dict[str, list[str]]:
     sections = [section.name() for section in h.allsec()]
     processes: list[str] = []
     for name in sorted(point_processes()):
-        instances = h.List(name)
-        processes.extend(instances.o(i).hname() for i in range(int(instances.count())))
-    netcons = h.List("NetCon")
-    return {
-        "sections": sections,
-        "point_processes": processes,
-        "netcons": [netcons.o(i).hname() for i in range(int(netcons.count()))],
-    }
+        processes.extend(_instances(name))
+    return {"sections": sections, "point_processes": processes, "netcons": _instances("NetCon")}

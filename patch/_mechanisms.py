@@ -26,8 +26,8 @@ def point_processes() -> dict[str, Mechanism]:
     Built-in ones and those of loaded mod files; the table is read again whenever NEURON
     knows a different number of them (after ``nrn_load_dll``, however it was called).
     """
-    kind = h.MechanismType(1)
-    if len(_point_processes) != int(kind.count()):
+    if len(_point_processes) != _count():
+        kind = h.MechanismType(1)
         name = h.ref("")
         for i in range(int(kind.count())):
             kind.select(i)
@@ -36,6 +36,23 @@ def point_processes() -> dict[str, Mechanism]:
                 bool(kind.is_artificial(i)), bool(kind.is_netcon_target(i))
             )
     return _point_processes
+
+
+# A hoc function that counts the point process types. Each hoc object made from Python
+# leaves ~100 bytes behind in NEURON for good, one made in hoc does not: the count is
+# asked on every look-up of a point process, so it is made in hoc.
+_COUNT = "patch_point_process_count_"
+_count_defined = False
+
+
+def _count() -> int:
+    """How many point process types NEURON knows now."""
+    global _count_defined
+    if not _count_defined:
+        if not h.name_declared(_COUNT):
+            h(f"func {_COUNT}() {{ localobj kind\n kind = new MechanismType(1)\n return kind.count() }}")
+        _count_defined = True
+    return int(getattr(h, _COUNT)())
 
 
 def hoc_name(obj: Any) -> str:

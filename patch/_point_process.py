@@ -127,6 +127,18 @@ class PointProcess(HocObject):
     def _attributes(cls) -> frozenset[str]:
         return cls._known
 
+    def __getattr__(self, name: str) -> Any:
+        # Reached only for a name NEURON does not know (nrn-patch 8's `clamp.amplitude`,
+        # a misspelling): say which variables the point process has.
+        if name.startswith("_"):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        known = sorted(self._attributes() - _METHODS)
+        close = difflib.get_close_matches(name, known, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise UnknownAttributeError(
+            f"{type(self).__name__} has no attribute {name!r}.{hint} Its variables are {known}."
+        )
+
 
 def _new(cls: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """A point process of ``cls`` made in any way other than the two common ones."""

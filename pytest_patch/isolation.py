@@ -653,19 +653,26 @@ class _ForkedWorker(_Worker):
         super().__init__(group, channel)
         self.pid = pid
         self.zygote = zygote
+        self._waited = False
+        self._status: int | None = None
+
+    def close(self) -> None:
+        """Close the channel; the process then ends, and the processes it started with it."""
+        super().close()
+        self.status()
 
     def kill(self) -> None:
-        super().kill()
-        try:
-            os.kill(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass  # it had ended already
+        _end_group(self.pid)  # first: closing waits for the process to end
+        _Worker.close(self)
 
     def status(self) -> int | None:
-        try:
-            return self.zygote.wait(self.pid)
-        except (OSError, ValueError):  # the zygote is gone too: no status to tell
-            return None
+        if not self._waited:
+            self._waited = True
+            try:
+                self._status = self.zygote.wait(self.pid)
+            except (OSError, ValueError):  # the zygote is gone too: no status to tell
+                _end_group(self.pid)
+        return self._status
 
     def output(self) -> str:
         return self.stack(self.pid)
@@ -729,6 +736,7 @@ class _FreshWorker(_Worker):
             process = subprocess.Popen(
                 command, cwd=config.invocation_params.dir, pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                start_new_session=True,  # a process group of its own, ended with it
             )  # fmt: skip
         finally:
             theirs.close()
@@ -741,10 +749,11 @@ class _FreshWorker(_Worker):
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        _end_group(self.process.pid)
 
     def kill(self) -> None:
         self.channel.close()
-        self.process.kill()
+        _end_group(self.process.pid)
         self.process.wait()
 
     def status(self) -> int | None:
@@ -845,7 +854,8 @@ def _zygote_main(
             if request["op"] == "fork":
                 mine, theirs = socket.socketpair()
                 pid = os.fork()
-                if pid == 0:  # an isolated process
+                if pid == 0:  # an isolated process, in a process group of its own
+                    os.setpgid(0, 0)
                     channel.close()
                     theirs.close()
                     code = 1
@@ -854,6 +864,10 @@ def _zygote_main(
                         code = 0
                     finally:
                         os._exit(code)
+                try:
+                    os.setpgid(pid, pid)  # (also here: whichever runs first)
+                except OSError:
+                    pass  # it has done so already, or ended
                 running.add(pid)
                 mine.close()
                 socket.send_fds(channel, [json.dumps({"pid": pid}).encode()], [theirs.fileno()])
@@ -866,19 +880,30 @@ def _zygote_main(
                     except ChildProcessError:
                         pass
                     running.discard(pid)
+                _end_group(pid)  # what the test started and left running
                 channel.send(json.dumps({"status": statuses.pop(pid, None)}).encode())
     finally:
         _end_children(running)
 
 
 def _end_children(running: set[int]) -> None:
-    """Kill and collect the zygote's isolated processes that are still running."""
+    """Kill and collect the zygote's isolated processes that are still running, and the
+    processes they started."""
     for pid in running:
+        _end_group(pid)
         try:
-            os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
+        except ChildProcessError:
             pass
+
+
+def _end_group(pid: int) -> None:
+    """Kill the process group that the isolated process ``pid`` leads: it, and whatever
+    it started (a test's subprocesses end with the test)."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass  # every process of it has ended already
 
 
 def _reap(statuses: dict[int, int], running: set[int]) -> None:
@@ -892,3 +917,4 @@ def _reap(statuses: dict[int, int], running: set[int]) -> None:
             return
         statuses[pid] = status
         running.discard(pid)
+        _end_group(pid)

@@ -23,6 +23,8 @@ import pytest
 import patch
 from patch.exceptions import PatchError
 
+from ._ini import flag
+
 #: The mod folders built and loaded for this session, in the order they were loaded.
 mod_builds_key = pytest.StashKey["list[patch.MechanismBuild]"]()
 #: Folder -> why CoreNEURON cannot run its mechanisms (its CoreNEURON build failed).

@@ -28,6 +28,7 @@ import pytest
 import patch
 from patch.exceptions import PatchError
 
+from .._ini import flag
 from . import _options
 from .child import ChildRuns
 from .markers import MarkerRules, add_marker_lines
@@ -35,8 +36,8 @@ from .markers import MarkerRules, add_marker_lines
 __all__ = ["addoption", "configure", "pytest_load_initial_conftests"]
 
 _NO_CHILD_RUNS = (
-    "needs {n} MPI ranks and mpi_child_runs = false: run `mpiexec -n {n} python -m pytest "
-    "--with-mpi`"
+    "marked mpi and mpi_child_runs = false (as pytest-mpi, MPI tests are skipped in a serial "
+    "run): run `mpiexec -n {n} python -m pytest --with-mpi`"
 )
 
 _REFUSAL = (
@@ -139,7 +140,7 @@ def configure(config: pytest.Config) -> None:
         mode = _NOT_LAUNCHED
     else:
         refusal = _REFUSAL if launched else None
-        if not config.getini(_options.CHILD_RUNS_INI) and refusal is None:
+        if not flag(config, _options.CHILD_RUNS_INI) and refusal is None:
             refusal = _NO_CHILD_RUNS
         children = ChildRuns(
             config, timeout, refusal, skip=refusal == _NO_CHILD_RUNS,

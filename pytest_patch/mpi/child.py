@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from . import reporting, watchdog
+from . import monitor, reporting, watchdog
 from .launcher import LauncherError, default_launcher
-from .markers import required_ranks
+from .markers import is_mpi_test, required_ranks
 from .ranklog import culprit, ended_path, log_path, read_events, read_stack
 
 # Options of the parent that the child needs too: plugins, ini overrides, NEURON's, and
@@ -56,8 +56,10 @@ def forwarded_args(args: tuple[str, ...] | list[str]) -> list[str]:
 #: :mod:`pytest_patch.isolation`): its child run holds it alone.
 own_world_key = pytest.StashKey[bool]()
 
-# How MPICH names a rank that called MPI_Abort.
-_ABORT = re.compile(r"MPI_Abort\([^)]*\) - process (\d+)")
+# How MPICH (and Intel MPI) and Open MPI name a rank that called MPI_Abort.
+_ABORT = re.compile(
+    r"MPI_Abort\([^)]*\) - process (\d+)|MPI_ABORT was invoked on rank (\d+)"
+)
 
 
 @dataclass
@@ -109,10 +111,24 @@ class ChildRun:
 
     def culprit(self) -> tuple[int, str] | None:
         """The rank that ended the run and how, when the launcher's output tells."""
-        abort = _ABORT.search(self.output)
-        if abort:
-            return int(abort.group(1)), "called MPI_Abort"
+        aborted = self.aborted()
+        if aborted is not None:
+            return aborted[0], "called MPI_Abort"
         return culprit(self.ended, self.size)
+
+    def aborted(self) -> tuple[int, str, str] | None:
+        """The rank that called MPI_Abort, the test and the phase it was in, if one did:
+        from its event file (``MPI.COMM_WORLD.Abort`` records it), else from the
+        launcher's message and the test the rank was in last (the call, then)."""
+        recorded = monitor.aborted(self.events)
+        if recorded is not None:
+            return recorded
+        abort = _ABORT.search(self.output)
+        if not abort:
+            return None
+        rank = int(abort.group(1) or abort.group(2))
+        tests = [e["nodeid"] for e in self.events.get(rank, []) if e.get("event") == "test"]
+        return (rank, tests[-1], "call") if tests else None
 
     def deadlocked(self, nodeid: str, when: str) -> bool:
         return any(
@@ -180,8 +196,8 @@ class ChildRuns:
         """This session's line of the header."""
         if self.skip:
             return (
-                "mpi: serial run (1 rank); tests marked mpi(min_size=N) with N > 1 are "
-                "skipped (mpi_child_runs = false)"
+                "mpi: serial run (1 rank); tests marked mpi are skipped (mpi_child_runs = "
+                "false), as pytest-mpi skips them"
             )
         if self.refusal:
             return (
@@ -201,8 +217,10 @@ class ChildRuns:
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         for index, item in enumerate(items):
             ranks = required_ranks(item)
-            if ranks > 1 and self.skip and self.refusal:
-                item.add_marker(pytest.mark.skip(reason=self.refusal.format(n=ranks)))
+            if self.skip and self.refusal and is_mpi_test(item):
+                # pytest-mpi's serial behaviour: every test marked mpi is skipped.
+                item.add_marker(pytest.mark.skip(reason=self.refusal.format(n=max(ranks, 2))))
+                continue
             if ranks <= 1 or self.refusal:
                 continue
             assert item.parent is not None
@@ -300,6 +318,14 @@ class ChildRuns:
             report.longrepr = self._not_run(run, nodeid)
             report.sections.append((f"mpiexec -n {run.size} output", run.output))
             return
+        aborted = run.aborted()
+        if aborted is not None and aborted[1] == nodeid:
+            order = ["setup", "call", "teardown"]
+            if when == aborted[2]:
+                self._aborted(report, run, aborted[0], when)
+                return
+            if order.index(when) > order.index(aborted[2]):
+                return  # after the abort: what a rank logged then means nothing
         ranks: dict[int, Any] = {}
         for rank, event in records.items():
             data = event.get("data")
@@ -323,6 +349,22 @@ class ChildRuns:
             self._explained.add(nodeid)
         if notes and unexplained:
             report.sections.append((f"mpiexec -n {run.size} output", run.output))
+
+    def _aborted(
+        self, report: pytest.TestReport, run: ChildRun, culprit: int, phase: str
+    ) -> None:
+        """The phase of a test in which ``culprit`` called MPI_Abort: a failure."""
+        nodeid = report.nodeid
+        notes = {
+            culprit: (
+                f"MPI: rank {culprit} called MPI_Abort in {nodeid} ({phase}), which ends the run: "
+                f"mpiexec -n {run.size} ended every rank (exit status {run.returncode}). "
+                "The run's output is below."
+            )
+        }
+        reporting.combine(report, {}, -1, notes)
+        report.sections.append((f"mpiexec -n {run.size} output", run.output))
+        self._explained.add(nodeid)
 
     def _not_run(self, run: ChildRun, nodeid: str) -> str:
         last = [

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -75,5 +77,30 @@ class Exchange:
         return self.gather(value)
 
     def abort(self, status: int) -> None:
-        """End every rank of the world at once, with ``status`` as the exit status."""
-        self.comm.Abort(status)
+        """End every rank of the world at once, with ``status`` as the exit status.
+
+        The MPI library's own line about the abort is left out: Patch's report, just
+        printed, is the last thing the run says.
+        """
+        sys.stdout.flush()
+        sys.stderr.flush()
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 2)
+        abort_and_wait(self.comm, status)
+
+
+#: How long a rank that called MPI_Abort waits for the launcher to end it.
+ABORT_WAIT_SECONDS = 30.0
+
+
+def abort_and_wait(comm: Any, status: int) -> NoReturn:
+    """``comm.Abort(status)``, and never return.
+
+    MPI_Abort may return before the launcher has ended the ranks (MPICH's does): a rank
+    that went on would run more tests, or exit by itself first, and the launcher would
+    then report a rank killed by a signal instead of the abort's status. So this rank
+    waits to be ended, and ends itself with ``status`` if that does not come.
+    """
+    comm.Abort(status)
+    time.sleep(ABORT_WAIT_SECONDS)
+    os._exit(status)

@@ -17,14 +17,14 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
 import patch
 
-from . import reporting, watchdog
-from .exchange import Exchange
+from . import monitor, reporting, watchdog
+from .exchange import Exchange, abort_and_wait
 from .ranklog import RankLog, log_path
 
 # Finished sessions of one user kept under the temporary directory without --basetemp; a
@@ -86,6 +86,8 @@ class MPISession:
         self.threads = [thread for _, _, _, thread in setup]
         self.log = RankLog(self.root, self.rank)
         self.log.write("start", pid=os.getpid(), host=self.host, size=self.size)
+        self._current = ""  # the test this rank is in, for the record of an MPI_Abort
+        _watch_aborts(self)
         self._stack_file = watchdog.arm_stack_dump(self.root, self.rank)
         if self.rank == 0 and sys.platform.startswith("linux"):  # needs /proc to see zombies
             self._start_monitor()
@@ -109,13 +111,19 @@ class MPISession:
         """Start the watcher that reports ranks that die (see :mod:`.monitor`)."""
         pids = [str(pid if host == self.host else 0) for pid, host in self.peers]
         script = Path(__file__).with_name("monitor.py")
+        found = monitor.launcher(os.getpid())
+        given = [f"--launcher={found[0]}:{found[1]}"] if found else []
         try:
             subprocess.Popen(
-                [sys.executable, str(script), str(self.root), *pids],
+                [sys.executable, str(script), *given, str(self.root), *pids],
                 stdin=subprocess.DEVNULL, start_new_session=True,
+                pass_fds=[found[1]] if found else [],
             )  # fmt: skip
         except OSError:
             pass  # no report of dead ranks; everything else still works
+        finally:
+            if found:
+                os.close(found[1])
 
     # -- header -------------------------------------------------------------------------
     def describe(self) -> str:
@@ -163,6 +171,9 @@ class MPISession:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         nodeids = [item.nodeid for item in session.items]
+        if self.rank == 0:  # what to list as not run when the run ends early
+            xml = getattr(self.config.option, "xmlpath", None)
+            self.log.write("collected", nodeids=nodeids, junitxml=xml and str(Path(xml).resolve()))
         gathered = self.exchange.allgather((nodeids, self._collect_errors))
         if gathered is None:
             self.broken = f"not every rank finished collecting within {self.timeout:g} s"
@@ -196,7 +207,15 @@ class MPISession:
 
     # -- running: one outcome per phase --------------------------------------------------
     def pytest_runtest_logstart(self, nodeid: str) -> None:
+        self._current = nodeid
         self.log.write("test", nodeid=nodeid)
+
+    def aborting(self, errorcode: int) -> None:
+        """Record that this rank calls MPI_Abort (the watcher of the ranks names it)."""
+        try:
+            self.log.write("abort", nodeid=self._current, errorcode=errorcode)
+        except OSError:
+            pass  # the session's files are gone (pytest's last steps)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: Any) -> Any:
@@ -241,6 +260,17 @@ class MPISession:
         out_of_step = bool(notes)
         if not out_of_step:
             notes.update(_unbalanced([their[3] for their in gathered]))
+        if self.rank in notes:
+            # A verdict found only now, in the exchange: this rank's file gets it too, so
+            # that a child run, which reads these files, reports what this run reports.
+            mine = pytest.TestReport(
+                report.nodeid, report.location, dict(report.keywords), "failed",
+                notes[self.rank], report.when, list(report.sections), report.duration,
+            )  # fmt: skip
+            self.log.write(
+                "report", nodeid=report.nodeid, when=report.when, outcome="failed",
+                duration=report.duration, data=reporting.serialize(self.config, mine),
+            )  # fmt: skip
         reporting.combine(report, ranks, self.rank, notes)
         if out_of_step:
             self._stop(item, "MPI ranks ran out of step")
@@ -405,6 +435,34 @@ def _unbalanced(entered: list[int | None]) -> dict[int, str]:
             "(p.parallel.resynchronize()), so no message of this test reaches the next one."
         )
     }
+
+
+def _watch_aborts(session: MPISession) -> None:
+    """Make ``MPI.COMM_WORLD.Abort`` record the test it ends in this rank's event file.
+
+    mpi4py's own ``COMM_WORLD`` is replaced by a copy of the same communicator (the same
+    handle) whose ``Abort`` writes that record first; everything else about it is the same.
+    """
+    mpi = sys.modules.get("mpi4py.MPI")  # loaded: this session runs on its world
+    world: Any = getattr(mpi, "COMM_WORLD", None)
+    if world is None:
+        return
+    if getattr(world, "patch_session", None) is not None:
+        world.patch_session = session
+        return
+    base = type(world)
+
+    def abort(self: Any, errorcode: int = 0) -> NoReturn:
+        if self.patch_session is not None:
+            self.patch_session.aborting(errorcode)
+        abort_and_wait(super(recorded_type, self), errorcode)
+
+    recorded_type = type(
+        "World", (base,), {"Abort": abort, "patch_session": None, "__doc__": base.__doc__}
+    )
+    recorded = recorded_type(world)
+    recorded.patch_session = session
+    setattr(mpi, "COMM_WORLD", recorded)  # noqa: B010 - a Final name in the stubs
 
 
 def gathered_errors(gathered: list[Any]) -> bool:

@@ -188,6 +188,12 @@ class _Check:
         fresh = Golden(self.kind, data)  # what made it is filled in when it is written
         if regression.calibration.active and regression.calibration.perturbation(self._item):
             return self._measure(path, data)
+        stale = golden.leftovers(path)
+        for leftover in stale:  # what writes of it that were killed midway left
+            leftover.unlink(missing_ok=True)
+        if stale:
+            names = ", ".join(regression.show(leftover) for leftover in stale)
+            warnings.warn(f"removed what killed writes of {shown} left: {names}", stacklevel=4)
         if not path.exists():
             self._write(path, fresh)
             message = f"no golden {describe} for {self._item.name}: wrote {shown}"
@@ -231,6 +237,11 @@ class _Check:
     def _write(self, path: Path, content: Golden) -> Path:
         """Write ``content`` where the golden read at ``path`` belongs; return where."""
         content.made_by = self._made_by()
+        if path.is_dir():
+            raise ValueError(
+                f"cannot write the golden file {self._regression.show(path)}: a folder has "
+                "its name; move or delete that folder"
+            )
         path = self._regression.write_path(path)
         try:
             golden.write(path, content)

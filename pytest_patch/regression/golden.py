@@ -19,6 +19,7 @@ import json
 import math
 import os
 import re
+import time
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -168,13 +169,15 @@ def fingerprint(path: Path, kind: str) -> Any:
         if not isinstance(header, dict) or header.get("body") != digest(np.frombuffer(body.encode(), np.uint8)):
             return None
         return header.get("digest")
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, RecursionError, MemoryError):
         return None
 
 
 
 def read(path: Path, kind: str) -> Golden:
     """Read a golden file, or raise :class:`GoldenError` saying what is wrong with it."""
+    if path.is_dir():
+        raise GoldenError(f"{path} is a folder, not a golden file: move or delete it")
     try:
         if kind == "traces":
             golden = _read_traces(path)
@@ -182,6 +185,10 @@ def read(path: Path, kind: str) -> Golden:
             golden = _read_text(path, kind)
     except GoldenError:
         raise
+    except RecursionError:
+        raise GoldenError(f"{path} is not a {kind} golden file (JSON nested too deep)") from None
+    except MemoryError:
+        raise GoldenError(f"{path} is not a readable {kind} golden (too large to read)") from None
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError) as error:
         raise GoldenError(f"{path} is not a readable {kind} golden ({error})") from None
     return golden
@@ -260,11 +267,32 @@ def _numbers(values: Any, message: str) -> np.ndarray:
         raise GoldenError(message) from None
     if array.ndim != 1 or (array.size and array.dtype != float):
         raise GoldenError(message)
+    if not np.isfinite(array).all():
+        raise GoldenError(f"{message}, not NaN or infinity")
     return array
+
+
+def _check_sizes(path: Path, archive: Any) -> None:
+    """Refuse an archive whose arrays claim more data than the archive holds (a damaged
+    or forged header would otherwise make numpy allocate it all)."""
+    for info in archive.zip.infolist():
+        with archive.zip.open(info) as member:
+            version = np.lib.format.read_magic(member)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+            else:
+                shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+            claimed = math.prod(shape) * dtype.itemsize
+            if claimed > info.file_size:
+                raise GoldenError(
+                    f"{path} is not a readable traces golden: {info.filename} claims "
+                    f"{math.prod(shape)} values but holds {info.file_size} bytes"
+                )
 
 
 def _read_traces(path: Path) -> Golden:
     with np.load(path, allow_pickle=False) as archive:
+        _check_sizes(path, archive)
         if _META not in archive.files:
             raise GoldenError(f"{path} is not a traces golden file of pytest-patch")
         header = _check_header(path, json.loads(str(archive[_META])), "traces")
@@ -304,6 +332,26 @@ def write(path: Path, golden: Golden) -> None:
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+    for leftover in leftovers(path):
+        leftover.unlink(missing_ok=True)
+
+
+#: A temporary file older than this is no write in progress but one that was killed.
+_STALE_TMP_SECONDS = 600.0
+
+
+def leftovers(path: Path) -> list[Path]:
+    """The temporary files that writes of ``path`` killed midway left beside it."""
+    pattern = re.compile(re.escape(f".{path.name}.") + r"[0-9]+\.tmp")
+    now = time.time()
+    try:
+        found = [
+            entry for entry in path.parent.iterdir()
+            if pattern.fullmatch(entry.name) and now - entry.stat().st_mtime > _STALE_TMP_SECONDS
+        ]  # fmt: skip
+    except OSError:
+        return []
+    return sorted(found)
 
 
 def _shuffle(values: Any) -> np.ndarray:

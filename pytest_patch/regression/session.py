@@ -179,8 +179,11 @@ class Regression:
         item.stash[_failed_key] = []
         item.stash[_count_key] = 0
         # Not a stand-in for a test run elsewhere (an item that checks its goldens in this
-        # session, as nrn_scripts items do, says so with ``checks_goldens_here``).
-        if isinstance(item, pytest.Function) or getattr(item, "checks_goldens_here", False):
+        # session, as nrn_scripts items do, says so with ``checks_goldens_here``). Which
+        # tests ran is kept only for --nrn-unused, and the per-test lists only while the
+        # test runs: a session of many tests must not grow with each.
+        here = isinstance(item, pytest.Function) or getattr(item, "checks_goldens_here", False)
+        if self.unused_mode and here:
             self._ran_here.add(item.nodeid)
         try:
             result = yield
@@ -194,6 +197,8 @@ class Regression:
             failed = item.stash[_failed_key]
             del item.stash[_failed_key]
         message = self._failures(item, failed)
+        del item.stash[_missing_key]
+        del item.stash[_count_key]
         if message:
             pytest.fail(message, pytrace=False)
         return result
@@ -225,7 +230,7 @@ class Regression:
             if key == "nrn_golden_written" and (report.nodeid, str(value)) not in self.written:
                 self.written.append((report.nodeid, str(value)))
         self.used.update(str(value) for key, value in report.user_properties if key == "nrn_golden")
-        if report.when == "call" or (report.when == "setup" and not report.passed):
+        if self.unused_mode and (report.when == "call" or (report.when == "setup" and not report.passed)):
             self._outcomes[report.nodeid] = report.outcome
 
     @pytest.hookimpl(trylast=True)

@@ -41,6 +41,7 @@ from patch import p
 from patch.exceptions import (
     ArgumentError,
     ParallelConnectError,
+    TopologyError,
     PatchError,
     UnknownAttributeError,
 )
@@ -295,6 +296,13 @@ def _netcon_defaults(nc: Any) -> tuple[float, float, float]:
     return (nc.threshold, nc.weight[0], nc.delay)
 
 
+def _connect_refuses_loops(m: Any) -> None:
+    parent, child = p.Section(name="loop_parent"), p.Section(name="loop_child")
+    child.connect(parent)
+    with pytest.raises(TopologyError):
+        parent.connect(child)
+
+
 def _same_sections(m: Any) -> None:
     child = p.Section(name="child")
     assert child.connect(m.s) is child
@@ -332,8 +340,8 @@ def _iclamp_old(m: Any) -> None:
 
 
 def _alias_set_does_nothing(clamp: Any, alias: str, attribute: str) -> None:
-    with pytest.raises(AttributeError):
-        getattr(clamp, alias)
+    with pytest.raises(UnknownAttributeError, match=attribute):
+        getattr(clamp, alias)  # refused, naming the clamp's variables
     before = getattr(clamp, attribute)
     with pytest.raises(UnknownAttributeError, match=attribute):
         setattr(clamp, alias, 10)  # refused, naming the clamp's variables
@@ -389,7 +397,7 @@ ROWS: dict[str, Spec] = {
         new=lambda m: p.ParallelCon(91007, m.syn, weight=0.5, delay=1),
     ),
     "p.ParallelCon(gid, target, weight, delay)": Spec(
-        lambda m: p.ParallelCon(91003, m.syn, 0.5, 1), raises=TypeError,
+        lambda m: p.ParallelCon(91003, m.syn, 0.5, 1), raises=ParallelConnectError, names_fate=True,
         new=lambda m: p.ParallelCon(91003, m.syn, weight=0.5, delay=1).weight[0] == 0.5,
     ),
     "p.ParallelCon(..., output=False)": Spec(
@@ -438,7 +446,8 @@ ROWS: dict[str, Spec] = {
                        p.t)[-1] == pytest.approx(5),
     ),
     # -- sections, segments and the other objects ------------------------------------------
-    "Section.connect": Spec(_same_sections),
+    "Section.connect": Spec(_connect_refuses_loops, new=_same_sections),
+    "Section.insert": Spec(_same_sections),
     "Section.connect_synapse": Spec(
         lambda m: _warns("connect_points", lambda: _netcon_defaults(m.s.connect_synapse(m.syn)))
         == (-20, pytest.approx(0.1), 1),

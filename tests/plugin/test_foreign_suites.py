@@ -75,19 +75,25 @@ import pytest
 def test_needs_two_ranks():
     from mpi4py import MPI
     assert MPI.COMM_WORLD.Get_size() == 2
+
+
+@pytest.mark.mpi
+def test_marked_mpi():
+    pass
 '''
 
 
 def test_a_project_opts_out_of_child_runs(pytester: pytest.Pytester) -> None:
-    """mpi_child_runs = false: tests needing ranks are skipped as pytest-mpi skips them."""
+    """mpi_child_runs = false: tests marked mpi are skipped as pytest-mpi skips them in a
+    serial run, a plain ``mpi`` mark too."""
     pytester.makepyfile(test_mpi_marked=MPI_MARKED)
     pytester.makeini("[pytest]\nmpi_child_runs = false\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs")
-    result.assert_outcomes(skipped=1)
+    result.assert_outcomes(skipped=2)
     result.stdout.fnmatch_lines([
-        "*mpi_child_runs = false*",
-        "*needs 2 MPI ranks and mpi_child_runs = false: run `mpiexec -n 2 python -m pytest --with-mpi`*",
+        "*tests marked mpi are skipped (mpi_child_runs = false)*",
+        "*marked mpi and mpi_child_runs = false (as pytest-mpi, MPI tests are skipped in a serial run): run `mpiexec -n 2 python -m pytest --with-mpi`*",
     ])
     pytester.makeini("[pytest]\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1)  # by default it runs, in a child mpiexec -n 2
+    result.assert_outcomes(passed=2)  # by default they run, in a child mpiexec -n 2 and here

@@ -391,6 +391,63 @@ def test_after():
     assert "running test_crashes.py::test_exits exited with status 3 during its call" in out
 
 
+LEAVES_PROCESSES = """
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.nrn_isolated
+SLEEP = [sys.executable, "-c", "import time; time.sleep(300)"]
+
+
+def test_starts_a_subprocess(tmp_path_factory):
+    child = subprocess.Popen(SLEEP)
+    with open(os.environ["PIDS"], "a") as pids:
+        pids.write(f"{child.pid}\\n")
+
+
+def test_forks_and_exits():
+    pid = os.fork()
+    if pid == 0:
+        os.execv(sys.executable, SLEEP)
+    with open(os.environ["PIDS"], "a") as pids:
+        pids.write(f"{pid}\\n")
+    os._exit(0)
+
+
+def test_after():
+    pass
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+def test_processes_an_isolated_test_started_end_with_it(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pids = pytester.path / "pids"
+    monkeypatch.setenv("PIDS", str(pids))
+    pytester.makepyfile(test_leaves=LEAVES_PROCESSES)
+    result = run(pytester)
+    result.assert_outcomes(passed=2, failed=1)  # os._exit(0) before its report
+    started = [int(line) for line in pids.read_text().split()]
+    assert len(started) == 2
+    try:
+        assert [pid for pid in started if alive(pid)] == []
+    finally:
+        for pid in started:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
 def test_unsendable_exception_and_huge_output_are_reported(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_unsendable="""

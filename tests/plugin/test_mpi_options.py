@@ -38,6 +38,23 @@ def test_bad_timeout_on_the_command_line_and_in_the_ini(pytester: pytest.Pyteste
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("mpi_child_runs", "maybe",
+     "ERROR: ini mpi_child_runs: invalid truth value 'maybe'; write true or false (or 1/0, yes/no, on/off)."),
+    ("nrn_coreneuron", "perhaps",
+     "ERROR: nrn_coreneuron = 'perhaps': give auto (the default), true or false."),
+])
+def test_an_invalid_ini_value_names_its_key(
+    pytester: pytest.Pytester, key: str, value: str, message: str
+) -> None:
+    """Also nrn_coreneuron with no mod folder, where nothing else reads it."""
+    pytester.makeini(f"[pytest]\n{key} = {value}\n")
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
 def test_bad_marker_arguments_are_collection_errors(pytester: pytest.Pytester) -> None:
     for name, mark in BAD_MARKS.items():
         pytester.makepyfile(**{name: f"import pytest\n\n{mark}\ndef test_it():\n    pass\n"})

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ElementTree
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -340,6 +343,8 @@ def test_features_need_efel_and_say_so(suite: pytest.Pytester) -> None:
         (b'{"kind": "spikes", "format": 1, "spikes": {"0": "soon"}}', "the spikes of gid 0 must be a list of numbers"),
         (b'{"kind": "spikes", "format": 1, "spikes": {"zero": [1]}}', "'zero' is not a gid"),
         (b'{"kind": "traces", "format": 1}', "is not a spikes golden file"),
+        (b'{"kind": "spikes", "format": 1, "spikes": {"0": ' + b"[" * 200_000 + b"]" * 200_000 + b"}}", "(JSON nested too deep)"),
+        (b'{"kind": "spikes", "format": 1, "spikes": {"0": [1.0, NaN]}}', "the spikes of gid 0 must be a list of numbers, not NaN or infinity"),
     ],
 )
 def test_an_unusable_golden_is_named_and_never_overwritten(suite: pytest.Pytester, cell_goldens: Path, content: bytes, message: str) -> None:
@@ -365,6 +370,55 @@ def test_a_corrupt_trace_archive(suite: pytest.Pytester, cell_goldens: Path) -> 
     result = suite.runpytest_subprocess("-k", "trace")
     result.assert_outcomes(failed=1, deselected=2)
     assert "test_cell/test_trace.traces.npz is not a readable traces golden" in result.stdout.str()
+
+
+def npy_claiming(count: int) -> bytes:
+    """The start of a .npy member whose header claims ``count`` float64 values."""
+    header = f"{{'descr': '<f8', 'fortran_order': False, 'shape': ({count},), }}"
+    header += " " * (63 - (len(header) + 10) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + b"\x00" * 64
+
+
+def test_a_trace_archive_claiming_more_values_than_it_holds(suite: pytest.Pytester, cell_goldens: Path) -> None:
+    """A forged or damaged header is a clear failure, not a MemoryError, and --nrn-regen replaces it."""
+    first_run(suite, cell_goldens)
+    path = suite.path / "test_cell" / "test_trace.traces.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("soma/values.npy", npy_claiming(10**14))
+    result = suite.runpytest_subprocess("-k", "trace")
+    result.assert_outcomes(failed=1, deselected=2)
+    result.stdout.fnmatch_lines(["*test_trace.traces.npz is not a readable traces golden: soma/values.npy claims 100000000000000 values but holds * bytes"])
+    assert "MemoryError" not in result.stdout.str()
+    suite.runpytest_subprocess("-k", "trace", "--nrn-regen").assert_outcomes(passed=1, deselected=2)
+    suite.runpytest_subprocess("-k", "trace").assert_outcomes(passed=1, deselected=2)
+
+
+def test_a_golden_path_that_is_a_folder(suite: pytest.Pytester, cell_goldens: Path) -> None:
+    first_run(suite, cell_goldens)
+    path = suite.path / "test_cell" / "test_spikes.spikes.json"
+    path.unlink()
+    path.mkdir()
+    result = suite.runpytest_subprocess("-k", "spikes")
+    result.assert_outcomes(failed=1, deselected=2)
+    result.stdout.fnmatch_lines(["*test_spikes.spikes.json is a folder, not a golden file: move or delete it"])
+    result = suite.runpytest_subprocess("-k", "spikes", "--nrn-regen")
+    result.assert_outcomes(failed=1, deselected=2)
+    result.stdout.fnmatch_lines(["*cannot write the golden file test_cell/test_spikes.spikes.json: a folder has its name; move or delete that folder"])
+    assert "writable" not in result.stdout.str()
+
+
+def test_what_a_killed_write_left_is_removed_and_named(suite: pytest.Pytester, cell_goldens: Path) -> None:
+    first_run(suite, cell_goldens)
+    folder = suite.path / "test_cell"
+    old = folder / ".test_spikes.spikes.json.4242.tmp"
+    old.write_text('{"kind": "spi')
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    in_progress = folder / ".test_spikes.spikes.json.4243.tmp"  # a write going on now
+    in_progress.write_text("{")
+    result = suite.runpytest_subprocess("-k", "spikes", "-W", "default")
+    result.assert_outcomes(passed=1, deselected=2)
+    result.stdout.fnmatch_lines(["*removed what killed writes of test_cell/test_spikes.spikes.json left: test_cell/.test_spikes.spikes.json.4242.tmp"])
+    assert not old.exists() and in_progress.exists()
 
 
 BAD_CALLS = '''

@@ -1,0 +1,200 @@
+"""Faults in MPI tests get one verdict, the same under ``mpiexec -n N pytest --with-mpi``
+(a direct run) and from a serial ``pytest`` (a child run): MPI_Abort, unbalanced
+collectives; and a direct run that ends early still says what it can (junit XML, the
+tests that did not run, which rank ended it)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or "mpiexec"
+
+ABORTS = """
+import pytest
+
+
+@pytest.mark.mpi(min_size=2)
+def test_before():
+    pass
+
+
+@pytest.mark.mpi(min_size=2)
+def test_aborts():
+    from mpi4py import MPI
+
+    if MPI.COMM_WORLD.rank == 1:
+        MPI.COMM_WORLD.Abort(3)
+
+
+@pytest.mark.mpi(min_size=2)
+def test_after():
+    pass
+"""
+
+
+def run(path: Path, *command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*command, "-p", "no:cacheprovider", "-rA"], cwd=path, capture_output=True,
+        text=True, timeout=300, check=False,
+    )  # fmt: skip
+
+
+def direct(path: Path, *args: str, size: int = 2) -> subprocess.CompletedProcess[str]:
+    return run(path, MPIEXEC, "-n", str(size), sys.executable, "-m", "pytest", "--with-mpi", *args)
+
+
+def serial(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run(path, sys.executable, "-m", "pytest", *args)
+
+
+def test_mpi_abort_in_a_direct_run_names_its_rank_test_and_the_tests_not_run(tmp_path) -> None:
+    (tmp_path / "test_aborts.py").write_text(ABORTS)
+    done = direct(tmp_path, "--junitxml=r.xml")
+    output = done.stdout + done.stderr
+    assert done.returncode == 3, output  # MPI_Abort's error code
+    pytest.LineMatcher(done.stdout.splitlines()).fnmatch_lines(
+        [
+            "pytest-patch: the MPI run ended early.*",
+            "Rank 1 called MPI_Abort in test_aborts.py::test_aborts (call).",
+            "rank 1 ended without finishing the session, in test_aborts.py::test_aborts "
+            "(call) (called MPI_Abort)*",
+            "1 test(s) did not run because the run had to end:",
+            "  test_aborts.py::test_after",
+        ]
+    )
+    # Rank 0 was ended too, so the monitor of the ranks wrote the junit XML.
+    suite = ET.parse(tmp_path / "r.xml").getroot().find("testsuite")
+    assert suite is not None
+    cases = {case.get("name"): case for case in suite.iter("testcase")}
+    assert list(cases) == ["test_before", "test_aborts", "test_after"]
+    assert len(cases["test_before"]) == 0
+    aborted = cases["test_aborts"].find("error")
+    assert aborted is not None and "Rank 1 called MPI_Abort" in (aborted.text or "")
+    not_run = cases["test_after"].find("error")
+    assert not_run is not None and "did not run" in not_run.get("message", "")
+    assert suite.get("errors") == "2"
+
+
+def test_mpi_abort_in_a_child_run_fails_the_test_with_its_rank_and_the_rest_runs(
+    tmp_path,
+) -> None:
+    (tmp_path / "test_aborts.py").write_text(ABORTS)
+    done = serial(tmp_path)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    lines = pytest.LineMatcher(done.stdout.splitlines())
+    lines.fnmatch_lines_random(
+        [
+            "PASSED test_aborts.py::test_before",
+            "PASSED test_aborts.py::test_after",
+            "FAILED test_aborts.py::test_aborts - [[]rank 1[]] MPI: rank 1 called MPI_Abort*",
+            "* 1 failed, 2 passed *",
+        ]
+    )
+    assert "error" not in done.stdout.splitlines()[-1], output  # no teardown error
+
+
+EXITS = """
+import os
+
+
+def test_exits():
+    from mpi4py import MPI
+
+    if MPI.COMM_WORLD.rank == 1:
+        os._exit(3)
+
+
+def test_after():
+    pass
+"""
+
+
+def test_a_rank_that_exits_is_named_as_the_one_that_died_first(tmp_path) -> None:
+    (tmp_path / "test_exits.py").write_text(EXITS)
+    done = direct(tmp_path, "--junitxml=r.xml")
+    assert done.returncode != 0
+    lines = done.stdout.splitlines()
+    # The report is the last thing the run says, after the launcher's own banner.
+    pytest.LineMatcher(lines).fnmatch_lines(
+        [
+            "pytest-patch: the MPI run ended early.*",
+            "Rank 1 died first (*).",
+            "rank 0 ended without finishing the session, in test_exits.py::test_exits*",
+            "rank 1 ended without finishing the session, in test_exits.py::test_exits (call)*",
+            "1 test(s) did not run because the run had to end:",
+            "  test_exits.py::test_after",
+        ]
+    )
+    assert lines[-1] == "  test_exits.py::test_after", done.stdout
+    suite = ET.parse(tmp_path / "r.xml").getroot().find("testsuite")
+    assert suite is not None and suite.get("errors") == "2"
+
+
+DEADLOCK = """
+def test_rank_1_leaves_rank_0_in_a_barrier(p):
+    if p.parallel.rank == 1:
+        raise RuntimeError("rank 1 leaves")
+    p.parallel.barrier()
+
+
+def test_after(p):
+    pass
+"""
+
+
+def test_a_deadlock_with_rank_0_stuck_still_writes_junit_and_ends_with_status_1(tmp_path) -> None:
+    """Rank 0, which writes junit XML, is the stuck one: the watcher writes it instead;
+    the status is the abort's (1, never a launcher's 9) and Patch's report comes last."""
+    (tmp_path / "test_deadlock.py").write_text(DEADLOCK)
+    done = direct(tmp_path, "--junitxml=r.xml", "--mpi-timeout=120")
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "BAD TERMINATION" not in output and "application called MPI_Abort" not in output
+    assert done.stdout.splitlines()[-1].strip() == "test_deadlock.py::test_after", output
+    suite = ET.parse(tmp_path / "r.xml").getroot().find("testsuite")
+    assert suite is not None
+    cases = {case.get("name"): case for case in suite.iter("testcase")}
+    stuck = cases["test_rank_1_leaves_rank_0_in_a_barrier"].find("error")
+    assert stuck is not None and "MPI deadlock" in (stuck.text or "")
+    not_run = cases["test_after"].find("error")
+    assert not_run is not None and "did not run" in not_run.get("message", "")
+
+
+UNBALANCED = """
+import pytest
+
+
+@pytest.mark.mpi(min_size=2)
+def test_one_rank_broadcasts(p):
+    if p.parallel.rank == 0:
+        p.parallel.broadcast({"a": 1})
+
+
+@pytest.mark.mpi(min_size=2)
+def test_after(p):
+    assert p.parallel.broadcast(p.parallel.rank) == 0
+"""
+
+
+@pytest.mark.parametrize("mode", ["direct", "child"])
+def test_unbalanced_collectives_get_the_same_verdict_in_both_modes(tmp_path, mode) -> None:
+    (tmp_path / "test_unbalanced.py").write_text(UNBALANCED)
+    done = direct(tmp_path) if mode == "direct" else serial(tmp_path)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    lines = pytest.LineMatcher(done.stdout.splitlines())
+    lines.fnmatch_lines_random(
+        [
+            "*MPI: the ranks entered different numbers of Patch's collectives in this test*",
+            "PASSED test_unbalanced.py::test_after",
+        ]
+    )
+    # An error at its teardown, where the ranks' counts of collectives are compared.
+    lines.fnmatch_lines(["ERROR test_unbalanced.py::test_one_rank_broadcasts - [[]rank 1[]] MPI*"])
