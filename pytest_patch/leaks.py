@@ -265,11 +265,7 @@ class Simulator:
         held_by_hoc = {name for held in [*in_hoc.values(), *self_held.values()] for name in held}
         holders = _module_holders(every, self._rootpath)
         if self_held:
-            lines.append(
-                "Held by itself: "
-                + "; ".join(f"{holder} holds {_listed(held)}" for holder, held in self_held.items())
-                + "."
-            )
+            lines.append(_held("Held by itself", self_held))
             lines.append(
                 "A hoc template instance that references itself is never freed, by Python "
                 "or by hoc. Call the model's own teardown at the end of the test (such as "
@@ -277,11 +273,7 @@ class Simulator:
                 "teardown if the test may fail."
             )
         if in_hoc:
-            lines.append(
-                "Held by hoc: "
-                + "; ".join(f"{holder} holds {_listed(held)}" for holder, held in in_hoc.items())
-                + "."
-            )
+            lines.append(_held("Held by hoc", in_hoc))
             lines.append(
                 "Hoc keeps what a hoc file or template made for the rest of the process: the "
                 "test cannot drop it, and a later load_file of the same file runs no code. "
@@ -483,6 +475,13 @@ def _hoc_name(obj: Any) -> str | None:
         return str(obj.hname())
     except Exception:  # not a hoc object with a name
         return None
+
+
+def _held(title: str, holders: dict[str, list[str]]) -> str:
+    """``Held by hoc: the hoc variable stim holds IClamp[0]; ...``."""
+    return f"{title}: " + "; ".join(
+        f"{holder} holds {_listed(held)}" for holder, held in holders.items()
+    ) + "."
 
 
 def _listed(names: list[str]) -> str:
