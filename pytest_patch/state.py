@@ -14,13 +14,14 @@ later test's results, whichever way it changed them (``p``, ``neuron.h`` or hoc)
 :meth:`GlobalState.restore` puts a snapshot back and returns what it had to change, as
 ``(name, value found, value restored)``. The module only reads and writes NEURON through
 the ``h`` it is given, so a fresh interpreter can take NEURON's own defaults with it
-(``python -m pytest_patch.state``).
+(:func:`pristine`).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -104,9 +105,12 @@ def pristine(timeout: float = 60) -> GlobalState:
     For a session in which NEURON was first imported inside a test: what that test had
     changed by then must not become every later test's baseline.
     """
+    # A serial interpreter, whatever launcher started this one.
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith(("PMI_", "PMIX_", "OMPI_", "MV2_", "HYDRA_", "MPI_LOCAL"))}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest_patch.state"],
-        capture_output=True, text=True, timeout=timeout, check=True,
+        [sys.executable, "-c", "from pytest_patch.state import main; main()"],
+        capture_output=True, text=True, timeout=timeout, check=True, env=env,
     )
     return GlobalState(json.loads(result.stdout.strip().splitlines()[-1]))
 
@@ -183,8 +187,9 @@ def _set_cvode_active(h: Any, active: float) -> None:
         h.CVode().active(active)
 
 
-if __name__ == "__main__":  # NEURON's defaults, for pristine()
-    from neuron import h as _h
+def main() -> None:
+    """Print NEURON's defaults as JSON (in the fresh interpreter of :func:`pristine`)."""
+    from neuron import h
 
-    _h.load_file("stdrun.hoc")
-    print(GlobalState.capture(_h).to_json())
+    h.load_file("stdrun.hoc")
+    print(GlobalState.capture(h).to_json())
