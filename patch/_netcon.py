@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +16,7 @@ from .exceptions import (
     ArgumentError,
     ArgumentValueError,
     NotConnectableError,
+    PatchWarning,
     SimulationTimeError,
 )
 
@@ -95,6 +98,14 @@ class NetCon(HocObject, hoc.NetCon):
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in _VARIABLES:
+            if name == "threshold" and self in RECEIVERS:
+                warnings.warn(PatchWarning(
+                    f"threshold = {value!r} on a NetCon that receives gid {RECEIVERS[self]} "
+                    "(ParallelCon(gid, target)): NEURON applies it to that gid's spike "
+                    "detector on this rank, so it changes the threshold of every NetCon "
+                    "from the same source, not this connection's. Set the threshold "
+                    "where the spikes are sent: ParallelCon(source, gid, threshold=...)."
+                ), stacklevel=2)
             try:
                 setattr(_plain_of(self), name, value)
             except TypeError as error:
@@ -117,6 +128,8 @@ _refs = NetCon.__dict__["_refs"]
 _track = _graph.track_returned
 #: The NetCon variables a plain view sets (``weight`` is set by index).
 _VARIABLES = frozenset({"delay", "threshold"})
+#: NetCons made by ``ParallelCon(gid, target)``, with the gid each receives.
+RECEIVERS: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 
 
 def _plain_of(netcon: Any) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _collectives, _simulation
+from . import _collectives, _netcon, _simulation
 from ._boot import coreneuron, hoc, world
 from ._hoc import HocObject
 from ._netcon import NetCon
@@ -343,4 +343,5 @@ def _receiver(pc: ParallelContext, gid: int, target: Any, weight: Any, delay: An
     netcon = NetCon(None, target, weight=weight, delay=delay)
     pc._pending.append((weakref.ref(netcon), gid))
     pc._receivers[netcon] = gid
+    _netcon.RECEIVERS[netcon] = gid
     return netcon

@@ -1,6 +1,7 @@
 """ParallelCon: spikes sent under a gid on one rank arrive on synapses of another."""
 
 import gc
+import warnings
 import weakref
 
 import numpy as np
@@ -129,6 +130,18 @@ def test_threshold_is_honoured():
     netcon.threshold = -10
     p.run(10)
     assert len(spikes.local()) == 1
+
+
+def test_setting_a_receivers_threshold_warns_that_it_moves_the_transmitters():
+    soma, clamp = spiking_cell()
+    sender = p.ParallelCon(soma, 4, threshold=-10)
+    receiver = p.ParallelCon(4, p.ExpSyn(p.Section()))
+    with pytest.warns(patch.exceptions.PatchWarning, match=r"receives gid 4 .*every NetCon"):
+        receiver.threshold = 20
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sender.threshold = -10  # the transmitter's own: no warning
+        receiver.delay = 2
 
 
 def test_artificial_cell_transmits():
