@@ -135,12 +135,20 @@ class ScriptItem(pytest.Item):
             # alphabetical order; a failure names the variables.
             variables = sorted(produced.spikes)
             trains = {gid: produced.spikes[name] for gid, name in enumerate(variables)}
-            before = len(failures)
+            # A failed check is recorded for the end of the item (or raised at once):
+            # either way its report names the variables.
+            recorded = regression.failed(self)
+            if recorded is None:
+                recorded = []
+            before, before_recorded = len(failures), len(recorded)
             attempt(
                 "spike times", lambda: spikes.check(trains, window=settings.window, name="spikes")
             )
-            if len(failures) > before:
-                failures[-1] = _GID.sub(lambda m: f"{m[0]} ({_variable(variables, m[1])})", failures[-1])
+            for reports, start in ((failures, before), (recorded, before_recorded)):
+                if len(reports) > start:
+                    reports[-1] = _GID.sub(
+                        lambda m: f"{m[0]} ({_variable(variables, m[1])})", reports[-1]
+                    )
         printed = curated(produced.output, settings.ignore)
         output = OutputRegression(request, regression)
         attempt("printed output", lambda: output.check(printed, rtol=rtol, atol=atol))
