@@ -158,6 +158,9 @@ class IsolatedItem(pytest.Item):
         self.reports: dict[str, pytest.TestReport] = {}
         #: Why a phase has no report from the isolated process (it died), by phase.
         self.lost: dict[str, str] = {}
+        #: On ranks > 0 of a launcher's session: rank 0 ran the test, and these reports
+        #: are copies of its own, which only keep this rank's phases in step.
+        self.mirrored = False
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
         return self.original.reportinfo()
@@ -302,6 +305,11 @@ class Isolation:
             return report
         if call.excinfo is not None and not call.excinfo.errisinstance(_SetupDone):
             return report  # this session's own outcome: a skip, a timeout, an interruption
+        if item.mirrored:  # rank 0 ran it: its report speaks for the test, once
+            report.outcome, report.longrepr = "passed", None
+            if hasattr(report, "wasxfail"):
+                del report.wasxfail
+            return report
         return item.report(call.when, report)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -339,6 +347,7 @@ class Isolation:
             outcome = parallel.broadcast(None, root=0)
             item.reports = {when: self._report(data) for when, data in outcome["reports"].items()}
             item.lost = outcome["lost"]
+            item.mirrored = True
 
     def _report(self, data: dict[str, Any]) -> pytest.TestReport:
         """A report sent as JSON, as pytest made it (a skip's location is a tuple)."""

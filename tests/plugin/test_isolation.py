@@ -742,6 +742,7 @@ def test_in_the_world(p):
                  "FAILED test_direct.py::test_fails"]:
         assert line in out, out
     assert "1 failed, 3 passed, 2 skipped" in out
+    assert "FAILED test_direct.py::test_fails - [rank 0] AssertionError" in out  # ran once
     # The one test that cannot run here is skipped on every rank, naming the commands.
     assert ("run it with a serial `python -m pytest test_direct.py::test_needs_a_world_of_its_own`"
             in out)
