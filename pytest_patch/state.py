@@ -99,6 +99,15 @@ def describe(changed: list[tuple[str, float, float]]) -> str:
     return ", ".join(f"{name} {old:g} -> {new:g}" for name, old, new in changed)
 
 
+# Run in the fresh interpreter of pristine(): NEURON's defaults as JSON, raw NEURON alone.
+_DEFAULTS = (
+    "from neuron import h\n"
+    "from pytest_patch.state import GlobalState\n"
+    "h.load_file('stdrun.hoc')\n"
+    "print(GlobalState.capture(h).to_json())\n"
+)
+
+
 def pristine(timeout: float = 60) -> GlobalState:
     """NEURON's own defaults (with ``stdrun.hoc`` loaded), read in a fresh interpreter.
 
@@ -109,7 +118,7 @@ def pristine(timeout: float = 60) -> GlobalState:
     env = {name: value for name, value in os.environ.items()
            if not name.startswith(("PMI_", "PMIX_", "OMPI_", "MV2_", "HYDRA_", "MPI_LOCAL"))}
     result = subprocess.run(
-        [sys.executable, "-c", "from pytest_patch.state import main; main()"],
+        [sys.executable, "-c", _DEFAULTS],
         capture_output=True, text=True, timeout=timeout, check=True, env=env,
     )
     return GlobalState(json.loads(result.stdout.strip().splitlines()[-1]))
@@ -185,11 +194,3 @@ def _set_cvode_active(h: Any, active: float) -> None:
         h.cvode_active(active)
     else:
         h.CVode().active(active)
-
-
-def main() -> None:
-    """Print NEURON's defaults as JSON (in the fresh interpreter of :func:`pristine`)."""
-    from neuron import h
-
-    h.load_file("stdrun.hoc")
-    print(GlobalState.capture(h).to_json())
