@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import exceptions
-from ._launcher import launched_by_mpi, launcher_rank
+from ._launcher import launched_by_mpi, launcher_rank, serial_environment
 from .exceptions import PatchError
 
 __version__ = "9.0.0"
@@ -88,6 +88,7 @@ __all__ = [
     "follow_cvode",
     "launched_by_mpi",
     "launcher_rank",
+    "serial_environment",
     "load_mechanisms",
     "build_for_coreneuron",
     "coreneuron_unavailable",

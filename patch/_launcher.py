@@ -14,6 +14,8 @@ _RANK_VARIABLES = ("PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WO
 # The world size as the launcher announces it, where it does.
 _SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
 _OTHER_VARIABLES = ("MPI_LOCALNRANKS",)
+# Prefixes of every variable through which a launcher reaches its processes.
+_LAUNCHER_PREFIXES = ("PMI_", "PMIX_", "OMPI_", "MV2_", "HYDRA_", "HYDI_", "MPI_LOCAL", "PALS_")
 
 
 def launched_by_mpi() -> bool:
@@ -39,3 +41,12 @@ def launcher_size() -> int | None:
         if value.isdigit():
             return int(value)
     return None
+
+
+def serial_environment() -> dict[str, str]:
+    """This process's environment without the launcher's variables: a process started
+    with it is a serial one, outside this process's MPI world (and knows it)."""
+    return {
+        name: value for name, value in os.environ.items()
+        if not name.startswith(_LAUNCHER_PREFIXES)
+    }

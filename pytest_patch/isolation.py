@@ -84,9 +84,7 @@ _DIRECT_MPI = (
     "{nodeid}` (which starts an `mpiexec -n {ranks}` for it), or alone with "
     "`mpiexec -n {ranks} python -m pytest --with-mpi {nodeid}`"
 )
-# Environment variables through which a launcher reaches its processes: a process
-# started without them is a serial one, outside the launcher's world.
-_LAUNCHER_PREFIXES = ("PMI_", "PMIX_", "OMPI_", "MV2_", "HYDRA_", "HYDI_", "MPI_LOCAL", "PALS_")
+
 
 
 def addoption(group: Any, parser: pytest.Parser) -> None:
@@ -736,10 +734,7 @@ class _FreshWorker(_Worker):
             command += ["-n", "0"]
         command += forwarded_args(config.invocation_params.args)
         command += [f"{config.rootpath}{os.sep}{nodeid}" for nodeid in nodeids]
-        env = None
-        if outside:
-            env = {name: value for name, value in os.environ.items()
-                   if not name.startswith(_LAUNCHER_PREFIXES)}
+        env = patch.serial_environment() if outside else None
         log = tempfile.TemporaryFile()
         try:
             process = subprocess.Popen(

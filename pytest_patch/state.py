@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 from collections.abc import Callable
 from typing import Any
+
+import patch
 
 # CVode's settings, each read by calling the method without arguments and set with one.
 # ``active`` is restored first and through the run system (see ``_set_cvode_active``).
@@ -114,12 +115,10 @@ def pristine(timeout: float = 60) -> GlobalState:
     For a session in which NEURON was first imported inside a test: what that test had
     changed by then must not become every later test's baseline.
     """
-    # A serial interpreter, whatever launcher started this one.
-    env = {name: value for name, value in os.environ.items()
-           if not name.startswith(("PMI_", "PMIX_", "OMPI_", "MV2_", "HYDRA_", "MPI_LOCAL"))}
-    result = subprocess.run(
+    result = subprocess.run(  # a serial interpreter, whatever launcher started this one
         [sys.executable, "-c", _DEFAULTS],
-        capture_output=True, text=True, timeout=timeout, check=True, env=env,
+        capture_output=True, text=True, timeout=timeout, check=True,
+        env=patch.serial_environment(),
     )
     return GlobalState(json.loads(result.stdout.strip().splitlines()[-1]))
 
