@@ -95,11 +95,6 @@ class GlobalState:
         return json.dumps(self.values)
 
 
-def describe(changed: list[tuple[str, float, float]]) -> str:
-    """``secondorder 2 -> 0, cvode.atol 1e-06 -> 0.001``."""
-    return ", ".join(f"{name} {old:g} -> {new:g}" for name, old, new in changed)
-
-
 # Run in the fresh interpreter of pristine(): NEURON's defaults as JSON, raw NEURON alone.
 _DEFAULTS = (
     "from neuron import h\n"
