@@ -49,6 +49,7 @@ import pytest
 import patch
 
 from .leaks import contained_key
+from .mpi import reporting
 from .mpi.child import forwarded_args, own_world_key
 from .mpi.markers import required_ranks
 
@@ -343,27 +344,17 @@ class Isolation:
                 parallel.broadcast(outcome, root=0)
         else:
             outcome = parallel.broadcast(None, root=0)
-            item.reports = {when: self._report(data) for when, data in outcome["reports"].items()}
+            item.reports = {
+                when: reporting.deserialize(self.config, data)
+                for when, data in outcome["reports"].items()
+            }
             item.lost = outcome["lost"]
             item.mirrored = True
 
-    def _report(self, data: dict[str, Any]) -> pytest.TestReport:
-        """A report sent as JSON, as pytest made it (a skip's location is a tuple)."""
-        report: pytest.TestReport = self.config.hook.pytest_report_from_serializable(
-            config=self.config, data=data
-        )
-        if isinstance(report.longrepr, list):
-            report.longrepr = tuple(report.longrepr)
-        return report
-
     def _outcome(self, item: IsolatedItem) -> dict[str, Any]:
         """``item``'s reports and lost phases, as they travel to the other ranks."""
-        hook = self.config.hook
         reports = {
-            when: json.loads(json.dumps(
-                hook.pytest_report_to_serializable(config=self.config, report=report),
-                default=repr,
-            ))
+            when: json.loads(json.dumps(reporting.serialize(self.config, report), default=repr))
             for when, report in item.reports.items()
         }
         lost = dict(item.lost)
@@ -393,7 +384,7 @@ class Isolation:
             if message is None:
                 break
             if "report" in message:
-                report = self._report(message["report"])
+                report = reporting.deserialize(self.config, message["report"])
                 item.reports[report.when] = report
             elif message.get("done"):
                 if not keep:
