@@ -15,172 +15,43 @@ the modules ``patch.objects``, ``patch.core``, ...) give their replacement with 
 
 from __future__ import annotations
 
+import ast
 import importlib
-import warnings
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 from . import exceptions
+from ._compat import RETIRED, retired
 from ._launcher import launched_by_mpi, launcher_rank, serial_environment
 from .exceptions import PatchError
 
 __version__ = "9.0.0"
 
-if TYPE_CHECKING:
-    from ._clamps import iclamp, vclamp
-    from ._graph import references
-    from ._interpreter import PythonHocInterpreter, p
-    from ._inventory import live_objects
-    from ._mechanisms import is_point_process, point_processes
-    from ._mods import (
-        MechanismBuild,
-        build_for_coreneuron,
-        clear_mod_cache,
-        coreneuron_unavailable,
-        load_mechanisms,
-    )
-    from ._simulation import follow_cvode
-    from ._netcon import NetCon
-    from ._parallel import SPIKE_DTYPE, ParallelContext, SpikeRecorder
-    from ._point_process import PointProcess
-    from ._section import Section, SectionRef
-    from ._transform import is_pointer, transform
-    from ._vector import Vector
 
-# Names that need NEURON, and the module that defines each; imported on first use.
-_LAZY = {
-    "p": "_interpreter",
-    "PythonHocInterpreter": "_interpreter",
-    "transform": "_transform",
-    "is_pointer": "_transform",
-    "is_point_process": "_mechanisms",
-    "point_processes": "_mechanisms",
-    "references": "_graph",
-    "live_objects": "_inventory",
-    "follow_cvode": "_simulation",
-    "load_mechanisms": "_mods",
-    "build_for_coreneuron": "_mods",
-    "coreneuron_unavailable": "_mods",
-    "clear_mod_cache": "_mods",
-    "has_display": "_display",
-    "MechanismBuild": "_mods",
-    "iclamp": "_clamps",
-    "vclamp": "_clamps",
-    "Section": "_section",
-    "SectionRef": "_section",
-    "Vector": "_vector",
-    "NetCon": "_netcon",
-    "PointProcess": "_point_process",
-    "ParallelContext": "_parallel",
-    "SpikeRecorder": "_parallel",
-    "SPIKE_DTYPE": "_parallel",
-}
+def _public_names() -> dict[str, str]:
+    """Each public name and the module that defines it, as ``__init__.pyi`` lists them.
 
-__all__ = [
-    "p",
-    "PythonHocInterpreter",
-    "transform",
-    "is_pointer",
-    "is_point_process",
-    "point_processes",
-    "references",
-    "live_objects",
-    "follow_cvode",
-    "launched_by_mpi",
-    "launcher_rank",
-    "serial_environment",
-    "load_mechanisms",
-    "build_for_coreneuron",
-    "coreneuron_unavailable",
-    "clear_mod_cache",
-    "has_display",
-    "MechanismBuild",
-    "iclamp",
-    "vclamp",
-    "exceptions",
-    "PatchError",
-    "Section",
-    "Vector",
-    "NetCon",
-    "PointProcess",
-    "SectionRef",
-    "ParallelContext",
-    "SpikeRecorder",
-    "SPIKE_DTYPE",
-]
-
-
-# nrn-patch 8's names that Patch 9 renamed or removed (docs/migrating.md). A renamed name
-# maps to (its replacement, "module:attribute" that gives it) and keeps working with a
-# DeprecationWarning; a removed one maps to (why, and what to write instead; None).
-_TRANSFORMS_REMOVED = (
-    "Patch resolves sections, segments and the duck-typing hooks (__arc__, __netcon__, "
-    "__record__) inside every call, so hand the object itself to p.NetCon, "
-    "Vector.record or a point process; patch.transform(obj) gives the NEURON object."
-)
-_RETIRED: dict[str, tuple[str, str | None]] = {
-    "h": ("patch.p", "patch._interpreter:p"),
-    "NotConnectableError": (
-        "patch.exceptions.NotConnectableError", "patch.exceptions:NotConnectableError"
-    ),
-    "is_nrn_scalar": ("patch.is_pointer", "patch._transform:is_pointer"),
-    "is_section": (
-        "isinstance(patch.transform(obj), neuron.nrn.Section)", "patch.core:_is_section"
-    ),
-    "is_segment": (
-        "isinstance(patch.transform(obj), neuron.nrn.Segment)", "patch.core:_is_segment"
-    ),
-    "connection": (
-        "Patch keeps no _connections table. The NetCons between two objects are "
-        "[nc for nc in patch.references(target) if isinstance(nc, patch.NetCon) "
-        "and nc.pre() is source] (for a section source, nc.preseg().sec is source).",
-        None,
-    ),
-    "NotConnectedError": ("it went with patch.connection (see there).", None),
-    "transform_arc": (_TRANSFORMS_REMOVED, None),
-    "transform_netcon": (_TRANSFORMS_REMOVED, None),
-    "transform_record": (_TRANSFORMS_REMOVED, None),
-    "is_density_mechanism": (
-        "section.insert(name) raises UnknownMechanismError naming close matches; "
-        "isinstance(obj, neuron.nrn.Mechanism) tells a mechanism of a segment.",
-        None,
-    ),
-}
-
-
-def _retired(module: str, name: str, fates: Mapping[str, tuple[str, str | None]]) -> Any:
-    """nrn-patch 8's ``module.name``: its replacement, with a ``DeprecationWarning`` that
-    names it, or an ``UnknownAttributeError`` that says why it is gone.
-
-    For the ``__getattr__`` of ``patch`` and of the old modules (``patch.objects``, ...);
-    the warning is attributed to the line that used the old name.
+    The stub is the one table of public names: type checkers read it, and this reads it.
     """
-    fate = fates.get(name)
-    if fate is None:
-        raise AttributeError(f"module {module!r} has no attribute {name!r}")
-    replacement, where = fate
-    if where is None:
-        raise exceptions.UnknownAttributeError(
-            f"{module}.{name} (nrn-patch 8) was removed in Patch 9: {replacement} "
-            "See docs/migrating.md."
-        )
-    warnings.warn(
-        f"{module}.{name} is nrn-patch 8's name; use {replacement} instead "
-        "(see docs/migrating.md).",
-        DeprecationWarning,
-        stacklevel=3,
-    )
-    source, _, path = where.partition(":")
-    value: Any = importlib.import_module(source)
-    for part in path.split("."):
-        value = getattr(value, part)
-    return value
+    stub = Path(__file__).with_suffix(".pyi")
+    names: dict[str, str] = {}
+    for node in ast.parse(stub.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            for alias in node.names:
+                names[alias.asname or alias.name] = node.module or alias.name
+    return names
+
+
+_PUBLIC = _public_names()
+# Names that need NEURON (all but the few imported above), imported on first use.
+_LAZY = {name: module for name, module in _PUBLIC.items() if name not in globals()}
+__all__ = list(_PUBLIC)
 
 
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
-        return _retired("patch", name, _RETIRED)
+        return retired("patch", name, RETIRED)
     value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 from . import _graph
 from ._boot import h
@@ -14,6 +14,14 @@ from .exceptions import ArgumentError, ArgumentValueError, SimulationTimeError
 
 #: What a clamp's ``duration=None`` means: on for the whole run, however long.
 FOREVER = 1e9
+
+
+class ClampSettings(TypedDict, total=False):
+    """The keywords of :func:`iclamp`, for the calls that pass them on to it."""
+
+    amp: float | Iterable[float]
+    delay: float
+    duration: float | None
 
 
 def iclamp(

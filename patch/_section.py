@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import difflib
-import warnings
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import _clamps, _graph, _stack
+from . import _clamps, _compat, _graph, _stack
 from ._boot import h, hoc, nrn
 from ._hoc import HocObject
 from ._mechanisms import density_mechanisms, is_point_process, point_processes
@@ -23,13 +22,18 @@ from .exceptions import (
     UnknownMechanismError,
 )
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ._clamps import ClampSettings
+
 T = TypeVar("T")
 
 _section_init = nrn.Section.__init__
 _section_connect = nrn.Section.connect
 
 
-class Section(nrn.Section):
+class Section(_compat.SectionCompat, nrn.Section):
     """A NEURON section that keeps alive what is placed on it, and what it is part of.
 
     ``Section(name=None, cell=None)`` takes the arguments of ``h.Section``.
@@ -228,59 +232,15 @@ class Section(nrn.Section):
         """
         return NetCon(self._at(x), target, threshold=threshold, delay=delay, weight=weight)
 
-    def connect_synapse(self, target: Any, *args: Any, **kwargs: Any) -> NetCon:
-        """nrn-patch 8's name of :meth:`connect_points` (deprecated)."""
-        warnings.warn(
-            "Section.connect_synapse is nrn-patch 8's name; use Section.connect_points "
-            "instead (the same defaults; see docs/migrating.md).",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return self.connect_points(target, *args, **kwargs)
-
-    def iclamp(
-        self, x: float | None = None, *, amp: float | Iterable[float] | None = None,
-        delay: float = 0.0, duration: float | None = None,
-        amplitude: float | Iterable[float] | None = None,
-    ) -> Any:
-        """Inject current at ``x`` (default 0.5): ``amp`` nA (default 0.1) from ``delay``
-        for ``duration`` ms.
-
-        ``duration`` defaults to the whole run; with a sequence ``amp``, one value is
-        played per time step (``dt`` at the time of the call) and ``duration`` defaults
-        to the sequence's length. See :func:`patch.iclamp`.
+    def iclamp(self, x: float | None = None, **settings: Unpack[ClampSettings]) -> Any:
+        """Inject current at ``x`` (default 0.5): the clamp of :func:`patch.iclamp`
+        (``amp``, ``delay``, ``duration``, with its defaults).
 
         A position without ``amp`` is refused: nrn-patch 8's first argument was the
-        amplitude, so ``s.iclamp(0.3)`` would mean two different clamps. nrn-patch 8's
-        ``amplitude=`` still works, with a ``DeprecationWarning``, and keeps its default
-        ``duration`` of 100 ms.
+        amplitude, so ``s.iclamp(0.3)`` would mean two different clamps.
         """
-        if amplitude is not None:
-            if amp is not None:
-                raise ArgumentError("iclamp: give amp= only (amplitude= is its old name).")
-            kept = "" if duration is not None else ", duration=100"
-            warnings.warn(
-                f"iclamp(amplitude=...) is nrn-patch 8's keyword; use iclamp(amp=...{kept}) "
-                "instead (without duration= Patch's clamp lasts the whole run; nrn-patch 8's "
-                "lasted 100 ms). See docs/migrating.md.",
-                DeprecationWarning,
-                stacklevel=2,
-            )
-            amp = amplitude
-            if duration is None:
-                duration = 100.0
-        elif amp is None:
-            if x is not None:
-                raise ArgumentError(
-                    f"iclamp({x!r}): {x!r} is the position x along the section, "
-                    "and no amp= was given (in nrn-patch 8 the first argument was the "
-                    f"amplitude). Say which you mean: iclamp(amp={x!r}) or "
-                    f"iclamp({x!r}, amp=0.1)."
-                )
-            amp = 0.1
-        return _clamps.iclamp(
-            self._at(0.5 if x is None else x), amp=amp, delay=delay, duration=duration
-        )
+        settings_ = _compat.iclamp_settings(x, settings)
+        return _clamps.iclamp(self._at(0.5 if x is None else x), **settings_)
 
     def vclamp(
         self, x: float = 0.5, *, voltage: float | Sequence[float] = -65.0,
@@ -294,19 +254,8 @@ _section_refs = Section.__dict__["_refs"]
 _section_recordings = Section.__dict__["recordings"]
 
 
-class SectionRef(HocObject, hoc.SectionRef):
+class SectionRef(_compat.SectionRefCompat, HocObject, hoc.SectionRef):
     """``h.SectionRef`` that takes the section positionally or as ``sec=``."""
-
-    @property
-    def section(self) -> Any:
-        """nrn-patch 8's name of ``sec`` (deprecated)."""
-        warnings.warn(
-            "SectionRef.section is nrn-patch 8's name; use SectionRef.sec instead "
-            "(see docs/migrating.md).",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return self.sec
 
     __slots__ = ("_refs", "__weakref__")
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _RETIRED, _retired
+from ._compat import RETIRED as _RETIRED
+from ._compat import retired as _retired
 
 _FATES: dict[str, tuple[str, str | None]] = {
     **{name: _RETIRED[name] for name in (

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _retired
+from ._compat import retired as _retired
 
 _CHECKED_FIRST = (
     "Patch checks arguments before calling NEURON and raises patch.exceptions errors itself "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _retired
+from ._compat import retired as _retired
 
 _FATES: dict[str, tuple[str, str | None]] = {
     "PythonHocInterpreter": (

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _retired
+from ._compat import retired as _retired
 
 _NO_WRAPPERS = (
     "Patch objects are NEURON objects (subclasses of NEURON's classes), so there is no "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _retired
+from ._compat import retired as _retired
 
 _NO_CHECKS = (
     "Patch needs NEURON 9 or later and checks nothing else; neuron.__version__ is NEURON's "

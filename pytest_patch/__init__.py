@@ -6,8 +6,6 @@ them, and :mod:`pytest_patch.strategies` when it is imported.
 
 from __future__ import annotations
 
-from typing import Any
-
 import patch
 from patch.exceptions import ModCompileError
 
@@ -47,12 +45,6 @@ __all__ = [
     "LeakWarning",
     "Recording",
     "Simulator",
-    "ModBuild",
     "ModCompileError",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name == "ModBuild":  # patch.MechanismBuild; looked up when used, as it starts NEURON
-        return patch.MechanismBuild
-    raise AttributeError(f"module 'pytest_patch' has no attribute {name!r}")
