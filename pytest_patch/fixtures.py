@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator
 from typing import Any
 
 import pytest
@@ -89,34 +89,19 @@ def section_fixture(p: patch.PythonHocInterpreter) -> patch.Section:
 
 
 class ClampFactory:
-    """Places configured current clamps: ``iclamp(target, amp=, delay=, duration=)``.
+    """Places current clamps: ``iclamp(target, amp=, delay=, duration=)`` is
+    :func:`patch.iclamp`, with its defaults (the same clamp as ``Section.iclamp``)."""
 
-    The same clamp as :func:`patch.iclamp` and ``Section.iclamp``, with their defaults.
-    """
-
-    def __call__(
-        self,
-        target: Any,
-        *,
-        amp: float | Iterable[float] = 0.1,
-        delay: float = 0.0,
-        duration: float | None = None,
-    ) -> Any:
-        """An ``IClamp`` at ``target`` (a Section means its middle, or a Segment).
-
-        ``amp`` is in nA; ``duration`` defaults to the whole run (or, when ``amp`` is a
-        sequence played one value per time step, to the sequence's length).
-        """
-        return patch.iclamp(target, amp=amp, delay=delay, duration=duration)
+    def __call__(self, target: Any, /, **settings: Any) -> Any:
+        """An ``IClamp`` at ``target`` (a Section means its middle, or a Segment)."""
+        return patch.iclamp(target, **settings)
 
 
 @pytest.fixture(name="iclamp")
 def iclamp_fixture(p: patch.PythonHocInterpreter) -> ClampFactory:
-    """A factory of current clamps: ``iclamp(target, amp=0.1, delay=0, duration=None)``.
-
-    ``target`` is a Section (its middle) or a Segment; ``amp`` in nA is a number or a
-    sequence played one value per time step from ``delay``; ``duration`` (ms) defaults
-    to the whole run. Returns the ``IClamp``, which lives as long as its section.
+    """A factory of current clamps: ``iclamp(target, amp=, delay=, duration=)`` is
+    :func:`patch.iclamp` (a number or a sequence of nA; by default for the whole run).
+    Returns the ``IClamp``, which lives as long as its section.
 
     Example::
 
