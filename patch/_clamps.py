@@ -9,6 +9,7 @@ from . import _graph
 from ._boot import h
 from ._point_process import point_process_class
 from ._transform import resolve_segment
+from ._validate import is_number
 from ._vector import Vector
 from .exceptions import ArgumentError, ArgumentValueError, SimulationTimeError
 
@@ -38,14 +39,12 @@ def iclamp(
 
     The clamp keeps its section (and a played sequence) alive, and they keep it.
     """
-    if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay < 0:
+    if not is_number(delay) or delay < 0:
         raise SimulationTimeError(f"iclamp: delay={delay!r} must be a number of ms >= 0.")
-    if duration is not None and (
-        isinstance(duration, bool) or not isinstance(duration, (int, float)) or duration < 0
-    ):
+    if duration is not None and (not is_number(duration) or duration < 0):
         raise SimulationTimeError(f"iclamp: duration={duration!r} must be a number of ms >= 0 (or None).")
     section, x = resolve_segment(target)
-    if isinstance(amp, (int, float)) and not isinstance(amp, bool):
+    if is_number(amp):
         clamp = point_process_class("IClamp")(section(x))
         clamp.delay = delay
         clamp.amp = amp
@@ -56,7 +55,7 @@ def iclamp(
     values = list(amp)
     if not values:
         raise ArgumentValueError("iclamp: amp is an empty sequence; give at least one value.")
-    bad = [value for value in values if isinstance(value, bool) or not isinstance(value, (int, float))]
+    bad = [value for value in values if not is_number(value)]
     if bad:
         raise ArgumentError(f"iclamp: amp holds {bad[0]!r}; give numbers of nA.")
     clamp = point_process_class("IClamp")(section(x))

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ._boot import hoc, world
+from ._validate import is_integer
 from ._vector import Vector
 from .exceptions import BroadcastError, CollectiveError
 
@@ -69,9 +70,7 @@ def broadcast(data: Any, root: Any) -> Any:
     """Send ``data`` from rank ``root`` and return it on every rank (see ParallelContext)."""
     _Epoch.entered += 1
     size = SIZE
-    if type(root) is not int and not (
-        isinstance(root, (int, np.integer)) and not isinstance(root, bool)
-    ):
+    if not is_integer(root):
         raise BroadcastError(f"root={root!r} is not a rank: give an int from 0 to {size - 1}.")
     if not 0 <= root < size:
         raise BroadcastError(

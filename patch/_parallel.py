@@ -11,6 +11,7 @@ from . import _collectives, _netcon, _simulation
 from ._boot import coreneuron, hoc, world
 from ._hoc import HocObject
 from ._netcon import NetCon
+from ._validate import is_integer
 from ._vector import Vector
 from .exceptions import ParallelConnectError
 
@@ -280,8 +281,8 @@ def parallel_con(
     (``p.finitialize``, ``p.run`` or ``p.parallel.set_maxstep``), so transmitters and
     receivers may be made in any order.
     """
-    first_is_gid = _is_gid(first)
-    second_is_gid = _is_gid(second)
+    first_is_gid = is_integer(first)
+    second_is_gid = is_integer(second)
     if first_is_gid == second_is_gid:
         raise ParallelConnectError(
             "ParallelCon takes exactly one gid: ParallelCon(source, gid) to transmit the "
@@ -301,10 +302,6 @@ def parallel_con(
             "threshold belongs to the transmitting side: ParallelCon(source, gid, threshold=...)."
         )
     return _receiver(pc, _check_gid(first), second, weight, delay)
-
-
-def _is_gid(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _check_gid(gid: Any) -> int:

@@ -11,6 +11,7 @@ from ._hoc import HocObject, plain_view
 from ._mechanisms import Mechanism, point_processes
 from ._stack import require_section
 from ._transform import check_alive, implements, is_pointer, resolve_segment, transform
+from ._validate import is_number
 from .exceptions import ArgumentError, SegmentPositionError, UnknownAttributeError
 
 
@@ -212,7 +213,7 @@ def _place(what: str, args: tuple[Any, ...], sec: Any) -> tuple[tuple[Any, ...],
             section, x = resolve_segment(first)
             check_alive(section)
             return (section(x),) + args[1:], sec
-        if isinstance(first, (int, float)) and not isinstance(first, bool):
+        if is_number(first):
             if not 0.0 <= first <= 1.0:
                 raise SegmentPositionError(f"{what}: position {first!r} is outside [0, 1].")
         else:

@@ -14,6 +14,7 @@ from typing import Any
 
 from . import _parallel, _simulation
 from ._boot import h
+from ._validate import is_number
 from ._vector import Vector
 from .exceptions import ArgumentError, HocError, SimulationTimeError
 
@@ -79,7 +80,7 @@ def _hoc(name: str, function: Any, *args: Any) -> Any:
 def finitialize(*args: Any) -> Any:
     """``h.finitialize`` after the parallel set-up NEURON needs, when it needs it."""
     for value in args:
-        if not _simulation.is_number(value) or not math.isfinite(value):
+        if not is_number(value) or not math.isfinite(value):
             raise ArgumentError(f"finitialize takes an initial voltage in mV, not {value!r}.")
     prepare()
     return _hoc("finitialize", h.finitialize, *args)

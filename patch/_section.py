@@ -13,6 +13,7 @@ from ._mechanisms import density_mechanisms, is_point_process, point_processes
 from ._netcon import NetCon
 from ._point_process import point_process_class
 from ._transform import check_alive, implements, is_alive, resolve_segment, transform
+from ._validate import is_number
 from ._vector import Vector
 from .exceptions import (
     ArgumentError,
@@ -158,7 +159,7 @@ class Section(_compat.SectionCompat, nrn.Section):
     def _at(self, x: float) -> Any:
         """The segment at ``x``, a ``SegmentPositionError`` outside ``[0, 1]``."""
         check_alive(self)
-        if isinstance(x, bool) or not isinstance(x, (int, float)) or not 0.0 <= x <= 1.0:
+        if not is_number(x) or not 0.0 <= x <= 1.0:
             raise SegmentPositionError(
                 f"{self.name()}({x!r}): a position along a section is a number in [0, 1]."
             )

@@ -7,13 +7,13 @@ Python; each check here refuses one of them before NEURON gets there.
 from __future__ import annotations
 
 import math
-import numbers
 import weakref
 from typing import Any
 
 from . import _graph
 from ._boot import h
 from ._mechanisms import declared_pointers, hoc_name, point_processes
+from ._validate import is_number
 from .exceptions import ArgumentError, SimulationTimeError, SimulatorError
 
 
@@ -62,11 +62,6 @@ def sync_run_system() -> None:
         active = 1.0 if h.CVode().active() else 0.0
         if h.using_cvode_ != active:
             h.using_cvode_ = active
-
-
-def is_number(value: Any) -> bool:
-    """Whether NEURON takes ``value`` as a number: ints, floats, numpy's, not bools."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def check_step(dt: Any) -> None:
