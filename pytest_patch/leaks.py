@@ -105,9 +105,11 @@ class Simulator:
         started inside a test, NEURON's own defaults stand in for what that test changed.
         """
         if self._baseline is None:
+            # Started here, NEURON is at its defaults: no fresh interpreter is needed.
+            started_now = "neuron" not in sys.modules
             patch.p.load_stdrun()
             h = patch.transform(patch.p)
-            if self._early is None and self._ran_without_neuron:
+            if self._early is None and self._ran_without_neuron and not started_now:
                 self._early = pristine()
             values = GlobalState.capture(h).values
             values.update(self._early.values if self._early else {})

@@ -3,6 +3,9 @@
 # serially and on 2 MPI ranks.
 set -euo pipefail
 source "$(dirname "$0")/setup-venv.sh"
+# The suite starts hundreds of Python processes: let them share compiled modules (and
+# pytest's assertion-rewritten ones) instead of compiling them again in each.
+unset PYTHONDONTWRITEBYTECODE
 echo "== type check"
 python -m mypy
 # A stuck run is a failure, not a wait: each run has a generous upper bound. The serial
