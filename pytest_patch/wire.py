@@ -7,6 +7,9 @@ Isolated tests (:mod:`pytest_patch.isolation`), script items
 options (:func:`forwarded_args`). Isolated and script processes talk with the session on a
 stream socket, one message at a time: JSON, preceded by its length in bytes
 (:func:`send`, :func:`receive`).
+
+It is a module of its own, outside :mod:`pytest_patch.isolation`, because
+:mod:`pytest_patch.mpi.child` needs it and the isolation package imports that module.
 """
 
 from __future__ import annotations
