@@ -23,34 +23,11 @@ from typing import Any
 
 import pytest
 
+from ..wire import forwarded_args
 from . import monitor, reporting, watchdog
 from .launcher import LauncherError, default_launcher
 from .markers import is_mpi_test, required_ranks
 from .ranklog import culprit, ended_path, log_path, read_events, read_stack
-
-# Options of the parent that the child needs too: plugins, ini overrides, NEURON's, and
-# pytest-timeout's (its per-test limit applies in the child, to each test).
-_FORWARDED_PAIRS = {
-    "-p", "-o", "--override-ini", "--nrn-leaks", "--nrn-mod-dir", "--nrn-isolate",
-    "--timeout", "--timeout-method", "--timeout_method", "--nrn-artifacts", "--nrn-unused",
-}  # fmt: skip
-_FORWARDED_PREFIXES = ("-p", "-o", "--override-ini=", "--nrn-", "--timeout")
-# Done once, by the parent, before it builds what its children load.
-_NOT_FORWARDED = {"--nrn-clear-mod-cache"}
-
-
-def forwarded_args(args: tuple[str, ...] | list[str]) -> list[str]:
-    """The parent's command-line options that the child run must repeat."""
-    out: list[str] = []
-    takes_value = False
-    for arg in args:
-        if arg in _NOT_FORWARDED and not takes_value:
-            continue
-        if takes_value or arg.startswith(_FORWARDED_PREFIXES):
-            out.append(arg)
-            takes_value = not takes_value and arg in _FORWARDED_PAIRS
-    return out
-
 
 #: Set on a test that needs an MPI world of its own (an isolated test, see
 #: :mod:`pytest_patch.isolation`): its child run holds it alone.

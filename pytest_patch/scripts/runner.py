@@ -24,7 +24,9 @@ import pytest
 
 import patch
 
-from ..isolation import _crash_log_path, _own_capture, _receive, _send, _Zygote
+from .. import wire
+from ..isolation.processes import Zygote, crash_log_path
+from ..isolation.remote import own_capture
 from . import capture
 from .lines import ScriptLine
 
@@ -34,8 +36,8 @@ class Runner:
 
     def __init__(self, config: pytest.Config, graphs: bool) -> None:
         self.graphs = graphs
-        self._zygote: _Zygote | None = _Zygote.start(
-            lambda: _own_capture(config), lambda: None, _serve
+        self._zygote: Zygote | None = Zygote.start(
+            lambda: own_capture(config), lambda: None, _serve
         )
 
     def run(
@@ -71,10 +73,10 @@ class Runner:
 
 def _serve(channel: socket.socket) -> None:
     """In an item's process: start NEURON, run the script asked for, answer, end."""
-    crash_log = _crash_log_path(os.getpid())
+    crash_log = crash_log_path(os.getpid())
     with open(crash_log, "w") as crash_file:
         faulthandler.enable(file=crash_file, all_threads=True)
-        request = _receive(channel)
+        request = wire.receive(channel)
         if request is None:
             return
         line = ScriptLine(
@@ -90,7 +92,7 @@ def _serve(channel: socket.socket) -> None:
             answer = {"failed": str(failure)}
         except Exception:  # noqa: BLE001 - anything else is reported with its item
             answer = {"failed": f"pytest-patch could not run {line.text}:\n{traceback.format_exc()}"}
-        _send(channel, answer)
+        wire.send(channel, answer)
         faulthandler.disable()
     os.unlink(crash_log)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pytest_patch.mpi._options import parse_timeout
-from pytest_patch.mpi.child import forwarded_args
 from pytest_patch.mpi.reporting import RankFailures, combine
+from pytest_patch.wire import forwarded_args
 
 pytest_plugins = ["pytester"]
 
