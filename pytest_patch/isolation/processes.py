@@ -107,6 +107,7 @@ class ForkedWorker(Worker):
     def kill(self) -> None:
         end_group(self.pid)  # first: closing waits for the process to end
         Worker.close(self)
+        crash_log_path(self.pid).unlink(missing_ok=True)  # ended before it could remove it
 
     def status(self) -> int | None:
         if not self._waited:
@@ -196,6 +197,7 @@ class FreshWorker(Worker):
         self.channel.close()
         end_group(self.process.pid)
         self.process.wait()
+        crash_log_path(self.process.pid).unlink(missing_ok=True)
 
     def status(self) -> int | None:
         code = self.process.wait()
