@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import array
+import fcntl
 import os
+import stat
 import sys
+import termios
 import time
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -47,6 +51,7 @@ class Exchange:
     """
 
     def __init__(self, comm: Any, timeout: float) -> None:
+        self.world = comm
         self.comm = comm.Dup()
         self.rank = comm.Get_rank()
         self.size = comm.Get_size()
@@ -76,17 +81,46 @@ class Exchange:
             return None
         return self.gather(value)
 
-    def abort(self, status: int) -> None:
+    def abort(self, status: int) -> NoReturn:
         """End every rank of the world at once, with ``status`` as the exit status.
 
-        The MPI library's own line about the abort is left out: Patch's report, just
-        printed, is the last thing the run says.
+        The abort is of ``COMM_WORLD`` itself, not of this exchange's copy: only then do
+        MPICH's and Intel MPI's ``mpiexec`` end with the abort's status as such (an abort
+        of another communicator ends its ranks one by one, and ``mpiexec`` then reports
+        the status of whichever it saw end, 9 and its "BAD TERMINATION" banner when that
+        was a rank it killed). What this rank printed has left its pipes before the
+        abort, which the launcher would otherwise act on first; the MPI library's own
+        line about the abort is left out: Patch's report is the last thing the run says.
         """
         sys.stdout.flush()
         sys.stderr.flush()
+        _drain((1, 2))
         null = os.open(os.devnull, os.O_WRONLY)
         os.dup2(null, 2)
-        abort_and_wait(self.comm, status)
+        mpi = sys.modules["mpi4py.MPI"]
+        mpi.Comm.Abort(self.world, status)  # mpi4py's own, not an override's
+        os._exit(status)
+
+
+#: How long :func:`_drain` waits for the launcher to read what this rank printed.
+_DRAIN_SECONDS = 5.0
+
+
+def _drain(fds: tuple[int, ...]) -> None:
+    """Wait until the launcher has read what this rank wrote to ``fds`` that are pipes."""
+    deadline = time.monotonic() + _DRAIN_SECONDS
+    unread = array.array("i", [0])
+    for fd in fds:
+        try:
+            if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+                continue
+            while time.monotonic() < deadline:
+                fcntl.ioctl(fd, termios.FIONREAD, unread)
+                if unread[0] == 0:
+                    break
+                time.sleep(0.005)
+        except OSError:
+            continue
 
 
 #: How long a rank that called MPI_Abort waits for the launcher to end it.
