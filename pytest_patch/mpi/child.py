@@ -24,10 +24,11 @@ from typing import Any
 import pytest
 
 from ..wire import forwarded_args
-from . import monitor, reporting, watchdog
+from . import faults, reporting
+from .faults import culprit
 from .launcher import LauncherError, default_launcher
 from .markers import is_mpi_test, required_ranks
-from .ranklog import culprit, ended_path, log_path, read_events, read_stack
+from .ranklog import ended_path, log_path, read_events, read_stack
 
 #: Set on a test that needs an MPI world of its own (an isolated test, see
 #: :mod:`pytest_patch.isolation`): its child run holds it alone.
@@ -97,7 +98,7 @@ class ChildRun:
         """The rank that called MPI_Abort, the test and the phase it was in, if one did:
         from its event file (``MPI.COMM_WORLD.Abort`` records it), else from the
         launcher's message and the test the rank was in last (the call, then)."""
-        recorded = monitor.aborted(self.events)
+        recorded = faults.aborted(self.events)
         if recorded is not None:
             return recorded
         abort = _ABORT.search(self.output)
@@ -332,13 +333,7 @@ class ChildRuns:
     ) -> None:
         """The phase of a test in which ``culprit`` called MPI_Abort: a failure."""
         nodeid = report.nodeid
-        notes = {
-            culprit: (
-                f"MPI: rank {culprit} called MPI_Abort in {nodeid} ({phase}), which ends the run: "
-                f"mpiexec -n {run.size} ended every rank (exit status {run.returncode}). "
-                "The run's output is below."
-            )
-        }
+        notes = faults.called_abort(culprit, nodeid, phase, run.size, run.returncode)
         reporting.combine(report, {}, -1, notes)
         report.sections.append((f"mpiexec -n {run.size} output", run.output))
         self._explained.add(nodeid)
@@ -359,19 +354,8 @@ class ChildRuns:
 
     def _why_missing(self, run: ChildRun, rank: int, nodeid: str, when: str) -> str:
         if run.deadlocked(nodeid, when) or run.stacks.get(rank):
-            return watchdog.describe_missing(rank, nodeid, when, self.timeout, run.stacks[rank])
-        if run.finished(rank):
-            return f"MPI: rank {rank} gave no result for {nodeid} ({when})."
-        first = run.culprit()
-        if first is None:
-            return (
-                f"MPI: rank {rank} gave no result for {nodeid} ({when}): a rank died or left "
-                f"(crash, os._exit, MPI_Abort) and mpiexec -n {run.size} ended the run with "
-                f"exit status {run.returncode}. Its output is below."
-            )
-        if first[0] == rank:
-            return (
-                f"MPI: rank {rank} died in {nodeid} ({when}): it {first[1]}. The run's "
-                "output is below."
-            )
-        return f"MPI: rank {rank} was ended by mpiexec after rank {first[0]} died."
+            return faults.describe_missing(rank, nodeid, when, self.timeout, run.stacks[rank])
+        first = None if run.finished(rank) else run.culprit()
+        return faults.gave_no_result(
+            rank, nodeid, when, run.finished(rank), first, run.size, run.returncode
+        )

@@ -5,7 +5,8 @@ happened. Rank 0 starts this script in its own session; it holds rank 0's standa
 output (the launcher forwards it until every holder has closed it), waits until the
 ranks on this host are gone, and prints which ranks ended without finishing and the
 test each was in. It runs as a plain script, importing nothing beyond the standard
-library and its sibling ``ranklog.py``, so that it starts fast.
+library and its siblings ``ranklog.py`` and ``faults.py`` (which rank died first, which
+called MPI_Abort), so that it starts fast.
 
     python monitor.py ROOT PID0 PID1 ...   (a PID of 0: that rank runs on another host)
 """
@@ -23,9 +24,11 @@ from typing import Any
 from xml.etree import ElementTree
 
 if __package__:
-    from .ranklog import culprit, ended_path, log_path, read_events
+    from .faults import aborted, culprit
+    from .ranklog import ended_path, log_path, read_events
 else:  # run as a script
-    from ranklog import culprit, ended_path, log_path, read_events  # type: ignore[no-redef,import-not-found]
+    from faults import aborted, culprit  # type: ignore[no-redef,import-not-found]
+    from ranklog import ended_path, log_path, read_events  # type: ignore[no-redef,import-not-found]
 
 _POLL_SECONDS = 0.05
 #: How long the report waits for the launcher to end, so that it comes last.
@@ -66,21 +69,6 @@ def where(events: list[dict[str, Any]]) -> str:
     following = {"": "setup", "setup": "call", "call": "teardown"}
     phase = following.get(phases[-1] if phases else "")
     return f"in {test} ({phase})" if phase else f"after {test}"
-
-
-def aborted(events: dict[int, list[dict[str, Any]]]) -> tuple[int, str, str] | None:
-    """The first rank that called ``MPI.COMM_WORLD.Abort``, the test and its phase."""
-    for rank, rank_events in sorted(events.items()):
-        for index, event in enumerate(rank_events):
-            if event.get("event") == "abort":
-                nodeid = event.get("nodeid") or ""
-                phases = [
-                    e["when"] for e in rank_events[:index]
-                    if e.get("event") == "report" and e.get("nodeid") == nodeid
-                ]  # fmt: skip
-                following = {"": "setup", "setup": "call", "call": "teardown"}
-                return rank, nodeid, following.get(phases[-1] if phases else "", "teardown")
-    return None
 
 
 def not_run(events: dict[int, list[dict[str, Any]]]) -> list[str]:

@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Any
 
 _TAIL_BYTES = 1 << 16
-#: How a rank that mpiexec ended after another rank died is described.
-KILLED_BY_LAUNCHER = "killed by SIGKILL"
 
 
 def log_path(root: Path, rank: int) -> Path:
@@ -76,16 +74,3 @@ def read_stack(root: Path, rank: int) -> str:
         return stack_path(root, rank).read_text(errors="replace").strip()
     except OSError:
         return ""
-
-
-def culprit(ended: dict[int, str], size: int) -> tuple[int, str] | None:
-    """The one rank that ended the run, from how each ended (see ``monitor.py``).
-
-    ``mpiexec`` SIGKILLs the other ranks once one dies and reaps the dying one at once,
-    so the culprit is the only rank not killed by SIGKILL, even when its own status
-    was gone before anyone could read it.
-    """
-    others = [rank for rank in range(size) if ended.get(rank) != KILLED_BY_LAUNCHER]
-    if len(others) != 1 or len(ended) == 0:
-        return None
-    return others[0], ended.get(others[0], "ended first, before mpiexec killed the others")

@@ -14,6 +14,8 @@ from _pytest._code.code import (
     ReprTraceback,
 )
 
+from .faults import rank_label
+
 #: Width of the rank headings once a report has left this process (pytest-xdist, child
 #: runs): pytest rebuilds the body from plain parts there and cannot know the terminal.
 _HEADING_WIDTH = 80
@@ -114,11 +116,6 @@ def _crash(failures: list[tuple[int, Any]], notes: dict[int, str]) -> RankCrash:
     return RankCrash("", 0, f"[{label}] {first_note[0]}")
 
 
-def rank_label(ranks: list[int]) -> str:
-    """``rank 1``, or ``ranks 0, 2`` for several."""
-    return f"rank {ranks[0]}" if len(ranks) == 1 else f"ranks {', '.join(map(str, ranks))}"
-
-
 def _ranked(sections: list[tuple[str, str]], rank: int) -> list[tuple[str, str]]:
     return [(f"{title} [rank {rank}]", content) for title, content in sections]
 
@@ -174,27 +171,6 @@ def combine(
             if wasxfail is not None:
                 report.wasxfail = wasxfail
     return report
-
-
-def departures(ranks: dict[int, pytest.TestReport | str], waiting: list[int]) -> dict[int, str]:
-    """Notes on how the ranks that skipped or xfailed left a test phase in which the
-    ``waiting`` ranks got stuck: a deadlock fails the test, and would otherwise hide why
-    they left (a failing rank's traceback is shown anyway)."""
-    others = rank_label(waiting)
-    notes = {}
-    for rank, detail in sorted(ranks.items()):
-        wasxfail = getattr(detail, "wasxfail", None)
-        body = getattr(detail, "longrepr", None)
-        if getattr(detail, "outcome", detail) != "skipped":
-            continue
-        if wasxfail is not None:
-            how = f"xfailed ({wasxfail})" if wasxfail else "xfailed"
-        elif isinstance(body, (tuple, list)) and len(body) == 3:
-            how = f"skipped ({body[2]}) at {body[0]}:{body[1]}"
-        else:
-            how = "skipped"
-        notes[rank] = f"MPI: rank {rank} {how} and left the test while {others} still ran it."
-    return notes
 
 
 def serialize(config: pytest.Config, report: pytest.TestReport | pytest.CollectReport) -> Any:

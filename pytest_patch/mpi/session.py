@@ -2,7 +2,10 @@
 
 Every test phase (setup, call, teardown) ends with an exchange over all ranks, so each
 rank continues with the same combined outcome; rank 0 alone prints and writes junit XML.
-Results are also appended to per-rank files so a crash or hang can be explained.
+Results are also appended to per-rank files so a crash or hang can be explained. This
+module gathers and combines; what went wrong (ranks out of step, unbalanced collectives,
+a rank that never arrived or waits in a collective the others left) is decided in
+:mod:`.faults`.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import pytest
 
 import patch
 
-from . import monitor, reporting, watchdog
+from . import faults, monitor, reporting, watchdog
 from .exchange import Exchange, abort_and_wait
 from .ranklog import RankLog, log_path
 
@@ -245,35 +248,35 @@ class MPISession:
                 self._deadlock(item, report)
             return
         gathered = self.exchange.gather((label, report.outcome, details, entered))
-        ranks: dict[int, Any] = {}
-        notes: dict[int, str] = {}
-        for rank, (their_label, outcome, data, _) in enumerate(gathered):
-            if their_label != label:
-                notes[rank] = (
-                    f"MPI: rank {rank} was at {their_label[0]} ({their_label[1]}) while "
-                    f"rank {self.rank} was at {label[0]} ({label[1]}): ranks out of step."
-                )
-            elif rank == self.rank:
-                ranks[rank] = report
-            else:
-                ranks[rank] = outcome if data is None else reporting.deserialize(self.config, data)
+        notes = faults.out_of_step([their[0] for their in gathered], self.rank)
         out_of_step = bool(notes)
         if not out_of_step:
-            notes.update(_unbalanced([their[3] for their in gathered]))
+            notes = faults.unbalanced([their[3] for their in gathered])
+            if notes:  # every rank has the same notes: all bring the ranks back in step
+                patch.p.parallel.resynchronize()
+        ranks: dict[int, Any] = {}
+        for rank, (_, outcome, data, _) in enumerate(gathered):
+            if rank == self.rank:
+                ranks[rank] = report
+            elif not (out_of_step and rank in notes):
+                ranks[rank] = outcome if data is None else reporting.deserialize(self.config, data)
         if self.rank in notes:
-            # A verdict found only now, in the exchange: this rank's file gets it too, so
-            # that a child run, which reads these files, reports what this run reports.
-            mine = pytest.TestReport(
-                report.nodeid, report.location, dict(report.keywords), "failed",
-                notes[self.rank], report.when, list(report.sections), report.duration,
-            )  # fmt: skip
-            self.log.write(
-                "report", nodeid=report.nodeid, when=report.when, outcome="failed",
-                duration=report.duration, data=reporting.serialize(self.config, mine),
-            )  # fmt: skip
+            self._log_verdict(report, notes[self.rank])
         reporting.combine(report, ranks, self.rank, notes)
         if out_of_step:
             self._stop(item, "MPI ranks ran out of step")
+
+    def _log_verdict(self, report: pytest.TestReport, note: str) -> None:
+        """Log a failure found only in the exchange in this rank's file too, so that a
+        child run, which reads these files, reports what this run reports."""
+        mine = pytest.TestReport(
+            report.nodeid, report.location, dict(report.keywords), "failed",
+            note, report.when, list(report.sections), report.duration,
+        )  # fmt: skip
+        self.log.write(
+            "report", nodeid=report.nodeid, when=report.when, outcome="failed",
+            duration=report.duration, data=reporting.serialize(self.config, mine),
+        )  # fmt: skip
 
     def _deadlock(self, item: pytest.Item, report: pytest.TestReport) -> None:
         nodeid, when = report.nodeid, report.when
@@ -286,12 +289,8 @@ class MPISession:
         stacks = {}
         if self.reporter:
             stacks = watchdog.collect_stacks(self.root, missing, self.peers, self.host)
-        notes = {
-            rank: watchdog.describe_missing(
-                rank, nodeid, when, self.timeout, stacks.get(rank, ""), self.peers[rank][1]
-            )
-            for rank in missing
-        }
+        hosts = [host for _, host in self.peers]
+        notes = faults.never_arrived(missing, nodeid, when, self.timeout, stacks, hosts)
         reporting.combine(report, {self.rank: report}, self.rank, notes)
         self.log.write("deadlock", nodeid=nodeid, when=when, missing=missing, notes=notes)
         ranks = ", ".join(map(str, missing))
@@ -314,12 +313,9 @@ class MPISession:
                 ranks[rank] = event["outcome"] if data is None else reporting.deserialize(
                     self.config, data
                 )
-        notes = reporting.departures(ranks, missing)
-        for rank in missing:
-            notes[rank] = watchdog.describe_blocked(
-                rank, nodeid, when, stuck.calls[rank], left, stuck.stacks[rank],
-                self.threads[rank],
-            )  # fmt: skip
+        notes = faults.blocked(
+            ranks, missing, stuck.calls, stuck.stacks, self.threads, nodeid, when
+        )
         self.reporter = True
         reporting.combine(report, ranks, self.rank, notes)
         self.log.write("deadlock", nodeid=nodeid, when=when, missing=missing, notes=notes)
@@ -415,26 +411,7 @@ def configuration_errors(problems: list[str | None]) -> list[str]:
             ranks.setdefault(problem, []).append(rank)
     if len(ranks) == 1 and not any(problem is None for problem in problems):
         return list(ranks)
-    return [f"[{reporting.rank_label(who)}] {message}" for message, who in ranks.items()]
-
-
-def _unbalanced(entered: list[int | None]) -> dict[int, str]:
-    """A note, when the ranks entered different numbers of Patch's collectives in a test;
-    the ranks are then brought back in step (collective: every rank has the same list)."""
-    counts = [count for count in entered if count is not None]
-    if len(counts) != len(entered) or len(set(counts)) <= 1:
-        return {}
-    patch.p.parallel.resynchronize()
-    fewest = min(range(len(counts)), key=counts.__getitem__)
-    listed = ", ".join(f"rank {rank}: {count}" for rank, count in enumerate(counts))
-    return {
-        fewest: (
-            "MPI: the ranks entered different numbers of Patch's collectives in this test "
-            f"({listed}; broadcasts, allgathers, and those p.run makes): a rank left the test "
-            "before a collective that the others completed. Patch brought the ranks back in step "
-            "(p.parallel.resynchronize()), so no message of this test reaches the next one."
-        )
-    }
+    return [f"[{faults.rank_label(who)}] {message}" for message, who in ranks.items()]
 
 
 def _watch_aborts(session: MPISession) -> None:

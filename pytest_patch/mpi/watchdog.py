@@ -6,20 +6,21 @@ inside a blocking MPI call. A rank that waits for the others at the end of a tes
 signals the missing ranks that run on its host and reads what they wrote: a rank whose
 main thread stays inside a collective (a barrier, a broadcast, a parallel run) while
 another rank has left the test can never return, so the run ends at once with a report
-instead of at ``--mpi-timeout``.
+instead of at ``--mpi-timeout``. Whether a stack is inside a collective, and what the
+report says of each rank, is decided in :mod:`.faults`.
 """
 
 from __future__ import annotations
 
 import faulthandler
-import linecache
 import os
-import re
 import signal
 import time
 from pathlib import Path
 from typing import IO, Any
 
+from . import faults
+from .faults import Frame
 from .ranklog import log_path, read_events, read_stack, stack_path
 
 _STACK_WAIT_SECONDS = 3.0
@@ -29,24 +30,6 @@ GRACE_SECONDS = 1.0
 _MAX_PROBE_INTERVAL = 10.0
 #: Between the two looks that must agree before a rank counts as stuck.
 _CONFIRM_SECONDS = 0.5
-
-# A call that only returns once every rank of a communicator takes part: mpi4py's
-# collectives and waits, NEURON's ParallelContext collectives and ``psolve`` (which
-# ``p.run`` uses on more than one rank), and Patch's (``p.parallel.broadcast``, ...). A
-# raw ``h.run()`` may be a long serial simulation, so it does not count. Generic names
-# (``gather``, ``reduce``, ...) count as method calls only.
-_COLLECTIVE = re.compile(
-    r"\b(?:[Bb]arrier|I?[Bb]cast|broadcast|[Aa]llgatherv?|[Aa]llreduce|[Aa]lltoallv?|"
-    r"Gatherv?|Scatterv?|Reduce|Sendrecv|Recv|Probe|Wait(?:all|any)?|"
-    r"py_(?:alltoall|allgather|gather|broadcast|scatter)|psolve|set_maxstep|setup_transfer)"
-    r"(?:\s*\(|[\"'])"
-    r"|\.(?:gather|scatter|reduce|sendrecv|recv|probe)\s*\("
-)
-_THREAD = re.compile(r"^(?:Current thread|Thread) (0x[0-9a-fA-F]+)")
-_FRAME = re.compile(r'^\s+File "(.*)", line (\d+) in (.*)$')
-_MPI4PY = f"{os.sep}mpi4py{os.sep}"
-
-Frame = tuple[str, int, str]
 
 
 def arm_stack_dump(root: Path, rank: int) -> IO[Any] | None:
@@ -110,32 +93,6 @@ def collect_stacks(
     return {rank: text for rank, text in stacks.items() if text}
 
 
-def main_thread(stack: str, thread: int | None) -> list[Frame]:
-    """The frames (innermost first) of the thread ``thread`` in a faulthandler dump;
-    without it, of the thread listed last (the oldest one, normally the main thread)."""
-    threads: list[tuple[int, list[Frame]]] = []
-    for line in stack.splitlines():
-        if match := _THREAD.match(line):
-            threads.append((int(match.group(1), 16), []))
-        elif (match := _FRAME.match(line)) and threads:
-            threads[-1][1].append((match.group(1), int(match.group(2)), match.group(3)))
-    for ident, frames in threads:
-        if ident == thread:
-            return frames
-    return threads[-1][1] if threads else []
-
-
-def collective_call(frames: list[Frame]) -> str | None:
-    """The source line of the innermost frame when it calls a collective, else ``None``."""
-    if not frames:
-        return None
-    path, lineno, _ = frames[0]
-    line = linecache.getline(path, lineno).strip()
-    if _MPI4PY in path or _COLLECTIVE.search(line):
-        return line or f"{path}:{lineno}"
-    return None
-
-
 class StuckRanks:
     """Asked while this rank waits for the others at the end of a test phase: are the
     missing ranks blocked in a collective, which the ranks that left can never join?
@@ -177,9 +134,9 @@ class StuckRanks:
         if any(self.peers[r][1] != self.host for r in missing):
             return False
         stacks = collect_stacks(self.root, missing, self.peers, self.host)
-        frames = {r: main_thread(stacks.get(r, ""), self.threads[r]) for r in missing}
-        calls = {r: collective_call(frames[r]) for r in missing}
-        if any(call is None for call in calls.values()):
+        stacks = {r: stacks.get(r, "") for r in missing}
+        frames, calls = faults.stuck_calls(stacks, self.threads)
+        if calls is None:
             self._seen = {}
             return False
         if any(self._seen.get(r) != frames[r] for r in missing):
@@ -187,53 +144,5 @@ class StuckRanks:
             self._next = waited + _CONFIRM_SECONDS
             return False
         self.stacks = stacks
-        self.calls = {r: call for r, call in calls.items() if call is not None}
+        self.calls = calls
         return True
-
-
-def trim(stack: str, thread: int | None = None) -> str:
-    """A dumped stack down to one thread's frames above pytest's own machinery.
-
-    With ``thread`` (the main thread's id) only that thread is shown, innermost first.
-    """
-    if thread is not None:
-        frames = main_thread(stack, thread)
-        if frames:
-            stack = "\n".join(
-                f'  File "{path}", line {lineno} in {name}' for path, lineno, name in frames
-            )
-    kept = []
-    for line in stack.splitlines():
-        if "/_pytest/" in line or "/pluggy/" in line:
-            kept.append("  ... (pytest's frames)")
-            break
-        kept.append(line)
-    return "\n".join(kept)
-
-
-def describe_missing(
-    rank: int, nodeid: str, when: str, timeout: float, stack: str, host: str | None = None
-) -> str:
-    """Why ``rank`` has no result for this test phase, with its stack when we have it."""
-    text = (
-        f"MPI deadlock: rank {rank} did not finish {nodeid} ({when}) within {timeout:g} s "
-        "of another rank finishing it."
-    )
-    if stack:
-        return f"{text}\nPython stack of rank {rank} at the timeout:\n{trim(stack)}"
-    where = f" (it runs on host {host})" if host else ""
-    return f"{text}\nIts stack could not be dumped{where}."
-
-
-def describe_blocked(
-    rank: int, nodeid: str, when: str, call: str, left: list[int], stack: str,
-    thread: int | None = None,
-) -> str:  # fmt: skip
-    """Why ``rank`` will never finish this test phase: it waits in a collective that the
-    ``left`` ranks, done with the phase, will not join."""
-    who = f"rank {left[0]} has" if len(left) == 1 else f"ranks {', '.join(map(str, left))} have"
-    return (
-        f"MPI deadlock: rank {rank} waits in a collective in {nodeid} ({when}), which {who} "
-        f"already left:\n    {call}\ncan only return once every rank takes part. "
-        f"Python stack of rank {rank}:\n{trim(stack, thread)}"
-    )

@@ -1,0 +1,277 @@
+"""Every MPI fault Patch detects, decided in one place.
+
+Each detector takes what was gathered from the ranks (their labels and counts at the end
+of a test phase, the stacks of the ranks that did not arrive, their event files, how the
+watcher saw them end) and returns its notes per rank: ``{rank: why}``, empty when there
+is no fault. The session (:mod:`.session`), the child runs (:mod:`.child`) and the
+watcher of the ranks (:mod:`.monitor`) only gather and combine; the mechanics of waiting,
+dumping stacks and watching processes stay in :mod:`.exchange`, :mod:`.watchdog` and
+:mod:`.monitor`.
+
+This module imports only the standard library: the watcher runs it as a plain script.
+"""
+
+from __future__ import annotations
+
+import linecache
+import os
+import re
+from typing import Any
+
+#: How a rank that mpiexec ended after another rank died is described.
+KILLED_BY_LAUNCHER = "killed by SIGKILL"
+
+# A call that only returns once every rank of a communicator takes part: mpi4py's
+# collectives and waits, NEURON's ParallelContext collectives and ``psolve`` (which
+# ``p.run`` uses on more than one rank), and Patch's (``p.parallel.broadcast``, ...). A
+# raw ``h.run()`` may be a long serial simulation, so it does not count. Generic names
+# (``gather``, ``reduce``, ...) count as method calls only.
+_COLLECTIVE = re.compile(
+    r"\b(?:[Bb]arrier|I?[Bb]cast|broadcast|[Aa]llgatherv?|[Aa]llreduce|[Aa]lltoallv?|"
+    r"Gatherv?|Scatterv?|Reduce|Sendrecv|Recv|Probe|Wait(?:all|any)?|"
+    r"py_(?:alltoall|allgather|gather|broadcast|scatter)|psolve|set_maxstep|setup_transfer)"
+    r"(?:\s*\(|[\"'])"
+    r"|\.(?:gather|scatter|reduce|sendrecv|recv|probe)\s*\("
+)
+_THREAD = re.compile(r"^(?:Current thread|Thread) (0x[0-9a-fA-F]+)")
+_FRAME = re.compile(r'^\s+File "(.*)", line (\d+) in (.*)$')
+_MPI4PY = f"{os.sep}mpi4py{os.sep}"
+_FOLLOWING = {"": "setup", "setup": "call", "call": "teardown"}
+
+Frame = tuple[str, int, str]
+Notes = dict[int, str]
+
+
+# -- at the end of a test phase, from what every rank sent ------------------------------
+def out_of_step(labels: list[list[str]], rank: int) -> Notes:
+    """Ranks that ended another test phase than this rank (``labels``: each rank's
+    ``[nodeid, when]``, in rank order)."""
+    mine = labels[rank]
+    return {
+        other: (
+            f"MPI: rank {other} was at {label[0]} ({label[1]}) while "
+            f"rank {rank} was at {mine[0]} ({mine[1]}): ranks out of step."
+        )
+        for other, label in enumerate(labels)
+        if label != mine
+    }
+
+
+def unbalanced(entered: list[int | None]) -> Notes:
+    """A note for the rank that entered the fewest of Patch's collectives in a test, when
+    the ranks entered different numbers (``entered``: each rank's count, ``None`` outside
+    a teardown). The session then brings the ranks back in step."""
+    counts = [count for count in entered if count is not None]
+    if len(counts) != len(entered) or len(set(counts)) <= 1:
+        return {}
+    fewest = min(range(len(counts)), key=counts.__getitem__)
+    listed = ", ".join(f"rank {rank}: {count}" for rank, count in enumerate(counts))
+    return {
+        fewest: (
+            "MPI: the ranks entered different numbers of Patch's collectives in this test "
+            f"({listed}; broadcasts, allgathers, and those p.run makes): a rank left the test "
+            "before a collective that the others completed. Patch brought the ranks back in step "
+            "(p.parallel.resynchronize()), so no message of this test reaches the next one."
+        )
+    }
+
+
+# -- a rank that did not arrive ---------------------------------------------------------
+def never_arrived(
+    missing: list[int], nodeid: str, when: str, timeout: float, stacks: dict[int, str],
+    hosts: list[str],
+) -> Notes:  # fmt: skip
+    """Ranks that gave no result for a test phase within ``--mpi-timeout``."""
+    return {
+        rank: describe_missing(rank, nodeid, when, timeout, stacks.get(rank, ""), hosts[rank])
+        for rank in missing
+    }
+
+
+def blocked(
+    ranks: dict[int, Any], missing: list[int], calls: dict[int, str], stacks: dict[int, str],
+    threads: list[int], nodeid: str, when: str,
+) -> Notes:  # fmt: skip
+    """Ranks that wait in a collective that the others (``ranks``: their results) left,
+    and how those that skipped or xfailed left it."""
+    left = [rank for rank in range(len(threads)) if rank not in missing]
+    notes = departures(ranks, missing)
+    for rank in missing:
+        notes[rank] = describe_blocked(
+            rank, nodeid, when, calls[rank], left, stacks[rank], threads[rank]
+        )
+    return notes
+
+
+def departures(ranks: dict[int, Any], waiting: list[int]) -> Notes:
+    """Notes on how the ranks that skipped or xfailed left a test phase in which the
+    ``waiting`` ranks got stuck: a deadlock fails the test, and would otherwise hide why
+    they left (a failing rank's traceback is shown anyway)."""
+    others = rank_label(waiting)
+    notes = {}
+    for rank, detail in sorted(ranks.items()):
+        wasxfail = getattr(detail, "wasxfail", None)
+        body = getattr(detail, "longrepr", None)
+        if getattr(detail, "outcome", detail) != "skipped":
+            continue
+        if wasxfail is not None:
+            how = f"xfailed ({wasxfail})" if wasxfail else "xfailed"
+        elif isinstance(body, (tuple, list)) and len(body) == 3:
+            how = f"skipped ({body[2]}) at {body[0]}:{body[1]}"
+        else:
+            how = "skipped"
+        notes[rank] = f"MPI: rank {rank} {how} and left the test while {others} still ran it."
+    return notes
+
+
+def stuck_calls(
+    stacks: dict[int, str], threads: list[int]
+) -> tuple[dict[int, list[Frame]], dict[int, str] | None]:
+    """Each rank's main-thread frames in its dumped stack, and the collective call each
+    waits in, or ``None`` when one of them is not inside a collective."""
+    frames = {rank: main_thread(stack, threads[rank]) for rank, stack in stacks.items()}
+    calls = {rank: collective_call(rank_frames) for rank, rank_frames in frames.items()}
+    if any(call is None for call in calls.values()):
+        return frames, None
+    return frames, {rank: call for rank, call in calls.items() if call is not None}
+
+
+def collective_call(frames: list[Frame]) -> str | None:
+    """The source line of the innermost frame when it calls a collective, else ``None``."""
+    if not frames:
+        return None
+    path, lineno, _ = frames[0]
+    line = linecache.getline(path, lineno).strip()
+    if _MPI4PY in path or _COLLECTIVE.search(line):
+        return line or f"{path}:{lineno}"
+    return None
+
+
+def main_thread(stack: str, thread: int | None) -> list[Frame]:
+    """The frames (innermost first) of the thread ``thread`` in a faulthandler dump;
+    without it, of the thread listed last (the oldest one, normally the main thread)."""
+    threads: list[tuple[int, list[Frame]]] = []
+    for line in stack.splitlines():
+        if match := _THREAD.match(line):
+            threads.append((int(match.group(1), 16), []))
+        elif (match := _FRAME.match(line)) and threads:
+            threads[-1][1].append((match.group(1), int(match.group(2)), match.group(3)))
+    for ident, frames in threads:
+        if ident == thread:
+            return frames
+    return threads[-1][1] if threads else []
+
+
+def trim(stack: str, thread: int | None = None) -> str:
+    """A dumped stack down to one thread's frames above pytest's own machinery.
+
+    With ``thread`` (the main thread's id) only that thread is shown, innermost first.
+    """
+    if thread is not None:
+        frames = main_thread(stack, thread)
+        if frames:
+            stack = "\n".join(
+                f'  File "{path}", line {lineno} in {name}' for path, lineno, name in frames
+            )
+    kept = []
+    for line in stack.splitlines():
+        if "/_pytest/" in line or "/pluggy/" in line:
+            kept.append("  ... (pytest's frames)")
+            break
+        kept.append(line)
+    return "\n".join(kept)
+
+
+def describe_missing(
+    rank: int, nodeid: str, when: str, timeout: float, stack: str, host: str | None = None
+) -> str:
+    """Why ``rank`` has no result for this test phase, with its stack when we have it."""
+    text = (
+        f"MPI deadlock: rank {rank} did not finish {nodeid} ({when}) within {timeout:g} s "
+        "of another rank finishing it."
+    )
+    if stack:
+        return f"{text}\nPython stack of rank {rank} at the timeout:\n{trim(stack)}"
+    where = f" (it runs on host {host})" if host else ""
+    return f"{text}\nIts stack could not be dumped{where}."
+
+
+def describe_blocked(
+    rank: int, nodeid: str, when: str, call: str, left: list[int], stack: str,
+    thread: int | None = None,
+) -> str:  # fmt: skip
+    """Why ``rank`` will never finish this test phase: it waits in a collective that the
+    ``left`` ranks, done with the phase, will not join."""
+    who = f"rank {left[0]} has" if len(left) == 1 else f"ranks {', '.join(map(str, left))} have"
+    return (
+        f"MPI deadlock: rank {rank} waits in a collective in {nodeid} ({when}), which {who} "
+        f"already left:\n    {call}\ncan only return once every rank takes part. "
+        f"Python stack of rank {rank}:\n{trim(stack, thread)}"
+    )
+
+
+# -- a run that ended early, from the ranks' event files and how they ended -------------
+def aborted(events: dict[int, list[dict[str, Any]]]) -> tuple[int, str, str] | None:
+    """The first rank that called ``MPI.COMM_WORLD.Abort``, the test and its phase."""
+    for rank, rank_events in sorted(events.items()):
+        for index, event in enumerate(rank_events):
+            if event.get("event") == "abort":
+                nodeid = event.get("nodeid") or ""
+                phases = [
+                    e["when"] for e in rank_events[:index]
+                    if e.get("event") == "report" and e.get("nodeid") == nodeid
+                ]  # fmt: skip
+                return rank, nodeid, _FOLLOWING.get(phases[-1] if phases else "", "teardown")
+    return None
+
+
+def culprit(ended: dict[int, str], size: int) -> tuple[int, str] | None:
+    """The one rank that ended the run, from how each ended (see ``monitor.py``).
+
+    ``mpiexec`` SIGKILLs the other ranks once one dies and reaps the dying one at once,
+    so the culprit is the only rank not killed by SIGKILL, even when its own status
+    was gone before anyone could read it.
+    """
+    others = [rank for rank in range(size) if ended.get(rank) != KILLED_BY_LAUNCHER]
+    if len(others) != 1 or len(ended) == 0:
+        return None
+    return others[0], ended.get(others[0], "ended first, before mpiexec killed the others")
+
+
+def called_abort(rank: int, nodeid: str, phase: str, size: int, status: int) -> Notes:
+    """The note of a child run's test phase in which ``rank`` called MPI_Abort."""
+    return {
+        rank: (
+            f"MPI: rank {rank} called MPI_Abort in {nodeid} ({phase}), which ends the run: "
+            f"mpiexec -n {size} ended every rank (exit status {status}). "
+            "The run's output is below."
+        )
+    }
+
+
+def gave_no_result(
+    rank: int, nodeid: str, when: str, finished: bool, first: tuple[int, str] | None,
+    size: int, status: int,
+) -> str:  # fmt: skip
+    """Why ``rank`` of a child run has no result for a test phase that no deadlock
+    explains: it finished the session without it, it died (``first``: the rank that ended
+    the run and how), or mpiexec ended it."""
+    if finished:
+        return f"MPI: rank {rank} gave no result for {nodeid} ({when})."
+    if first is None:
+        return (
+            f"MPI: rank {rank} gave no result for {nodeid} ({when}): a rank died or left "
+            f"(crash, os._exit, MPI_Abort) and mpiexec -n {size} ended the run with "
+            f"exit status {status}. Its output is below."
+        )
+    if first[0] == rank:
+        return (
+            f"MPI: rank {rank} died in {nodeid} ({when}): it {first[1]}. The run's "
+            "output is below."
+        )
+    return f"MPI: rank {rank} was ended by mpiexec after rank {first[0]} died."
+
+
+def rank_label(ranks: list[int]) -> str:
+    """``rank 1``, or ``ranks 0, 2`` for several."""
+    return f"rank {ranks[0]}" if len(ranks) == 1 else f"ranks {', '.join(map(str, ranks))}"
