@@ -266,8 +266,7 @@ def gave_no_result(
         )
     if first[0] == rank:
         return (
-            f"MPI: rank {rank} died in {nodeid} ({when}): it {first[1]}. The run's "
-            "output is below."
+            f"MPI: rank {rank} died in {nodeid} ({when}): it {first[1]}. The run's output is below."
         )
     return f"MPI: rank {rank} was ended by mpiexec after rank {first[0]} died."
 
