@@ -20,6 +20,16 @@ from pytest_patch.regression import golden
 
 pytest_plugins = ["pytester"]
 
+
+@pytest.fixture(autouse=True)
+def _neuron_started() -> None:
+    """Most runs here are in-process (a subprocess would prove nothing more): NEURON
+    starts once, before pytester's snapshot of the imported modules, as it cannot be
+    imported twice."""
+    import patch
+
+    patch.p.load_stdrun()
+
 MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or "mpiexec"
 
 # A Hodgkin-Huxley soma under a current step whose amplitude the environment sets, so a
@@ -93,7 +103,7 @@ def first_run(suite: pytest.Pytester, goldens_: Path) -> None:
 
 
 def test_a_missing_golden_is_written_and_fails_once(suite: pytest.Pytester) -> None:
-    result = suite.runpytest_subprocess()
+    result = suite.runpytest()
     result.assert_outcomes(failed=3)
     result.stdout.fnmatch_lines([
         "test_trace had no golden files, so they were written:",
@@ -119,7 +129,7 @@ def test_a_missing_golden_is_written_and_fails_once(suite: pytest.Pytester) -> N
     # Lossless and compact: both traces with their time axes in less than their raw values.
     assert (suite.path / "test_cell" / "test_trace.traces.npz").stat().st_size < 2 * 2001 * 8
     before = goldens(suite)
-    suite.runpytest_subprocess().assert_outcomes(passed=3)
+    suite.runpytest().assert_outcomes(passed=3)
     assert goldens(suite) == before
 
 
@@ -127,7 +137,7 @@ def test_a_changed_trace_says_where_and_by_how_much(suite: pytest.Pytester, cell
     first_run(suite, cell_goldens)
     before = goldens(suite)
     monkeypatch.setenv("AMP", "0.21")
-    result = suite.runpytest_subprocess("--junitxml=report.xml", "-k", "trace")
+    result = suite.runpytest("--junitxml=report.xml", "-k", "trace")
     result.assert_outcomes(failed=1)
     text = result.stdout.str()
     assert "traces of test_trace differ from the golden test_cell/test_trace.traces.npz:" in text
@@ -164,13 +174,13 @@ def test_trace(soma_run, trace_regression):
     trace_regression.check({"soma": soma_run["soma"], "m": soma_run["m"]},
                            tolerances={"soma": {"atol": 1.0}, "m": {"atol": 0.01}})
 ''')
-    suite.runpytest_subprocess().assert_outcomes(passed=1)
+    suite.runpytest().assert_outcomes(passed=1)
     suite.makepyfile(test_cell='''
 def test_trace(soma_run, trace_regression):
     trace_regression.check({"soma": soma_run["soma"], "m": soma_run["m"]},
                            tolerances={"soma": {"atol": 1.0}})
 ''')
-    result = suite.runpytest_subprocess("--nrn-artifacts", "plots")
+    result = suite.runpytest("--nrn-artifacts", "plots")
     result.assert_outcomes(failed=1)
     assert "\n'm':" in result.stdout.str() and "'soma':" not in result.stdout.str()
     assert (suite.path / "plots" / "test_cell" / "test_trace.traces.png").exists()
@@ -180,7 +190,7 @@ def test_regen_rewrites_failing_goldens_and_passes_with_a_warning(suite: pytest.
     first_run(suite, cell_goldens)
     before = goldens(suite)
     monkeypatch.setenv("AMP", "0.21")
-    result = suite.runpytest_subprocess("--nrn-regen", "-k", "spikes or trace")
+    result = suite.runpytest("--nrn-regen", "-k", "spikes or trace")
     result.assert_outcomes(passed=2, deselected=1)
     result.stdout.fnmatch_lines([
         "*GoldenWrittenWarning: spikes of test_spikes changed: rewrote test_cell/test_spikes.spikes.json (--nrn-regen)",
@@ -192,7 +202,7 @@ def test_regen_rewrites_failing_goldens_and_passes_with_a_warning(suite: pytest.
     after = goldens(suite)
     assert after["test_features.features.json"] == before["test_features.features.json"]
     assert after["test_spikes.spikes.json"] != before["test_spikes.spikes.json"]
-    suite.runpytest_subprocess("-k", "spikes or trace").assert_outcomes(passed=2, deselected=1)
+    suite.runpytest("-k", "spikes or trace").assert_outcomes(passed=2, deselected=1)
 
 
 def test_a_run_on_another_time_base_is_aligned(suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -201,12 +211,12 @@ def test_trace(soma_run, trace_regression):
     trace_regression.check({"soma": soma_run["soma"]}, atol=2.0)
 ''')
     monkeypatch.setenv("AMP", "0.005")  # below threshold: a smooth trace
-    suite.runpytest_subprocess()
-    suite.runpytest_subprocess().assert_outcomes(passed=1)
+    suite.runpytest()
+    suite.runpytest().assert_outcomes(passed=1)
     monkeypatch.setenv("CVODE", "1")  # other time points, a few hundred instead of 2001
-    suite.runpytest_subprocess().assert_outcomes(passed=1)
+    suite.runpytest().assert_outcomes(passed=1)
     monkeypatch.setenv("TSTOP", "30")
-    result = suite.runpytest_subprocess()
+    result = suite.runpytest()
     result.assert_outcomes(failed=1)
     assert "the run covers 0 to 30 ms, the golden 0 to 50 ms" in result.stdout.str()
 
@@ -217,7 +227,7 @@ def test_names_that_differ_between_golden_and_run(suite: pytest.Pytester, cell_g
 def test_trace(soma_run, trace_regression):
     trace_regression.check({"soma": soma_run["soma"], "axon": soma_run["m"]})
 ''')
-    result = suite.runpytest_subprocess()
+    result = suite.runpytest()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "*traces in the golden but not in this run: m",
@@ -254,13 +264,13 @@ def test_mapping(spike_regression):
 
 def test_spikes_are_matched_gid_by_gid(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     pytester.makepyfile(test_net=SPIKES)
-    pytester.runpytest_subprocess().assert_outcomes(failed=2)
+    pytester.runpytest().assert_outcomes(failed=2)
     assert sorted(p.name for p in (pytester.path / "test_net").iterdir()) == [
         "test_mapping.by_gid.spikes.json", "test_raster.spikes.json"
     ]
-    pytester.runpytest_subprocess().assert_outcomes(passed=2)
+    pytester.runpytest().assert_outcomes(passed=2)
     monkeypatch.setenv("CHANGE", "shift")
-    result = pytester.runpytest_subprocess("-k", "raster")
+    result = pytester.runpytest("-k", "raster")
     result.assert_outcomes(failed=1, deselected=1)
     result.stdout.fnmatch_lines([
         "*1 of 4 gids differ (golden: 6 spikes of 4 gids; run: 6 spikes of 4 gids; window 0.001 ms)",
@@ -270,9 +280,9 @@ def test_spikes_are_matched_gid_by_gid(pytester: pytest.Pytester, monkeypatch: p
         "*plot: .patch-artifacts/test_net/test_raster.spikes.png",
     ])
     monkeypatch.setenv("WINDOW", "0.5")
-    pytester.runpytest_subprocess("-k", "raster").assert_outcomes(passed=1, deselected=1)
+    pytester.runpytest("-k", "raster").assert_outcomes(passed=1, deselected=1)
     monkeypatch.setenv("CHANGE", "drop")
-    result = pytester.runpytest_subprocess("-k", "raster")
+    result = pytester.runpytest("-k", "raster")
     result.assert_outcomes(failed=1, deselected=1)
     result.stdout.fnmatch_lines([
         "*2 of 5 gids differ*",
@@ -306,14 +316,14 @@ def test_validation(soma_run):
 
 def test_features_against_goldens_and_experimental_bands(suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     suite.makepyfile(test_cell=FEATURES)
-    suite.runpytest_subprocess().assert_outcomes(passed=1, failed=1)
-    suite.runpytest_subprocess().assert_outcomes(passed=2)
+    suite.runpytest().assert_outcomes(passed=1, failed=1)
+    suite.runpytest().assert_outcomes(passed=2)
     stored = json.loads((suite.path / "test_cell" / "test_features.features.json").read_text())
     assert stored["features"]["spike_count"] == [5]
     assert len(stored["features"]["AP_amplitude"]) == 5
     monkeypatch.setenv("AMP", "0.01")  # no spikes: eFEL has no AP amplitude
     monkeypatch.setenv("FREQ", "180")
-    result = suite.runpytest_subprocess()
+    result = suite.runpytest()
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines([
         "*features of test_features differ from the golden test_cell/test_features.features.json:",
@@ -329,7 +339,7 @@ def test_features_against_goldens_and_experimental_bands(suite: pytest.Pytester,
 def test_features_need_efel_and_say_so(suite: pytest.Pytester) -> None:
     suite.makeconftest(MODEL + "\nimport sys\nsys.modules['efel'] = None  # as if not installed\n")
     suite.makepyfile(test_cell=TESTS)
-    result = suite.runpytest_subprocess("-k", "features")
+    result = suite.runpytest("-k", "features")
     result.assert_outcomes(failed=1, deselected=2)
     result.stdout.fnmatch_lines(['*ImportError: feature checks compute features with eFEL, which is not installed: pip install "nrn-patch[[]features[]]" (or pip install efel)'])
     assert "pytest_patch" not in result.stdout.str().split("FAILURES")[1]
@@ -351,23 +361,23 @@ def test_an_unusable_golden_is_named_and_never_overwritten(suite: pytest.Pyteste
     first_run(suite, cell_goldens)
     golden = suite.path / "test_cell" / "test_spikes.spikes.json"
     golden.write_bytes(content)
-    result = suite.runpytest_subprocess("-k", "spikes")
+    result = suite.runpytest("-k", "spikes")
     result.assert_outcomes(failed=1, deselected=2)
     assert "test_cell/test_spikes.spikes.json" in result.stdout.str()
     assert message in result.stdout.str()
     result.stdout.fnmatch_lines(["*Repair or delete it, or rewrite it with --nrn-regen."])
     assert golden.read_bytes() == content
-    result = suite.runpytest_subprocess("-k", "spikes", "--nrn-regen")
+    result = suite.runpytest("-k", "spikes", "--nrn-regen")
     result.assert_outcomes(passed=1, deselected=2)
     assert "rewrote test_cell/test_spikes.spikes.json, which was unusable" in result.stdout.str()
-    suite.runpytest_subprocess("-k", "spikes").assert_outcomes(passed=1, deselected=2)
+    suite.runpytest("-k", "spikes").assert_outcomes(passed=1, deselected=2)
 
 
 def test_a_corrupt_trace_archive(suite: pytest.Pytester, cell_goldens: Path) -> None:
     first_run(suite, cell_goldens)
     golden = suite.path / "test_cell" / "test_trace.traces.npz"
     golden.write_bytes(golden.read_bytes()[:200])
-    result = suite.runpytest_subprocess("-k", "trace")
+    result = suite.runpytest("-k", "trace")
     result.assert_outcomes(failed=1, deselected=2)
     assert "test_cell/test_trace.traces.npz is not a readable traces golden" in result.stdout.str()
 
@@ -385,12 +395,12 @@ def test_a_trace_archive_claiming_more_values_than_it_holds(suite: pytest.Pytest
     path = suite.path / "test_cell" / "test_trace.traces.npz"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("soma/values.npy", npy_claiming(10**14))
-    result = suite.runpytest_subprocess("-k", "trace")
+    result = suite.runpytest("-k", "trace")
     result.assert_outcomes(failed=1, deselected=2)
     result.stdout.fnmatch_lines(["*test_trace.traces.npz is not a readable traces golden: soma/values.npy claims 100000000000000 values but holds * bytes"])
     assert "MemoryError" not in result.stdout.str()
-    suite.runpytest_subprocess("-k", "trace", "--nrn-regen").assert_outcomes(passed=1, deselected=2)
-    suite.runpytest_subprocess("-k", "trace").assert_outcomes(passed=1, deselected=2)
+    suite.runpytest("-k", "trace", "--nrn-regen").assert_outcomes(passed=1, deselected=2)
+    suite.runpytest("-k", "trace").assert_outcomes(passed=1, deselected=2)
 
 
 def test_a_golden_path_that_is_a_folder(suite: pytest.Pytester, cell_goldens: Path) -> None:
@@ -398,10 +408,10 @@ def test_a_golden_path_that_is_a_folder(suite: pytest.Pytester, cell_goldens: Pa
     path = suite.path / "test_cell" / "test_spikes.spikes.json"
     path.unlink()
     path.mkdir()
-    result = suite.runpytest_subprocess("-k", "spikes")
+    result = suite.runpytest("-k", "spikes")
     result.assert_outcomes(failed=1, deselected=2)
     result.stdout.fnmatch_lines(["*test_spikes.spikes.json is a folder, not a golden file: move or delete it"])
-    result = suite.runpytest_subprocess("-k", "spikes", "--nrn-regen")
+    result = suite.runpytest("-k", "spikes", "--nrn-regen")
     result.assert_outcomes(failed=1, deselected=2)
     result.stdout.fnmatch_lines(["*cannot write the golden file test_cell/test_spikes.spikes.json: a folder has its name; move or delete that folder"])
     assert "writable" not in result.stdout.str()
@@ -415,7 +425,7 @@ def test_what_a_killed_write_left_is_removed_and_named(suite: pytest.Pytester, c
     os.utime(old, (time.time() - 3600, time.time() - 3600))
     in_progress = folder / ".test_spikes.spikes.json.4243.tmp"  # a write going on now
     in_progress.write_text("{")
-    result = suite.runpytest_subprocess("-k", "spikes", "-W", "default")
+    result = suite.runpytest("-k", "spikes", "-W", "default")
     result.assert_outcomes(passed=1, deselected=2)
     result.stdout.fnmatch_lines(["*removed what killed writes of test_cell/test_spikes.spikes.json left: test_cell/.test_spikes.spikes.json.4242.tmp"])
     assert not old.exists() and in_progress.exists()
@@ -465,7 +475,7 @@ def test_float_gid(spike_regression):
 
 def test_bad_input_gets_a_clear_message(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_bad=BAD_CALLS)
-    result = pytester.runpytest_subprocess("-p", "no:randomly")
+    result = pytester.runpytest("-p", "no:randomly")
     result.assert_outcomes(failed=8)
     text = result.stdout.str()
     for expected in [
@@ -485,7 +495,7 @@ def test_bad_input_gets_a_clear_message(pytester: pytest.Pytester) -> None:
 
 def test_an_unwritable_golden_folder(suite: pytest.Pytester) -> None:
     (suite.path / "test_cell").write_text("a file where the golden folder should be")
-    result = suite.runpytest_subprocess("-k", "spikes")
+    result = suite.runpytest("-k", "spikes")
     result.assert_outcomes(failed=1, deselected=2)
     result.stdout.fnmatch_lines(["*ValueError: cannot write the golden file test_cell/test_spikes.spikes.json: *; make its folder writable"])
 
@@ -496,7 +506,7 @@ def test_unused_goldens_are_found_in_a_complete_run(suite: pytest.Pytester, cell
     (folder / "test_removed.spikes.json").write_text("{}")
     (folder / "test_trace.old_name.traces.npz").write_bytes(b"")
     (folder / "notes.txt").write_text("not a golden")
-    result = suite.runpytest_subprocess("--nrn-unused=report")
+    result = suite.runpytest("--nrn-unused=report")
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines([
         "*unused golden files*",
@@ -504,10 +514,10 @@ def test_unused_goldens_are_found_in_a_complete_run(suite: pytest.Pytester, cell
         "test_cell/test_trace.old_name.traces.npz",
         "--nrn-unused=delete deletes them",
     ])
-    result = suite.runpytest_subprocess("--nrn-unused=delete", "-k", "trace")
+    result = suite.runpytest("--nrn-unused=delete", "-k", "trace")
     result.stdout.fnmatch_lines(["--nrn-unused: not checked, as the run was not complete: 2 tests were deselected*"])
     assert (folder / "test_removed.spikes.json").exists()
-    result = suite.runpytest_subprocess("--nrn-unused=delete")
+    result = suite.runpytest("--nrn-unused=delete")
     result.stdout.fnmatch_lines(["deleted test_cell/test_removed.spikes.json", "deleted test_cell/test_trace.old_name.traces.npz"])
     assert sorted(p.name for p in folder.iterdir()) == [
         "notes.txt", "test_features.features.json", "test_spikes.spikes.json", "test_trace.traces.npz"
@@ -516,11 +526,11 @@ def test_unused_goldens_are_found_in_a_complete_run(suite: pytest.Pytester, cell
 
 def test_regen_with_exitfirst_says_what_was_not_rewritten(suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     suite.makepyfile(test_cell=TESTS + "\n\ndef test_broken():\n    assert False\n")
-    first = suite.runpytest_subprocess("-p", "no:randomly")
+    first = suite.runpytest("-p", "no:randomly")
     first.assert_outcomes(failed=4)
     monkeypatch.setenv("AMP", "0.21")
     suite.makepyfile(test_cell="def test_broken():\n    assert False\n" + TESTS)
-    result = suite.runpytest_subprocess("--nrn-regen", "-x")
+    result = suite.runpytest("--nrn-regen", "-x")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*--nrn-regen with -x/--maxfail: the run stopped early, so the goldens of the tests after the stop were not rewritten"])
 
@@ -531,22 +541,22 @@ def test_variants_are_written_for_a_build_and_preferred(suite: pytest.Pytester, 
     first_run(suite, cell_goldens)
     variant = "neuron-" + ".".join(version("neuron").split(".")[:2])
     monkeypatch.setenv("AMP", "0.21")
-    result = suite.runpytest_subprocess("--nrn-regen", "--nrn-variant", "-k", "spikes")
+    result = suite.runpytest("--nrn-regen", "--nrn-variant", "-k", "spikes")
     result.assert_outcomes(passed=1, deselected=2)
     folder = suite.path / "test_cell"
     assert (folder / f"test_spikes.spikes@{variant}.json").exists()
-    suite.runpytest_subprocess("-k", "spikes").assert_outcomes(passed=1, deselected=2)
+    suite.runpytest("-k", "spikes").assert_outcomes(passed=1, deselected=2)
     monkeypatch.delenv("AMP")
-    result = suite.runpytest_subprocess("-k", "spikes")
+    result = suite.runpytest("-k", "spikes")
     result.assert_outcomes(failed=1, deselected=2)
     assert f"test_cell/test_spikes.spikes@{variant}.json" in result.stdout.str()
-    result = suite.runpytest_subprocess("--nrn-variant=coreneuron")
+    result = suite.runpytest("--nrn-variant=coreneuron")
     assert "--nrn-variant names the variant --nrn-regen writes" in result.stderr.str()
 
 
 def test_calibration_stores_the_spread_it_measured(suite: pytest.Pytester, cell_goldens: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     first_run(suite, cell_goldens)
-    result = suite.runpytest_subprocess("--nrn-calibrate", "-k", "spikes or features")
+    result = suite.runpytest("--nrn-calibrate", "-k", "spikes or features")
     result.assert_outcomes(passed=2, deselected=1)
     result.stdout.fnmatch_lines([
         "*calibrated tolerances*",
@@ -561,9 +571,9 @@ def test_calibration_stores_the_spread_it_measured(suite: pytest.Pytester, cell_
     result.stdout.fnmatch_lines(["*test_features.features.json spike_count: no perturbation changed it: nothing stored"])
     # A change within the calibrated spread now passes; one beyond it still fails.
     monkeypatch.setenv("AMP", "0.2002")
-    suite.runpytest_subprocess("-k", "spikes").assert_outcomes(passed=1, deselected=2)
+    suite.runpytest("-k", "spikes").assert_outcomes(passed=1, deselected=2)
     monkeypatch.setenv("AMP", "0.25")
-    suite.runpytest_subprocess("-k", "spikes").assert_outcomes(failed=1, deselected=2)
+    suite.runpytest("-k", "spikes").assert_outcomes(failed=1, deselected=2)
 
 
 RING = '''
@@ -601,8 +611,8 @@ def test_goldens_do_not_depend_on_the_number_of_ranks(pytester: pytest.Pytester)
     shutil.copy(Path(__file__).parent / "data" / "ring_model.py", pytester.path)
     pytester.makeini("[pytest]\npythonpath = .\n")
     pytester.makepyfile(test_ring=RING)
-    pytester.runpytest_subprocess("-k", "not only").assert_outcomes(failed=1, deselected=1)
-    pytester.runpytest_subprocess("-k", "not only").assert_outcomes(passed=1, deselected=1)
+    pytester.runpytest("-k", "not only").assert_outcomes(failed=1, deselected=1)
+    pytester.runpytest("-k", "not only").assert_outcomes(passed=1, deselected=1)
     spikes = json.loads((pytester.path / "test_ring" / "test_ring.spikes.json").read_text())
     assert sorted(spikes["spikes"]) == [str(gid) for gid in range(6)]
     before = {p.name: p.read_bytes() for p in (pytester.path / "test_ring").iterdir()}
@@ -617,24 +627,24 @@ def test_goldens_do_not_depend_on_the_number_of_ranks(pytester: pytest.Pytester)
 
 def test_the_regression_fixtures_are_documented(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_nothing(): pass")
-    result = pytester.runpytest_subprocess("--fixtures")
+    result = pytester.runpytest("--fixtures")
     result.stdout.fnmatch_lines([
         "trace_regression*", "*Compare traces with this test's golden traces*",
         "spike_regression*", "feature_regression*",
     ])
-    result = pytester.runpytest_subprocess("--help")
+    result = pytester.runpytest("--help")
     result.stdout.fnmatch_lines(["*--nrn-regen*", "*--nrn-unused*", "*--nrn-variant*", "*--nrn-artifacts*", "*--nrn-calibrate*"])
 
 
 def test_under_xdist_the_controller_lists_what_workers_wrote(suite: pytest.Pytester) -> None:
-    result = suite.runpytest_subprocess("-n", "2")
+    result = suite.runpytest("-n", "2")
     result.assert_outcomes(failed=3)
     result.stdout.fnmatch_lines_random([
         "test_cell/test_trace.traces.npz  (test_cell.py::test_trace)",
         "test_cell/test_spikes.spikes.json  (test_cell.py::test_spikes)",
         "test_cell/test_features.features.json  (test_cell.py::test_features)",
     ])
-    suite.runpytest_subprocess("-n", "2").assert_outcomes(passed=3)
+    suite.runpytest("-n", "2").assert_outcomes(passed=3)
 
 
 ALL_CHECKS = '''
@@ -652,10 +662,10 @@ def test_all(soma_run, trace_regression, spike_regression, feature_regression):
 
 def test_every_check_of_a_test_runs_and_the_test_fails_once_with_each_report(suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     suite.makepyfile(test_cell=ALL_CHECKS)
-    suite.runpytest_subprocess().assert_outcomes(failed=1)
+    suite.runpytest().assert_outcomes(failed=1)
     assert sorted(goldens(suite)) == ["test_all.features.json", "test_all.spikes.json", "test_all.traces.npz"]
     monkeypatch.setenv("AMP", "0.21")  # every check fails
-    result = suite.runpytest_subprocess("--junitxml=report.xml")
+    result = suite.runpytest("--junitxml=report.xml")
     result.assert_outcomes(failed=1)
     text = result.stdout.str()
     assert "3 of 3 regression checks of test_all failed:" in text
@@ -669,7 +679,7 @@ def test_every_check_of_a_test_runs_and_the_test_fails_once_with_each_report(sui
     assert sorted(properties) == ["test_cell/test_all.features.json", "test_cell/test_all.spikes.json", "test_cell/test_all.traces.npz"]
     # The test's own assertion after failed checks: both are reported.
     monkeypatch.setenv("OWN", "1")
-    result = suite.runpytest_subprocess()
+    result = suite.runpytest()
     result.assert_outcomes(failed=1)
     text = result.stdout.str()
     assert "AssertionError: the model's own assertion" in text
@@ -716,7 +726,7 @@ def test_under_mpi_every_check_runs_and_every_rank_fails_the_same(pytester: pyte
 def test_calibration_never_makes_a_broken_model_pass(suite: pytest.Pytester, cell_goldens: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     first_run(suite, cell_goldens)
     monkeypatch.setenv("FIXDT", "1")  # dt/2 then changes nothing
-    result = suite.runpytest_subprocess("--nrn-calibrate", "-k", "trace")
+    result = suite.runpytest("--nrn-calibrate", "-k", "trace")
     result.assert_outcomes(passed=1, deselected=2)
     text = result.stdout.str()
     # CVode and dt/2 shift the spikes: no voltage atol is stored for the spiking trace, nor
@@ -729,7 +739,7 @@ def test_calibration_never_makes_a_broken_model_pass(suite: pytest.Pytester, cel
     assert golden.read(suite.path / "test_cell" / "test_trace.traces.npz", "traces").tolerances == {}
     # Half the sodium still fails.
     monkeypatch.setenv("GNA", "0.06")
-    suite.runpytest_subprocess("-k", "trace").assert_outcomes(failed=1, deselected=2)
+    suite.runpytest("-k", "trace").assert_outcomes(failed=1, deselected=2)
 
 
 FORKING = '''
@@ -751,8 +761,8 @@ def test_forks(soma_run, spike_regression):
 def test_a_perturbation_that_hangs_is_stopped_and_skipped(suite: pytest.Pytester) -> None:
     suite.makeconftest(MODEL.replace('yield {"soma"', 'yield {"run": lambda: p.run(50), "soma"'))
     suite.makepyfile(test_cell=FORKING)
-    suite.runpytest_subprocess().assert_outcomes(failed=1)
-    suite.runpytest_subprocess().assert_outcomes(passed=1)
+    suite.runpytest().assert_outcomes(failed=1)
+    suite.runpytest().assert_outcomes(passed=1)
     result = suite.runpytest_subprocess("--nrn-calibrate", "--nrn-calibrate-timeout=15", timeout=170)
     result.assert_outcomes(passed=1)
     text = result.stdout.str()
@@ -777,28 +787,28 @@ def test_fig1_cell(cell, spike_regression):
 
 def test_goldens_of_parametrized_tests_need_no_shell_quoting(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     pytester.makepyfile(test_fig=PARAMETRIZED)
-    pytester.runpytest_subprocess().assert_outcomes(failed=3)
+    pytester.runpytest().assert_outcomes(failed=3)
     folder = pytester.path / "test_fig"
     assert sorted(p.name for p in folder.iterdir()) == [
         "test_fig1_cell__a.spikes.json", "test_fig1_cell__b.spikes.json", "test_fig1_cell__c_d.spikes.json"
     ]
     # A golden written under the old name, with brackets, is still read, and not unused...
     (folder / "test_fig1_cell__b.spikes.json").rename(folder / "test_fig1_cell[b].spikes.json")
-    result = pytester.runpytest_subprocess("--nrn-unused=report")
+    result = pytester.runpytest("--nrn-unused=report")
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["*unused golden files*", "none"])
     monkeypatch.setenv("SHIFT", "0.5")
-    result = pytester.runpytest_subprocess("-k", "b")
+    result = pytester.runpytest("-k", "b")
     result.assert_outcomes(failed=1, deselected=2)
     assert "differ from the golden test_fig/test_fig1_cell[b].spikes.json" in result.stdout.str()
     # ... until --nrn-regen rewrites it under the new name.
-    result = pytester.runpytest_subprocess("-k", "b", "--nrn-regen")
+    result = pytester.runpytest("-k", "b", "--nrn-regen")
     result.assert_outcomes(passed=1, deselected=2)
     result.stdout.fnmatch_lines(["test_fig/test_fig1_cell__b.spikes.json  (test_fig.py::test_fig1_cell[[]b[]])"])
     assert sorted(p.name for p in folder.iterdir()) == [
         "test_fig1_cell__a.spikes.json", "test_fig1_cell__b.spikes.json", "test_fig1_cell__c_d.spikes.json"
     ]
-    pytester.runpytest_subprocess("-k", "b").assert_outcomes(passed=1, deselected=2)
+    pytester.runpytest("-k", "b").assert_outcomes(passed=1, deselected=2)
 
 
 def test_stopping_pytest_during_a_hung_perturbation_leaves_no_child(suite: pytest.Pytester) -> None:
@@ -808,7 +818,7 @@ def test_stopping_pytest_during_a_hung_perturbation_leaves_no_child(suite: pytes
 
     suite.makeconftest(MODEL.replace('yield {"soma"', 'yield {"run": lambda: p.run(50), "soma"'))
     suite.makepyfile(test_cell=FORKING)
-    suite.runpytest_subprocess()
+    suite.runpytest()
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--nrn-calibrate", "--nrn-calibrate-timeout=120"]
     run = subprocess.Popen(command, cwd=suite.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
