@@ -31,6 +31,9 @@ _INLINE_BYTES = _FIRST_BYTES - _INLINE_AT
 _OK, _FAILED = 0, 1
 # Buffers smaller than this stay inside the pickle: a collective each would cost more.
 OUT_OF_BAND_BYTES = 1 << 16
+_HocObject = hoc.HocObject
+_loads = pickle.loads
+_dumps = pickle.dumps
 
 
 class _Epoch:
@@ -125,37 +128,39 @@ class _Channel:
         self.rank = world.Get_rank() if self.world is not None else 0
         self.first = bytearray(_FIRST_BYTES)
         self.view = memoryview(self.first)
+        # mpi4py's Bcast, bound once; the root is passed by position (no keyword parsing).
+        self.bcast: Any = self.world.Bcast if self.world is not None else None
 
     def send(self, data: Any, root: int) -> Any:
         payload, buffers, error = _pickle(data)
         status = _OK
         if error is not None:
             payload, buffers, status = error.encode(), [], _FAILED
-        first, length = self.first, len(payload)
+        first, length, bcast = self.first, len(payload), self.bcast
         _HEADER.pack_into(first, 0, status, length, len(buffers))
         if buffers:
             struct.pack_into(f"<{len(buffers)}q", first, _HEADER.size, *(b.nbytes for b in buffers))
         if length <= _INLINE_BYTES:
             first[_INLINE_AT : _INLINE_AT + length] = payload
-            self.world.Bcast(first, root=root)
+            bcast(first, root)
         else:
             first[_INLINE_AT:] = memoryview(payload)[:_INLINE_BYTES]
-            self.world.Bcast(first, root=root)
-            self.world.Bcast(memoryview(payload)[_INLINE_BYTES:], root=root)
+            bcast(first, root)
+            bcast(memoryview(payload)[_INLINE_BYTES:], root)
         if status == _FAILED:
             raise BroadcastError(f"{error} (raised on root {root})")
         for buffer in buffers:
-            self.world.Bcast(buffer, root=root)
+            bcast(buffer, root)
         return data
 
     def receive(self, data: Any, root: int) -> Any:
-        first = self.first
-        self.world.Bcast(first, root=root)
+        first, bcast = self.first, self.bcast
+        bcast(first, root)
         status, length, count = _HEADER.unpack_from(first)
         if length > _INLINE_BYTES:
             payload: Any = bytearray(length)
             payload[:_INLINE_BYTES] = first[_INLINE_AT:]
-            self.world.Bcast(memoryview(payload)[_INLINE_BYTES:], root=root)
+            bcast(memoryview(payload)[_INLINE_BYTES:], root)
         else:
             payload = self.view[_INLINE_AT : _INLINE_AT + length]  # no copy: loads reads it
         if status == _FAILED:
@@ -165,14 +170,14 @@ class _Channel:
         if count:
             for size in struct.unpack_from(f"<{count}q", first, _HEADER.size):
                 buffer = np.empty(size, dtype=np.uint8)
-                self.world.Bcast(buffer, root=root)
+                bcast(buffer, root)
                 buffers.append(buffer)
         return _unpickle(data, payload, buffers)
 
 
 def _pickle(data: Any) -> tuple[bytes, list[memoryview], str | None]:
     """Protocol-5 pickle of ``data`` with large buffers out of band, or an error message."""
-    if isinstance(data, hoc.HocObject):
+    if isinstance(data, _HocObject):
         if not isinstance(data, hoc.Vector):
             return b"", [], (
                 f"Cannot broadcast {data!r}: the only hoc objects that can be broadcast are "
@@ -180,6 +185,9 @@ def _pickle(data: Any) -> tuple[bytes, list[memoryview], str | None]:
             )
         data = _VectorData(data.as_numpy())
     buffers: list[memoryview] = []
+    if type(data) is np.ndarray and data.nbytes < OUT_OF_BAND_BYTES and not data.dtype.hasobject:
+        # A small array of numbers, the common case: its buffer stays in the pickle.
+        return _dumps(data, protocol=5), buffers, None
 
     def out_of_band(buffer: pickle.PickleBuffer) -> bool:
         try:
@@ -202,8 +210,8 @@ def _pickle(data: Any) -> tuple[bytes, list[memoryview], str | None]:
 
 
 def _unpickle(original: Any, payload: Any, buffers: list[Any]) -> Any:
-    data = pickle.loads(payload, buffers=buffers)
-    if isinstance(data, _VectorData):
+    data = _loads(payload, buffers=buffers)
+    if type(data) is _VectorData:
         if isinstance(original, hoc.Vector):
             original.from_python(data.values)
             return original

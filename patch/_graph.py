@@ -13,7 +13,7 @@ from typing import Any
 
 # hash(hoc object) is the address of the underlying hoc Object, so it identifies it for as
 # long as a wrapper (which holds a hoc reference) is alive.
-_wrappers: dict[int, _Entry] = {}
+_wrappers: dict[int, weakref.ref[Any]] = {}
 
 
 class Freed:
@@ -27,17 +27,44 @@ def freed_event_objects() -> int:
     return Freed.count
 
 
-class _Entry(weakref.ref):  # type: ignore[type-arg]
-    __slots__ = ("key", "event_object")
-    key: int
-    event_object: bool
+# Each registered wrapper has a plain weak reference, keyed by the hash of its hoc object
+# (``hash(ref)``, computed at registration, is cached by the reference: it still gives the
+# key after the wrapper is gone). Its callback says whether the object was an event target.
+def _forget(ref: weakref.ref[Any]) -> None:
+    key = hash(ref)
+    if _wrappers.get(key) is ref:
+        del _wrappers[key]
 
 
-def _forget(entry: _Entry) -> None:
-    if _wrappers.get(entry.key) is entry:
-        del _wrappers[entry.key]
-    if entry.event_object:
-        Freed.count += 1
+def _forget_event_object(ref: weakref.ref[Any]) -> None:
+    key = hash(ref)
+    if _wrappers.get(key) is ref:
+        del _wrappers[key]
+    Freed.count += 1
+
+
+_ref = weakref.ref
+
+#: The ``_refs`` slot reader of each Patch class that has that slot, by class: reading the
+#: slot through its descriptor skips NEURON's attribute look-up (a section's range
+#: variables, a hoc object's names), which comes first on ``obj._refs``.
+_refs_readers: dict[type, Any] = {}
+
+
+def register_class(cls: type) -> None:
+    """Let the graph read the ``_refs`` slot of ``cls``'s instances directly."""
+    _refs_readers[cls] = cls.__dict__["_refs"].__get__
+
+
+def _refs_of(obj: Any) -> Any:
+    """``obj._refs``, or ``None`` for an object outside the graph."""
+    read = _refs_readers.get(type(obj))
+    if read is not None:
+        try:
+            return read(obj)
+        except AttributeError:  # not set up yet (a Section between __new__ and __init__)
+            return None
+    return getattr(obj, "_refs", None)
 
 
 def track(obj: Any, *dependencies: Any, returned_by_neuron: bool = False,
@@ -52,14 +79,12 @@ def track(obj: Any, *dependencies: Any, returned_by_neuron: bool = False,
     # The class's own slot, set directly: a wrapper's __setattr__ is for NEURON's names.
     type(obj)._refs.__set__(obj, refs)
     if returned_by_neuron:
-        entry = _Entry(obj, _forget)
-        entry.key = hash(obj)
-        entry.event_object = event_object
-        _wrappers[entry.key] = entry
+        ref = _ref(obj, _forget_event_object if event_object else _forget)
+        _wrappers[hash(ref)] = ref
     for dependency in dependencies:  # link(obj, dependency), inlined: this is a hot path
         if dependency is not None:
             refs.add(dependency)
-            theirs = getattr(dependency, "_refs", None)
+            theirs = _refs_of(dependency)
             if theirs is not None:
                 theirs.add(obj)
 
@@ -74,18 +99,23 @@ def track_returned(
     slot.__set__(obj, refs)
     if dependency is not None:
         refs.add(dependency)
-        theirs = getattr(dependency, "_refs", None)
-        if theirs is not None:
-            theirs.add(obj)
+        read = _refs_readers.get(type(dependency))
+        if read is not None:
+            try:
+                read(dependency).add(obj)
+            except AttributeError:
+                pass
+        else:
+            theirs = getattr(dependency, "_refs", None)
+            if theirs is not None:
+                theirs.add(obj)
     if other is not None:
         refs.add(other)
-        theirs = getattr(other, "_refs", None)
+        theirs = _refs_of(other)
         if theirs is not None:
             theirs.add(obj)
-    entry = _Entry(obj, _forget)
-    entry.key = key = hash(obj)
-    entry.event_object = event_object
-    _wrappers[key] = entry
+    ref = _ref(obj, _forget_event_object if event_object else _forget)
+    _wrappers[hash(ref)] = ref
 
 
 def lookup(obj: Any) -> Any:
@@ -102,10 +132,10 @@ def lookup(obj: Any) -> Any:
 
 def link(a: Any, b: Any) -> None:
     """Make ``a`` and ``b`` keep each other alive (as far as each can hold references)."""
-    refs = getattr(a, "_refs", None)
+    refs = _refs_of(a)
     if refs is not None:
         refs.add(b)
-    refs = getattr(b, "_refs", None)
+    refs = _refs_of(b)
     if refs is not None:
         refs.add(a)
 

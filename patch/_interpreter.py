@@ -339,6 +339,7 @@ def hoc_class(base: type) -> type:
             (_Graph if name == "Graph" else _GenericHocObject, base),
             {"__slots__": ("_refs", "__weakref__"), "__module__": "patch", "__qualname__": name},
         )
+        _graph.register_class(cls)
         _generic_classes[base] = cls
     return cls
 

@@ -125,6 +125,7 @@ class NetCon(HocObject, hoc.NetCon):
 _netcon_new = hoc.NetCon.__new__
 _plain = NetCon.__dict__["_plain_view"]
 _refs = NetCon.__dict__["_refs"]
+_graph.register_class(NetCon)
 _track = _graph.track_returned
 #: The NetCon variables a plain view sets (``weight`` is set by index).
 _VARIABLES = frozenset({"delay", "threshold"})

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _collectives, _netcon, _simulation
+from . import _collectives, _graph, _netcon, _simulation
 from ._boot import coreneuron, hoc, world
 from ._hoc import HocObject
 from ._netcon import NetCon
@@ -187,6 +187,7 @@ class ParallelContext(HocObject, hoc.ParallelContext):
 
 
 _context: ParallelContext | None = None
+_graph.register_class(ParallelContext)
 
 
 def context() -> ParallelContext:

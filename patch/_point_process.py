@@ -48,15 +48,20 @@ class PointProcess(HocObject):
             elif len(args) == 1:
                 where = args[0]
                 kind = type(where)
-                if kind is nrn.Segment:
+                if kind is _Segment:
                     segment = where
                     # resolve_segment's checks, inline: a deleted section, or s(nan)
                     # (NEURON makes that segment, and crashes on a point process there).
+                    # sec and x are read through the Segment type's own descriptors:
+                    # `segment.sec` first looks the name up among range variables, which
+                    # costs more than the rest of these checks together.
+                    section = _segment_sec(segment)
                     try:
-                        section, x = segment.sec, segment.x
+                        _is_pysec(section)  # NEURON's check: ReferenceError if deleted
                     except ReferenceError:
                         resolve_segment(segment)  # raises DeletedSectionError
                         raise
+                    x = _segment_x(segment)
                     if not 0.0 <= x <= 1.0:
                         raise SegmentPositionError(
                             f"Position {x!r} is outside the section; use [0, 1]."
@@ -177,6 +182,10 @@ _METHODS = frozenset(
 
 _hoc_new = hoc.HocObject.__new__
 _track = _graph.track_returned
+_Segment = nrn.Segment
+_segment_sec = nrn.Segment.__dict__["sec"].__get__
+_segment_x = nrn.Segment.__dict__["x"].__get__
+_is_pysec = nrn.Section.is_pysec
 
 
 def _set_pointer(process: Any, name: str, value: Any) -> None:
@@ -248,6 +257,7 @@ def point_process_class(name: str) -> type:
         made: Any = type(name, (PointProcess, HocBaseObject), namespace, hoc_type=getattr(h, name))
         made._plain = made.__dict__["_plain_view"]
         made._refs_slot = made.__dict__["_refs"]
+        _graph.register_class(made)
         made._event = mechanism.netcon_target  # NEURON's event queue may point at it
         _classes[name] = cls = made
     return cls

@@ -252,6 +252,7 @@ class Section(_compat.SectionCompat, nrn.Section):
 
 
 _section_refs = Section.__dict__["_refs"]
+_graph.register_class(Section)
 _section_recordings = Section.__dict__["recordings"]
 
 
@@ -276,3 +277,6 @@ class SectionRef(_compat.SectionRefCompat, HocObject, hoc.SectionRef):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         pass
+
+
+_graph.register_class(SectionRef)

@@ -69,3 +69,6 @@ class Vector(HocObject, hoc.Vector):
             if issubclass(type(arg), hoc.HocObject) and not is_pointer(arg):
                 _graph.link(self, arg)
         return result
+
+
+_graph.register_class(Vector)
