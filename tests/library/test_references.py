@@ -129,15 +129,11 @@ def test_sectionref_keeps_section():
     assert ref.sec.name() == "held"
 
 
-@pytest.mark.parametrize("where", ["patch", "raw", "hoc"])
+@pytest.mark.parametrize("where", ["patch", "raw"])
 def test_neuron_hands_back_the_one_wrapper_of_a_synapse_on_any_section(where):
     # The segment's section is read through nrn.Segment's own descriptors: a raw
-    # Section's and a hoc-created one's segments give the same wrapper back too.
-    if where == "hoc":
-        h("create patch_test_hoc_section")
-        section = h.patch_test_hoc_section
-    else:
-        section = p.Section() if where == "patch" else h.Section()
+    # Section's segment gives the same wrapper back too.
+    section = p.Section() if where == "patch" else h.Section()
     section.nseg = 5
     syn = p.ExpSyn(section(0.3))
     assert syn.get_segment().x == pytest.approx(0.3)
@@ -148,5 +144,3 @@ def test_neuron_hands_back_the_one_wrapper_of_a_synapse_on_any_section(where):
     del raw_netcon, syn, section  # a Patch section keeps its synapse: dropped as well
     gc.collect()
     assert h.List("ExpSyn").count() == 0, "the wrapper is freed with what held it"
-    if where == "hoc":
-        h.delete_section(sec=h.patch_test_hoc_section)
