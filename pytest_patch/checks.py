@@ -14,6 +14,8 @@ import numpy as np
 
 import patch
 
+from .compare import Raster, TraceComparison, compare_spikes
+from .compare.text import near as _near, number
 from .recording import Recording
 
 __all__ = [
@@ -44,21 +46,6 @@ def _is_vector(data: Any) -> bool:
     return hasattr(data, "as_numpy") and hasattr(data, "hname")
 
 
-def _number(value: float) -> str:
-    return f"{value:.6g}"
-
-
-def _window(values: np.ndarray, index: int, width: int = 3, mark: bool = True) -> str:
-    """A few values around ``index``, with the one at ``index`` marked."""
-    low, high = max(0, index - width), min(len(values), index + width + 1)
-    shown = [
-        f">{_number(v)}<" if mark and i == index else _number(v)
-        for i, v in zip(range(low, high), values[low:high])
-    ]
-    before, after = ("..., " if low else ""), (", ..." if high < len(values) else "")
-    return "[" + before + ", ".join(shown) + after + "]"
-
-
 def assert_traces_equal(
     actual: Any,
     expected: Any,
@@ -77,7 +64,7 @@ def assert_traces_equal(
     a, e = _values(actual), _values(expected)
     if time is None:
         time = next((x.time for x in (actual, expected) if isinstance(x, Recording)), None)
-    times = None if time is None else _values(time)
+    times = None if time is None else _values(time).ravel()
     problems = []
     if a.shape != e.shape:
         problems.append(f"shapes differ: actual {a.shape}, expected {e.shape}")
@@ -86,67 +73,21 @@ def assert_traces_equal(
             a, e = a[:n], e[:n]
         else:
             raise AssertionError("traces differ: " + problems[0])
-    close = np.isclose(a, e, rtol=rtol, atol=atol, equal_nan=True)
-    if close.all():
+    result = TraceComparison("", None, e.ravel(), a.ravel(), rtol, atol)
+    if result.ok:
         if problems:
             raise AssertionError(
                 f"traces differ: {problems[0]} (the first {a.size} points agree; "
                 "was the run longer, or dt different?)"
             )
         return
-    a, e, close = a.ravel(), e.ravel(), close.ravel()
-    wrong = np.flatnonzero(~close)
-    first = int(wrong[0])
-    difference = np.abs(a - e)
-    largest = int(wrong[np.argmax(np.nan_to_num(difference[wrong], nan=np.inf))])
-
-    def where(i: int) -> str:
-        at = f"index {i}"
-        if times is not None and i < times.size:
-            at += f" (t = {_number(times.ravel()[i])} ms)"
-        return at
-
-    relative = difference[first] / abs(e[first]) if e[first] else np.inf
-    problems.append(
-        f"{wrong.size} of {a.size} points differ (rtol={rtol:g}, atol={atol:g}); first at "
-        f"{where(first)}: actual {_number(a[first])}, expected {_number(e[first])}, "
-        f"difference {_number(difference[first])} (relative {_number(relative)})"
-    )
-    if largest != first:
-        problems.append(f"largest difference {_number(difference[largest])} at {where(largest)}")
-    problems.append(f"actual   near the first: {_window(a, first)}")
-    problems.append(f"expected near the first: {_window(e, first)}")
+    problems += result.explain(times)
     raise AssertionError("traces differ:\n  " + "\n  ".join(problems))
 
 
 def spike_times(spikes: np.ndarray, gid: int) -> np.ndarray:
     """The sorted spike times of ``gid`` in a spike array from ``SpikeRecorder``."""
     return np.sort(spikes["time"][spikes["gid"] == gid])
-
-
-def _spike_difference(actual: np.ndarray, expected: np.ndarray, atol: float) -> str | None:
-    """Where two sorted spike-time arrays first differ, or ``None`` when they agree."""
-    n = min(len(actual), len(expected))
-    off = np.flatnonzero(np.abs(actual[:n] - expected[:n]) > atol)
-    if not off.size and len(actual) == len(expected):
-        return None
-    index = int(off[0]) if off.size else n
-    counts = "" if len(actual) == len(expected) else (
-        f"{len(actual)} spikes, expected {len(expected)}; "
-    )
-    if index < n:
-        first = (
-            f"first difference at spike #{index}: actual {_number(actual[index])} ms, expected "
-            f"{_number(expected[index])} ms (off by {_number(actual[index] - expected[index])} ms)"
-        )
-    elif index < len(actual):
-        first = f"first extra spike #{index} at {_number(actual[index])} ms"
-    else:
-        first = f"first missing spike #{index} at {_number(expected[index])} ms"
-    return (
-        f"{counts}{first}\n    actual   {_window(actual, index)}\n"
-        f"    expected {_window(expected, index)}"
-    )
 
 
 def _spike_array(data: Any) -> np.ndarray:
@@ -170,27 +111,13 @@ def assert_spikes_equal(actual: Any, expected: Any, *, atol: float = _SPIKE_ATOL
             "(with gid and time fields) with spike arrays, not one with the other."
         )
     if not a.dtype.names:
-        found = _spike_difference(a, e, atol)
-        if found is not None:
-            raise AssertionError(f"spikes differ (atol={atol:g} ms): {found}")
+        result = compare_spikes(Raster.from_mapping({0: e}), Raster.from_mapping({0: a}), atol)
+        if not result.ok:
+            raise AssertionError(f"spikes differ (atol={atol:g} ms): {result.explain(by_gid=False)}")
         return
-    gids_a, gids_e = set(a["gid"].tolist()), set(e["gid"].tolist())
-    problems = []
-    if gids_a - gids_e:
-        problems.append(f"gids that fired but should not have: {sorted(gids_a - gids_e)}")
-    if gids_e - gids_a:
-        problems.append(f"gids that should have fired but did not: {sorted(gids_e - gids_a)}")
-    differing = []
-    for gid in sorted(gids_a & gids_e):
-        found = _spike_difference(spike_times(a, gid), spike_times(e, gid), atol)
-        if found is not None:
-            differing.append((gid, found))
-    if differing:
-        gid, found = differing[0]
-        more = f" (and {len(differing) - 1} more gids)" if len(differing) > 1 else ""
-        problems.append(f"gid {gid}{more}: {found}")
-    if problems:
-        raise AssertionError(f"spikes differ (atol={atol:g} ms):\n  " + "\n  ".join(problems))
+    result = compare_spikes(Raster.from_array(e), Raster.from_array(a), atol)
+    if not result.ok:
+        raise AssertionError(f"spikes differ (atol={atol:g} ms):{result.explain()}")
 
 
 def assert_delivered(
@@ -233,9 +160,9 @@ def assert_delivered(
             name, arrivals = "receiver", np.sort(_values(receiver).ravel())
         found = _delivery_problems(sent, arrivals, delay, latency, atol)
         if found:
-            window = f"{_number(delay)} ms"
+            window = f"{number(delay)} ms"
             if latency:
-                window += f" (+ up to {_number(latency)} ms)"
+                window += f" (+ up to {number(latency)} ms)"
             problems.append(f"{name}: spikes of gid {source} should arrive {window} later\n{found}")
     if problems:
         raise AssertionError("spikes not delivered as expected:\n" + "\n".join(problems))
@@ -257,21 +184,21 @@ def _delivery_problems(
         missing = int(np.argmin(reached))
         lines.append(
             f"  {int((~reached).sum())} of {sent.size} not delivered; first sent at "
-            f"{_number(sent[missing])} ms, due at {_number(sent[missing] + delay)} ms"
+            f"{number(sent[missing])} ms, due at {number(sent[missing] + delay)} ms"
         )
     if stray.any():
         odd = int(np.argmax(stray))
         lines.append(
             f"  {int(stray.sum())} arrivals match no spike (too early, too late or extra); "
-            f"first at {_number(arrivals[odd])} ms"
+            f"first at {number(arrivals[odd])} ms"
         )
         near = int(np.searchsorted(sent, arrivals[odd] - delay))
-        lines.append(f"  sent    {_window(sent, near, mark=False)}")
-        lines.append(f"  arrived {_window(arrivals, odd)}")
+        lines.append(f"  sent    {_near(sent, near, mark=False)}")
+        lines.append(f"  arrived {_near(arrivals, odd)}")
     elif lines:
         near = int(np.searchsorted(arrivals, starts[missing]))
-        lines.append(f"  sent    {_window(sent, missing)}")
-        lines.append(f"  arrived {_window(arrivals, near, mark=False)}")
+        lines.append(f"  sent    {_near(sent, missing)}")
+        lines.append(f"  arrived {_near(arrivals, near, mark=False)}")
     return "\n".join(lines)
 
 

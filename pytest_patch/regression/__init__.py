@@ -7,7 +7,7 @@ validates features against experimental means and standard deviations.
 
 from __future__ import annotations
 
-from .checks import FeatureRegression, GoldenWrittenWarning, SpikeRegression, TraceRegression
+from .golden_check import FeatureRegression, GoldenWrittenWarning, SpikeRegression, TraceRegression
 from .features import assert_features
 from .session import addoption, configure
 

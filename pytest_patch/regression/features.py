@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from .traces import as_trace, round_up
+from ..compare import as_trace
+from ..compare.text import round_up
 
 #: Features a ``feature_regression.check`` without ``features=`` compares: they describe
 #: both a silent and a firing cell (a feature eFEL cannot compute is stored as null).

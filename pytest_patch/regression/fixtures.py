@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .checks import FeatureRegression, SpikeRegression, TraceRegression
+from .golden_check import FeatureRegression, SpikeRegression, TraceRegression
 from .session import regression_key
 
 

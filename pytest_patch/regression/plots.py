@@ -14,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .spikes import SpikeComparison
-from .traces import TraceComparison
+from ..compare import SpikeComparison, TraceComparison
 
 # Traces drawn per picture; the report names the others.
 _MAX_TRACES = 4

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import spikes
+from ..compare import spikes
 
 if TYPE_CHECKING:
-    from .traces import Trace, TraceComparison
+    from ..compare import Trace, TraceComparison
 
 #: Spikes are upward crossings of this voltage (mV).
 THRESHOLD = 0.0

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ..regression.checks import RTOL, ATOL, Verdict, _Check
+from ..regression.golden_check import RTOL, ATOL, Verdict, _Check
 from ..regression.golden import Golden
-from ..regression.traces import round_up
+from ..compare.text import round_up
 
 #: A number that is not part of a name (``fig5a``, ``Graph[0]`` keep theirs).
 NUMBER = re.compile(r"(?<![A-Za-z_\d.\[])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(?![A-Za-z_\d\]])")

@@ -10,7 +10,7 @@ import pytest
 
 import patch
 
-from ..regression.checks import ATOL, RTOL, WINDOW
+from ..regression.golden_check import ATOL, RTOL, WINDOW
 from .display import Display, choose
 from .items import ScriptFile, Settings
 from .lines import ScriptLine, ScriptLineError, parse

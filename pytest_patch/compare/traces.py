@@ -1,16 +1,16 @@
-"""Traces compared with their goldens: on one time base, with what a failure needs to say.
+"""Traces compared on one time base, with what a failure needs to say.
 
 A trace is ``(time, values)``; ``time`` is ``None`` for a bare Vector, which is then
-compared point by point. When the run's time points differ from the golden's (CVode,
-another ``dt``), the run is interpolated linearly onto the golden's time points: fine
-for smooth traces, coarse across a spike's upstroke, where a spike check is the better
-check (docs/regression.md).
+compared point by point. When the actual time points differ from the expected ones
+(CVode, another ``dt``), the actual trace is interpolated linearly onto the expected
+time points: fine for smooth traces, coarse across a spike's upstroke, where a spike
+check is the better check (docs/regression.md). A point passes when
+``|actual - expected| <= atol + rtol * |expected|`` (NaN passes only against NaN).
 """
 
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,33 +18,9 @@ from typing import Any
 import numpy as np
 
 from ..recording import Recording
+from .text import float_array, near, number, round_up
 
 Trace = tuple["np.ndarray | None", np.ndarray]
-
-
-def round_up(value: float) -> str:
-    """``value`` with 3 significant digits, rounded up: a tolerance shown as passing passes."""
-    if not math.isfinite(value) or value <= 0:
-        return f"{value:g}"
-    step = 10.0 ** (math.floor(math.log10(value)) - 2)
-    shown = math.ceil(value / step - 1e-9) * step
-    while float(f"{shown:.3g}") < value:
-        shown += step
-    return f"{shown:.3g}"
-
-
-def float_array(data: Any, what: str, kind: str = "a Recording, a (time, values) pair or a Vector") -> np.ndarray:
-    """``data`` (a NEURON Vector or anything numpy takes) as a 1-D float array, or a
-    ``TypeError``/``ValueError`` naming ``what`` and the ``kind`` of data it takes."""
-    if hasattr(data, "as_numpy") and hasattr(data, "hname"):  # a NEURON Vector
-        return np.array(data.as_numpy(), dtype=float)
-    try:
-        array = np.asarray(data, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(f"{what} must be {kind}, not {type(data).__name__}") from None
-    if array.ndim != 1:
-        raise ValueError(f"{what} must be one-dimensional, not of shape {array.shape}")
-    return array
 
 
 def as_trace(name: str, data: Any) -> Trace:
@@ -94,7 +70,7 @@ def as_traces(traces: Any) -> dict[str, Trace]:
 
 @dataclass
 class TraceComparison:
-    """How one trace compares with its golden, after putting both on one time base."""
+    """How one trace compares with another (its golden), both on one time base."""
 
     name: str
     time: np.ndarray | None
@@ -113,7 +89,13 @@ class TraceComparison:
         allowed *= self.rtol
         allowed += self.atol
         self.error = error
-        self.bad = np.greater(error, allowed)
+        bad = np.less_equal(error, allowed)
+        np.logical_not(bad, out=bad)
+        if bad.any() or allowed.max(initial=0.0) == np.inf:
+            # Infinities or NaN: numpy's rule (equal infinities, NaN against NaN pass).
+            close = np.isclose(self.actual, self.expected, rtol=self.rtol, atol=self.atol, equal_nan=True)
+            bad = np.logical_not(close, out=close)
+        self.bad = bad
 
     @functools.cached_property
     def relative(self) -> np.ndarray:
@@ -162,8 +144,37 @@ class TraceComparison:
         return lines
 
 
+    def explain(self, times: np.ndarray | None = None) -> list[str]:
+        """The lines of an assertion's failure: the first differing point (at its time,
+        from ``times``, when given), the largest difference, and the values near the first."""
+        if not self.bad.any():
+            return []
+        a, e, wrong = self.actual, self.expected, np.flatnonzero(self.bad)
+        first = int(wrong[0])
+        largest = int(wrong[np.argmax(np.nan_to_num(self.error[wrong], nan=np.inf))])
+
+        def where(i: int) -> str:
+            at = f"index {i}"
+            if times is not None and i < times.size:
+                at += f" (t = {number(times[i])} ms)"
+            return at
+
+        relative = self.error[first] / abs(e[first]) if e[first] else np.inf
+        lines = [
+            f"{wrong.size} of {a.size} points differ (rtol={self.rtol:g}, atol={self.atol:g}); "
+            f"first at {where(first)}: actual {number(a[first])}, expected {number(e[first])}, "
+            f"difference {number(self.error[first])} (relative {number(relative)})"
+        ]
+        if largest != first:
+            lines.append(f"largest difference {number(self.error[largest])} at {where(largest)}")
+        lines.append(f"actual   near the first: {near(a, first)}")
+        lines.append(f"expected near the first: {near(e, first)}")
+        return lines
+
+
 def compare(name: str, expected: Trace, actual: Trace, rtol: float, atol: float) -> TraceComparison:
-    """Compare a run's trace with its golden on the golden's time points."""
+    """Compare an ``actual`` trace with an ``expected`` one on the expected time points
+    (interpolated when the time bases differ; cut to the shorter one without time)."""
     (t_e, v_e), (t_a, v_a) = expected, actual
     mismatch = None
     if t_e is not None and t_a is not None and not _same_time(t_e, t_a):

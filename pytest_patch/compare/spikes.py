@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .traces import float_array, round_up
+from .text import float_array, near, number, round_up
 
 # Lines of a failure report: at most this many gids are described one by one.
 _SHOWN_GIDS = 10
@@ -41,6 +41,20 @@ class Raster:
             counts = np.array([a.size for a in arrays], dtype=np.int64)
             times = np.concatenate(arrays) if arrays else np.empty(0)
         return cls(np.array(keys, dtype=np.int64), counts, times)
+
+    @classmethod
+    def from_array(cls, spikes: np.ndarray) -> Raster:
+        """From a spike array with ``gid`` and ``time`` fields, in any order."""
+        gids = np.asarray(spikes["gid"], dtype=np.int64)
+        times = np.asarray(spikes["time"], dtype=float)
+        order = _by_gid_then_time(gids, times)
+        gids, times = gids[order], times[order]
+        if gids.size:
+            starts = np.flatnonzero(np.concatenate(([True], gids[1:] != gids[:-1])))
+            unique, counts = gids[starts], np.diff(np.append(starts, gids.size))
+        else:
+            unique, counts = gids, np.zeros(0, dtype=np.int64)
+        return cls(unique, counts.astype(np.int64), times)
 
     def trains(self) -> dict[int, np.ndarray]:
         """``{gid: times}``, the form of the golden file."""
@@ -104,16 +118,7 @@ def as_raster(spikes: Any) -> Raster:
             raise TypeError(
                 f"a spike array needs 'gid' and 'time' fields; this one has {spikes.dtype.names}"
             )
-        gids = np.asarray(spikes["gid"], dtype=np.int64)
-        times = np.asarray(spikes["time"], dtype=float)
-        order = _by_gid_then_time(gids, times)
-        gids, times = gids[order], times[order]
-        if gids.size:
-            starts = np.flatnonzero(np.concatenate(([True], gids[1:] != gids[:-1])))
-            unique, counts = gids[starts], np.diff(np.append(starts, gids.size))
-        else:
-            unique, counts = gids, np.zeros(0, dtype=np.int64)
-        raster = Raster(unique, counts.astype(np.int64), times)
+        raster = Raster.from_array(spikes)
     elif isinstance(spikes, Mapping):
         trains: dict[int, np.ndarray] = {}
         for gid, times_of in spikes.items():
@@ -245,23 +250,69 @@ class SpikeComparison:
             lines.append(f"would pass with window={round_up(self.needed_window)} ms")
         return lines
 
+    def explain(self, by_gid: bool = True) -> str:
+        """An assertion's failure: the gids that fired on one side only, and spike by spike
+        where the first differing gid's trains part (``by_gid=False``: one train, gid 0)."""
+        if not by_gid:
+            return _positional(self.actual.train(0), self.expected.train(0), self.window) or ""
+        actual, expected = set(self.actual.gids.tolist()), set(self.expected.gids.tolist())
+        problems = []
+        if actual - expected:
+            problems.append(f"gids that fired but should not have: {sorted(actual - expected)}")
+        if expected - actual:
+            problems.append(f"gids that should have fired but did not: {sorted(expected - actual)}")
+        differing = [d.gid for d in self.differences if d.gid in actual & expected]
+        if differing:
+            gid = differing[0]
+            found = _positional(self.actual.train(gid), self.expected.train(gid), self.window)
+            more = f" (and {len(differing) - 1} more gids)" if len(differing) > 1 else ""
+            problems.append(f"gid {gid}{more}: {found}")
+        return "\n  " + "\n  ".join(problems)
+
+
+def _positional(actual: np.ndarray, expected: np.ndarray, atol: float) -> str | None:
+    """Where two sorted trains first differ, spike by spike, or ``None`` when they agree."""
+    n = min(len(actual), len(expected))
+    off = np.flatnonzero(np.abs(actual[:n] - expected[:n]) > atol)
+    if not off.size and len(actual) == len(expected):
+        return None
+    index = int(off[0]) if off.size else n
+    counts = "" if len(actual) == len(expected) else (
+        f"{len(actual)} spikes, expected {len(expected)}; "
+    )
+    if index < n:
+        first = (
+            f"first difference at spike #{index}: actual {number(actual[index])} ms, expected "
+            f"{number(expected[index])} ms (off by {number(actual[index] - expected[index])} ms)"
+        )
+    elif index < len(actual):
+        first = f"first extra spike #{index} at {number(actual[index])} ms"
+    else:
+        first = f"first missing spike #{index} at {number(expected[index])} ms"
+    return (
+        f"{counts}{first}\n    actual   {near(actual, index)}\n"
+        f"    expected {near(expected, index)}"
+    )
+
 
 def compare(expected: Raster, actual: Raster, window: float) -> SpikeComparison:
-    """Match the run's spikes with the golden's, gid by gid, within ``window`` ms."""
+    """Match the actual spikes with the expected ones, gid by gid, within ``window`` ms:
+    equal when every gid has as many spikes on both sides, each within ``window``."""
     same_shape = np.array_equal(expected.gids, actual.gids) and np.array_equal(
         expected.counts, actual.counts
     )
     if same_shape:
         shift = np.abs(actual.times - expected.times)
-        needed: float | None = float(shift.max(initial=0.0))
-        if needed is not None and needed <= window:
+        largest = float(shift.max(initial=0.0))
+        needed: float | None = largest
+        if largest <= window or not (shift > window).any():  # (NaN is not over the window)
             return SpikeComparison(expected, actual, window, [], needed)
     else:
         needed = None
     differences = []
     for gid in np.union1d(expected.gids, actual.gids):
         e, a = expected.train(int(gid)), actual.train(int(gid))
-        if e.size == a.size and (e.size == 0 or np.abs(a - e).max() <= window):
+        if e.size == a.size and not (np.abs(a - e) > window).any():
             continue
         difference = _match(e, a, window)
         difference.gid = int(gid)

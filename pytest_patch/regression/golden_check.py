@@ -24,7 +24,8 @@ import pytest
 import patch
 
 from . import features as features_module
-from . import golden, plots, spikes, traces, voltage
+from ..compare import spikes, traces
+from . import golden, plots, voltage
 from .golden import Golden, GoldenError
 from .session import Regression
 
