@@ -7,7 +7,8 @@ validates features against experimental means and standard deviations.
 
 from __future__ import annotations
 
-from .golden_check import FeatureRegression, GoldenWrittenWarning, SpikeRegression, TraceRegression
+from .fixtures import FeatureRegression, SpikeRegression, TraceRegression
+from .golden_check import GoldenWrittenWarning
 from .features import assert_features
 from .session import addoption, configure
 

@@ -31,7 +31,7 @@ from _pytest.runner import runtestprotocol  # as pytest-rerunfailures and xdist 
 
 import patch
 
-from . import golden
+from . import formats, golden
 from .voltage import LARGE, SHIFT
 
 if TYPE_CHECKING:
@@ -207,8 +207,7 @@ class Calibration:
 
     def _write(self, file: str, tolerances: dict[str, dict[str, float]]) -> None:
         path = Path(self.config.rootpath) / file
-        kind = next(k for k in golden.KINDS if f".{k}" in path.name)
-        content = golden.read(path, kind)
+        content = golden.read(path, formats.of(path).name)
         content.tolerances = tolerances
         golden.write(path, content)
 

@@ -16,7 +16,6 @@ from . import golden
 from .calibrate import Calibration
 
 UNUSED_MODES = ("report", "delete")
-_GOLDEN_GLOBS = ("*.traces*.npz", "*.spikes*.json", "*.features*.json", "*.output*.json")
 DEFAULT_ARTIFACTS = ".patch-artifacts"
 
 
@@ -306,7 +305,7 @@ class Regression:
         for folder, owners in stems.items():
             if not folder.is_dir():
                 continue
-            for pattern in _GOLDEN_GLOBS:
+            for pattern in golden.patterns():
                 for path in sorted(folder.glob(pattern)):
                     owner = _owner(path.name, owners)
                     if owner is not None and (

@@ -14,7 +14,7 @@ import pytest
 import patch
 
 from ..mods import mod_builds_key
-from ..regression.golden_check import SpikeRegression, TraceRegression
+from ..regression.fixtures import SpikeRegression, TraceRegression
 from ..regression.session import regression_key
 from . import capture
 from .lines import ScriptLine
