@@ -24,6 +24,7 @@ def decide_on_rank_0(
     """Gather ``local()`` of every rank; rank 0 ``decide``\\ s on the list of parts (by rank);
     every rank returns its verdict. ``failed(exception name, message)`` is the verdict when
     a rank's part or the decision raised."""
+    __tracebackhide__ = True
     try:
         part: Any = ("ok", local())
     except (TypeError, ValueError) as error:
