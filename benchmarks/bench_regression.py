@@ -167,7 +167,7 @@ def main() -> None:
     print("100 000 spikes of 1 000 gids")
     print(f"  spike check, reading the golden {figures['spikes'] * 1e3:8.1f} ms   goal <= 50 ms")
     print(f"  the same, within the window     {figures['spikes_close'] * 1e3:8.1f} ms   (not bit-identical: "
-          "the golden is parsed and matched)")
+          "the golden is read and matched)")
 
 
 if __name__ == "__main__":

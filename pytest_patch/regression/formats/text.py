@@ -18,7 +18,7 @@ import numpy as np
 from . import header as header_
 from .protocol import Golden, GoldenError
 
-_HEADER_KEYS = ("kind", "format", "made_by", "tolerances", "digest", "body")
+_HEADER_KEYS = ("kind", "format", "made_by", "tolerances", "digest", "body", "exact")
 
 
 def number(value: float) -> str:
@@ -52,21 +52,28 @@ def write(header: dict[str, Any], kind: str, data: Mapping[Any, Any], fingerprin
     return ("\n".join(lines) + "\n" + body).encode("utf-8")
 
 
-def stored_fingerprint(path: Path, kind: str) -> Any:
-    """The fingerprint in the header, when the body below it is as written; else ``None``."""
+def unedited_header(path: Path, kind: str) -> dict[str, Any] | None:
+    """The header of a golden whose body is as it was written (its fingerprint in the
+    header matches), read without parsing the body; ``None`` otherwise."""
     try:
-        text = path.read_text(encoding="utf-8")
-        marker = f'\n  "{kind}": {{\n'
-        split = text.find(marker)
+        content = path.read_bytes()
+        marker = f'\n  "{kind}": {{\n'.encode()
+        split = content.find(marker)
         if split < 0:
             return None
-        header = json.loads(text[:split].rstrip().rstrip(",") + "}")
-        body = text[split + len(marker) :]
-        if not isinstance(header, dict) or header.get("body") != header_.digest(np.frombuffer(body.encode(), np.uint8)):
+        header = json.loads(content[:split].rstrip().rstrip(b",") + b"}")
+        body = memoryview(content)[split + len(marker) :]
+        if not isinstance(header, dict) or header.get("body") != header_.digest(np.frombuffer(body, np.uint8)):
             return None
-        return header.get("digest")
+        return header
     except (OSError, ValueError, KeyError, RecursionError, MemoryError):
         return None
+
+
+def stored_fingerprint(path: Path, kind: str) -> Any:
+    """The fingerprint in the header, when the body below it is as written; else ``None``."""
+    header = unedited_header(path, kind)
+    return None if header is None else header.get("digest")
 
 
 def read(path: Path, kind: str) -> tuple[dict[str, Any], dict[str, Any]]:
