@@ -15,7 +15,8 @@ import numpy as np
 import patch
 
 from .compare import Raster, TraceComparison, compare_spikes
-from .compare.text import near as _near, number
+from .compare.text import near as _near
+from .compare.text import number
 from .recording import Recording
 
 __all__ = [

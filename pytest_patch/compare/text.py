@@ -29,13 +29,15 @@ def near(values: np.ndarray, index: int, width: int = 3, mark: bool = True) -> s
     low, high = max(0, index - width), min(len(values), index + width + 1)
     shown = [
         f">{number(v)}<" if mark and i == index else number(v)
-        for i, v in zip(range(low, high), values[low:high])
+        for i, v in zip(range(low, high), values[low:high], strict=True)
     ]
     before, after = ("..., " if low else ""), (", ..." if high < len(values) else "")
     return "[" + before + ", ".join(shown) + after + "]"
 
 
-def float_array(data: Any, what: str, kind: str = "a Recording, a (time, values) pair or a Vector") -> np.ndarray:
+def float_array(
+    data: Any, what: str, kind: str = "a Recording, a (time, values) pair or a Vector"
+) -> np.ndarray:
     """``data`` (a NEURON Vector or anything numpy takes) as a 1-D float array, or a
     ``TypeError``/``ValueError`` naming ``what`` and the ``kind`` of data it takes."""
     if hasattr(data, "as_numpy") and hasattr(data, "hname"):  # a NEURON Vector

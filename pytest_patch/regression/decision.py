@@ -42,14 +42,16 @@ class Decision:
     """One check of one test, decided on rank 0: ``kind`` data of ``item`` (its check
     called ``name``, or the test's only check of the kind when ``None``)."""
 
-    def __init__(self, regression: Regression, item: pytest.Item, kind: Kind, name: str | None) -> None:
+    def __init__(
+        self, regression: Regression, item: pytest.Item, kind: Kind, name: str | None
+    ) -> None:
         self.regression = regression
         self.item = item
         self.kind = kind
         self.name = name
 
     def decide(self, path: Path, data: Any, tolerances: Tolerances) -> Verdict:
-        """Compare ``data`` with the golden at ``path``, or write it when missing or regenerating."""
+        """Compare ``data`` with the golden at ``path``; write it when missing or regenerating."""
         regression, shown = self.regression, self.regression.show(path)
         if regression.calibration.active and regression.calibration.perturbation(self.item):
             return self.measure(path, data)
@@ -65,7 +67,8 @@ class Decision:
             if regression.regen:
                 return self.regenerate(path, data, {}, f"which was unusable: {error}")
             return Verdict(
-                failure=f"{error}\nRepair or delete it, or rewrite it with --nrn-regen.", files=[shown]
+                failure=f"{error}\nRepair or delete it, or rewrite it with --nrn-regen.",
+                files=[shown],
             )
         outcome = self.kind.compare(stored, data, tolerances)
         if outcome.problem is None:
@@ -82,7 +85,10 @@ class Decision:
             leftover.unlink(missing_ok=True)
         if stale:
             names = ", ".join(self.regression.show(leftover) for leftover in stale)
-            warnings.warn(f"removed what killed writes of {self.regression.show(path)} left: {names}", stacklevel=6)
+            warnings.warn(
+                f"removed what killed writes of {self.regression.show(path)} left: {names}",
+                stacklevel=6,
+            )
 
     def write_missing(self, path: Path, data: Any) -> Verdict:
         """A golden that did not exist: written; the test fails unless regenerating."""
@@ -92,7 +98,13 @@ class Decision:
             return Verdict(written=shown, warning=f"{message} (--nrn-regen)", files=[shown])
         return Verdict(missing=shown, written=shown, files=[shown])
 
-    def regenerate(self, path: Path, data: Any, tolerances: dict[str, dict[str, float]], unusable: str | None = None) -> Verdict:
+    def regenerate(
+        self,
+        path: Path,
+        data: Any,
+        tolerances: dict[str, dict[str, float]],
+        unusable: str | None = None,
+    ) -> Verdict:
         """``--nrn-regen``: the golden rewritten with this run's data, keeping ``tolerances``."""
         shown = self.regression.show(self.write(path, data, tolerances))
         if unusable is not None:
@@ -114,7 +126,8 @@ class Decision:
             golden.write(path, content)
         except OSError as error:
             raise ValueError(
-                f"cannot write the golden file {self.regression.show(path)}: {error.strerror or error}; "
+                f"cannot write the golden file {self.regression.show(path)}: "
+                f"{error.strerror or error}; "
                 "make its folder writable"
             ) from None
         return path
@@ -133,7 +146,8 @@ class Decision:
     def failure(self, path: Path, outcome: Outcome) -> Verdict:
         """The failure of a run that differs from its golden, with its picture."""
         shown = self.regression.show(path)
-        message = f"{self.kind.what} of {self.item.name} differ from the golden {shown}:\n{outcome.problem}"
+        what = f"{self.kind.what} of {self.item.name}"
+        message = f"{what} differ from the golden {shown}:\n{outcome.problem}"
         artifact, note = self.plot(outcome)
         message += note + f"\nIf the change is intended: pytest --nrn-regen rewrites {shown}."
         return Verdict(failure=message, files=[shown], artifact=artifact)

@@ -125,7 +125,8 @@ def _merge(parts: list[dict[str, Any]], what: str) -> dict[str, Any]:
     for rank, part in enumerate(parts):
         for key, value in part.items():
             if key in merged and not all(
-                (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
+                (a is None and b is None)
+                or (a is not None and b is not None and np.array_equal(a, b))
                 for a, b in zip(merged[key], value)
             ):
                 raise ValueError(
@@ -141,7 +142,9 @@ def _same_raster(parts: list[Raster]) -> Raster:
     """The raster every rank passed (they must all pass the same)."""
     raster = parts[0]
     for other in parts[1:]:
-        if not (np.array_equal(other.gids, raster.gids) and np.array_equal(other.times, raster.times)):
+        if not (
+            np.array_equal(other.gids, raster.gids) and np.array_equal(other.times, raster.times)
+        ):
             raise ValueError(
                 "the ranks passed different spikes: pass every rank's spikes, "
                 "p.parallel.record_spikes().gather(), on every rank"

@@ -74,7 +74,7 @@ def patterns() -> list[str]:
     return [f"*.{kind.name}*{kind.suffix}" for kind in formats.KINDS.values()]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _versions() -> tuple[tuple[str, str], ...]:
     try:
         neuron = metadata.version("neuron")

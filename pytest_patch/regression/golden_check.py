@@ -31,13 +31,20 @@ class GoldenWrittenWarning(UserWarning):
 
 
 _ERRORS: dict[str, type[Exception]] = {
-    "TypeError": TypeError, "ValueError": ValueError, "RuntimeError": RuntimeError
+    "TypeError": TypeError,
+    "ValueError": ValueError,
+    "RuntimeError": RuntimeError,
 }
 
 
 def tolerance(name: str, value: Any) -> float:
     """A tolerance given to a check: a number >= 0, or ``ValueError``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
         raise ValueError(f"{name} must be a number >= 0, not {value!r}")
     return float(value)
 
@@ -47,14 +54,18 @@ def per_name(tolerances: Any, allowed: tuple[str, ...]) -> dict[str, dict[str, f
     if tolerances is None:
         return {}
     if not isinstance(tolerances, Mapping):
-        raise TypeError(f"tolerances must map names to {{{', '.join(allowed)}}}, not {tolerances!r}")
+        raise TypeError(
+            f"tolerances must map names to {{{', '.join(allowed)}}}, not {tolerances!r}"
+        )
     out: dict[str, dict[str, float]] = {}
     for name, value in tolerances.items():
         if not isinstance(value, Mapping) or not set(value) <= set(allowed):
             raise ValueError(
                 f"tolerances[{name!r}] must be a mapping with keys from {allowed}, not {value!r}"
             )
-        out[str(name)] = {key: tolerance(f"tolerances[{name!r}][{key!r}]", x) for key, x in value.items()}
+        out[str(name)] = {
+            key: tolerance(f"tolerances[{name!r}][{key!r}]", x) for key, x in value.items()
+        }
     return out
 
 

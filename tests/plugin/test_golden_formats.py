@@ -21,11 +21,16 @@ def raster(count: int, gids: int = 300) -> Raster:
 
 def rows(path: Path) -> dict[int, np.ndarray]:
     """The spike times as the readable rows of the file say."""
-    return {int(gid): np.array(times, float) for gid, times in json.loads(path.read_text())["spikes"].items()}
+    return {
+        int(gid): np.array(times, float)
+        for gid, times in json.loads(path.read_text())["spikes"].items()
+    }
 
 
 def same(a: dict[int, np.ndarray], b: dict[int, np.ndarray]) -> bool:
-    return a.keys() == b.keys() and all(np.array_equal(a[k].view(np.uint64), b[k].view(np.uint64)) for k in a)
+    return a.keys() == b.keys() and all(
+        np.array_equal(a[k].view(np.uint64), b[k].view(np.uint64)) for k in a
+    )
 
 
 def test_every_kind_is_registered_once_and_found_by_its_file_name(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from .protocol import FORMAT, GoldenError
 
 
 def check(path: Path, header: Any, kind: str) -> dict[str, Any]:
-    """``header`` if it is one of a ``kind`` golden this version can read, else :class:`GoldenError`."""
+    """``header`` if it is a ``kind`` golden this version reads; else :class:`GoldenError`."""
     if not isinstance(header, dict) or header.get("kind") != kind:
         raise GoldenError(f"{path} is not a {kind} golden file of pytest-patch")
     version = header.get("format")

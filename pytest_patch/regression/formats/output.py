@@ -15,7 +15,9 @@ from . import text
 from .protocol import Golden, Outcome, Tolerances
 
 #: A number that is not part of a name (``fig5a``, ``Graph[0]`` keep theirs).
-NUMBER = re.compile(r"(?<![A-Za-z_\d.\[])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(?![A-Za-z_\d\]])")
+NUMBER = re.compile(
+    r"(?<![A-Za-z_\d.\[])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(?![A-Za-z_\d\]])"
+)
 
 
 class OutputKind:
@@ -40,7 +42,9 @@ class OutputKind:
     def stored_fingerprint(self, path: Path) -> Any:
         return None
 
-    def compare(self, stored: Golden, data: dict[str, np.ndarray], tolerances: Tolerances) -> Outcome:
+    def compare(
+        self, stored: Golden, data: dict[str, np.ndarray], tolerances: Tolerances
+    ) -> Outcome:
         lines = compare(stored.data, data, tolerances.rtol, tolerances.atol)
         return Outcome("\n".join(lines)) if lines else Outcome()
 
@@ -77,7 +81,9 @@ def compare(
     missing = [key for key in expected if key not in actual]
     extra = [key for key in actual if key not in expected]
     for key in missing[:10]:
-        lines.append(f"golden output line {order[key] + 1} not printed: {_shown(key, expected[key])}")
+        lines.append(
+            f"golden output line {order[key] + 1} not printed: {_shown(key, expected[key])}"
+        )
     for key in extra[:10]:
         lines.append(f"printed but not in the golden: {_shown(key, actual[key])}")
     if len(missing) + len(extra) > 20:

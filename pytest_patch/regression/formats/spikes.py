@@ -42,7 +42,9 @@ class SpikesKind:
         for gid, times in body.items():
             if not re.fullmatch(r"-?[0-9]+", gid):
                 raise GoldenError(f"{path}: {gid!r} is not a gid (a whole number)")
-            data[int(gid)] = text.numbers(times, f"{path}: the spikes of gid {gid} must be a list of numbers")
+            data[int(gid)] = text.numbers(
+                times, f"{path}: the spikes of gid {gid} must be a list of numbers"
+            )
         return text.golden(path, "spikes", header, data)
 
     def write(self, header: dict[str, Any], data: Raster | Mapping[int, Any]) -> bytes:
@@ -65,7 +67,9 @@ class SpikesKind:
 
     def spread(self, stored: Golden, data: Raster) -> dict[str, Any]:
         result = compare_spikes(Raster.from_mapping(stored.data), data, 0.0)
-        return {"spikes": None if result.needed_window is None else {"window": result.needed_window}}
+        return {
+            "spikes": None if result.needed_window is None else {"window": result.needed_window}
+        }
 
     def plot(self, path: Path, title: str, drawing: SpikeComparison) -> Path:
         return plots.raster(path, title, drawing)
@@ -83,9 +87,13 @@ def _exact(trains: Mapping[int, Any]) -> dict[str, str]:
     arrays = {
         "gids": np.asarray(gids, "<i8"),
         "counts": np.asarray([len(trains[gid]) for gid in gids], "<i8"),
-        "times": np.concatenate([np.asarray(trains[gid], "<f8") for gid in gids]) if gids else np.empty(0, "<f8"),
+        "times": np.concatenate([np.asarray(trains[gid], "<f8") for gid in gids])
+        if gids
+        else np.empty(0, "<f8"),
     }
-    encoded = {key: base64.b64encode(array.tobytes()).decode("ascii") for key, array in arrays.items()}
+    encoded = {
+        key: base64.b64encode(array.tobytes()).decode("ascii") for key, array in arrays.items()
+    }
     return {"layout": _LAYOUT, **encoded}
 
 
@@ -106,7 +114,10 @@ def _read_exact(path: Path) -> Golden | None:
     if gids.size != counts.size or (counts < 0).any() or int(counts.sum()) != times.size:
         return None
     times, ends = times.copy(), np.cumsum(counts).tolist()
-    data = {gid: times[end - count : end] for gid, count, end in zip(gids.tolist(), counts.tolist(), ends)}
+    data = {
+        gid: times[end - count : end]
+        for gid, count, end in zip(gids.tolist(), counts.tolist(), ends, strict=True)
+    }
     if digest(data) != header.get("digest"):
         return None
     return text.golden(path, "spikes", header, data)

@@ -35,7 +35,9 @@ def row(values: Any) -> str:
     return "[" + ", ".join(number(v) for v in np.asarray(values, dtype=float).ravel()) + "]"
 
 
-def write(header: dict[str, Any], kind: str, data: Mapping[Any, Any], fingerprint: str | None = None) -> bytes:
+def write(
+    header: dict[str, Any], kind: str, data: Mapping[Any, Any], fingerprint: str | None = None
+) -> bytes:
     """The file: ``header`` line by line, then ``kind``'s mapping, one line per entry
     (with ``fingerprint``, the header also records the fingerprint of that body)."""
     rows = [f"    {json.dumps(str(name))}: {row(values)}" for name, values in data.items()]
@@ -63,7 +65,9 @@ def unedited_header(path: Path, kind: str) -> dict[str, Any] | None:
             return None
         header = json.loads(content[:split].rstrip().rstrip(b",") + b"}")
         body = memoryview(content)[split + len(marker) :]
-        if not isinstance(header, dict) or header.get("body") != header_.digest(np.frombuffer(body, np.uint8)):
+        if not isinstance(header, dict) or header.get("body") != header_.digest(
+            np.frombuffer(body, np.uint8)
+        ):
             return None
         return header
     except (OSError, ValueError, KeyError, RecursionError, MemoryError):
@@ -91,7 +95,9 @@ def read(path: Path, kind: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def golden(path: Path, kind: str, header: dict[str, Any], data: dict[Any, Any]) -> Golden:
     """A :class:`Golden` of ``data`` with what the header says made it."""
-    return Golden(kind, data, header.get("made_by") or {}, header_.tolerances(path, header.get("tolerances")))
+    return Golden(
+        kind, data, header.get("made_by") or {}, header_.tolerances(path, header.get("tolerances"))
+    )
 
 
 def numbers(values: Any, message: str) -> np.ndarray:

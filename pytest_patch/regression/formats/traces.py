@@ -91,7 +91,15 @@ class TracesKind:
             with np.load(path, allow_pickle=False) as archive:
                 header = json.loads(str(archive[_META]))
             return header.get("digest") if isinstance(header, dict) else None
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, RecursionError, MemoryError):
+        except (
+            OSError,
+            ValueError,
+            KeyError,
+            zipfile.BadZipFile,
+            EOFError,
+            RecursionError,
+            MemoryError,
+        ):
             return None
 
     def compare(self, stored: Golden, data: Mapping[str, Trace], tolerances: Tolerances) -> Outcome:
@@ -111,9 +119,11 @@ class TracesKind:
         out: dict[str, Any] = {}
         for key in stored.data.keys() & data.keys():
             result = compare_traces(key, stored.data[key], data[key], 0.0, 0.0)
-            out[key] = None if result.mismatch else {
-                "atol": result.needed_atol(), **voltage.facts(stored.data[key], data[key])
-            }
+            out[key] = (
+                None
+                if result.mismatch
+                else {"atol": result.needed_atol(), **voltage.facts(stored.data[key], data[key])}
+            )
         return out
 
     def plot(self, path: Path, title: str, drawing: list[TraceComparison]) -> Path:
@@ -123,7 +133,9 @@ class TracesKind:
 KIND = TracesKind()
 
 
-def _effective(name: str, tolerances: Tolerances, stored: Mapping[str, Mapping[str, float]]) -> tuple[float, float]:
+def _effective(
+    name: str, tolerances: Tolerances, stored: Mapping[str, Mapping[str, float]]
+) -> tuple[float, float]:
     """A name's tolerances: the test's per-name override, else the check's widened by a
     calibration stored in the golden."""
     rtol, atol = tolerances.rtol, tolerances.atol
@@ -149,7 +161,12 @@ def digests(data: Mapping[str, Any]) -> dict[str, str]:
         time = np.ascontiguousarray(time, "<f8")
         bits = time.view(np.uint64)
         state = next(
-            (h for axis, h in axes if axis is time or (axis.shape == time.shape and np.array_equal(axis.view(np.uint64), bits))),
+            (
+                h
+                for axis, h in axes
+                if axis is time
+                or (axis.shape == time.shape and np.array_equal(axis.view(np.uint64), bits))
+            ),
             None,
         )
         if state is None:
