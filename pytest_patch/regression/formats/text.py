@@ -54,16 +54,20 @@ def write(
     return ("\n".join(lines) + "\n" + body).encode("utf-8")
 
 
-def unedited_header(path: Path, kind: str) -> dict[str, Any] | None:
+def unedited_header(path: Path, kind: str, exact: bool = True) -> dict[str, Any] | None:
     """The header of a golden whose body is as it was written (its fingerprint in the
-    header matches), read without parsing the body; ``None`` otherwise."""
+    header matches), read without parsing the body (nor, unless ``exact``, the header's
+    last key, ``exact``, written last); ``None`` otherwise."""
     try:
         content = path.read_bytes()
         marker = f'\n  "{kind}": {{\n'.encode()
         split = content.find(marker)
         if split < 0:
             return None
-        header = json.loads(content[:split].rstrip().rstrip(b",") + b"}")
+        head = content[:split]
+        if not exact and (line := head.find(b'\n  "exact": ')) >= 0:
+            head = head[:line]
+        header = json.loads(head.rstrip().rstrip(b",") + b"}")
         body = memoryview(content)[split + len(marker) :]
         if not isinstance(header, dict) or header.get("body") != header_.digest(
             np.frombuffer(body, np.uint8)
@@ -76,7 +80,7 @@ def unedited_header(path: Path, kind: str) -> dict[str, Any] | None:
 
 def stored_fingerprint(path: Path, kind: str) -> Any:
     """The fingerprint in the header, when the body below it is as written; else ``None``."""
-    header = unedited_header(path, kind)
+    header = unedited_header(path, kind, exact=False)
     return None if header is None else header.get("digest")
 
 
