@@ -16,19 +16,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import pytest_patch
 from pytest_patch.regression import golden
 
 pytest_plugins = ["pytester"]
 
 
 @pytest.fixture(autouse=True)
-def _neuron_started() -> None:
-    """Most runs here are in-process (a subprocess would prove nothing more): NEURON
-    starts once, before pytester's snapshot of the imported modules, as it cannot be
-    imported twice."""
-    import patch
-
-    patch.p.load_stdrun()
+def _simulator_at_baseline(nrn_simulator: pytest_patch.Simulator) -> None:
+    """Most runs here are in-process (a subprocess would prove nothing more). Each starts
+    from the simulator's baseline, as a test with ``p`` does, whatever the tests before
+    it left; and NEURON is started before pytester's snapshot of the imported modules,
+    as it cannot be imported twice."""
+    nrn_simulator.reset()
 
 MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or "mpiexec"
 
