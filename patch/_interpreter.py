@@ -18,7 +18,8 @@ from ._section import Section, SectionRef
 from ._transform import check_alive, transform
 from ._vector import Vector
 from .exceptions import (
-    ArgumentError, HocError, ParallelConnectError, ReloadWarning, SectionAccessError, SimulatorError,
+    ArgumentError, DeletedSectionError, HocError, ParallelConnectError, ReloadWarning,
+    SectionAccessError, SimulatorError,
 )
 
 
@@ -63,6 +64,24 @@ _t, _dt, _celsius = h._ref_t, h._ref_dt, h._ref_celsius
 _GLOBALS = {"t": _t, "celsius": _celsius}
 
 
+# What ``h.name_declared`` answers for the name of a section made by hoc's ``create``.
+_SECTION_NAME = 3
+
+
+def _refuse_deleted_section(name: str) -> None:
+    """Raise for a hoc section ``name`` that was deleted: NEURON aborts the process when
+    the name of a deleted section is looked up. (Of an array, only a lookup of its name
+    whose every element is deleted is refused; its live elements stay reachable.)"""
+    prefix = f"{name}["
+    if any(section.hname().startswith(prefix) for section in h.allsec()):
+        return
+    raise DeletedSectionError(
+        f"p.{name}: the hoc section {name} was deleted (delete_section), and NEURON would "
+        "abort on its name. Create it again in hoc, or keep a Python reference to a "
+        "Section instead of its hoc name."
+    )
+
+
 class PythonHocInterpreter:
     """Everything of ``neuron.h``, plus Patch's sugar; get it as ``from patch import p``.
 
@@ -79,6 +98,8 @@ class PythonHocInterpreter:
 
     # -- attribute access ----------------------------------------------------------------
     def __getattr__(self, name: str) -> Any:
+        if h.name_declared(name) == _SECTION_NAME and not h.section_exists(name):
+            _refuse_deleted_section(name)
         try:
             attribute = getattr(h, name)
         except LookupError:
