@@ -9,8 +9,8 @@ from __future__ import annotations
 import patch
 from patch.exceptions import ModCompileError
 
-from . import checks
-from .checks import (
+from . import assertions
+from .assertions import (
     assert_all,
     assert_delivered,
     assert_spikes_equal,
@@ -32,7 +32,7 @@ from .regression import (
 )
 
 __all__ = [
-    *checks.__all__,
+    *assertions.__all__,
     "ClampFactory",
     "Config",
     "ConfigsWarning",

@@ -23,6 +23,7 @@ import pytest
 
 import patch
 
+from ._validate import is_integer
 from .mods import coreneuron_mode, ensure_coreneuron
 
 MARKER = "nrn_configs"
@@ -83,7 +84,7 @@ def _values(key: str, value: Any) -> tuple[Any, ...]:
     if not values:
         raise ValueError(f"{key}=() gives no configuration: give at least one value")
     if key in ("ranks", "threads"):
-        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values):
+        if not all(is_integer(v) and v >= 1 for v in values):
             raise ValueError(f"{key} must be whole numbers >= 1, not {value!r}")
     elif not all(isinstance(v, bool) for v in values):
         raise ValueError(f"{key} must be True or False, not {value!r}")

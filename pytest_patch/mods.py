@@ -23,7 +23,7 @@ import pytest
 import patch
 from patch.exceptions import PatchError
 
-from ._ini import flag
+from ._validate import flag
 
 #: The mod folders built and loaded for this session, in the order they were loaded.
 mod_builds_key = pytest.StashKey["list[patch.MechanismBuild]"]()

@@ -13,7 +13,7 @@ import pytest
 
 from . import configs, isolation, leaks, mods, regression, scripts
 from . import mpi as mpi_support
-from .checks import explain_vector_comparison
+from .assertions import explain_vector_comparison
 from .configs import nrn_config_fixture
 from .fixtures import (
     iclamp_fixture,

@@ -20,6 +20,7 @@ from hypothesis.extra import numpy as npst
 
 from patch import NetCon, ParallelContext, Section, p, point_processes as neuron_point_processes
 
+from ._validate import is_finite_number, is_integer
 from .lifetime import ReferenceLifetimeMachine
 
 __all__ = [
@@ -58,7 +59,7 @@ BUILTIN_POINT_PROCESSES = ("ExpSyn", "Exp2Syn", "AlphaSynapse", "IClamp", "SECla
 
 # -- argument validation ------------------------------------------------------------------
 def _check_number(name: str, value: Any, *, positive: bool = False, minimum: float = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if not is_finite_number(value):
         raise InvalidArgument(f"{name}={value!r} must be a finite number, not {type(value).__name__}.")
     if positive and value <= 0 or value < minimum:
         bound = "> 0" if positive else f">= {minimum}"
@@ -67,7 +68,7 @@ def _check_number(name: str, value: Any, *, positive: bool = False, minimum: flo
 
 
 def _check_int(name: str, value: Any, *, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    if not is_integer(value):
         raise InvalidArgument(f"{name}={value!r} must be an int, not {type(value).__name__}.")
     if value < minimum:
         raise InvalidArgument(f"{name}={value!r} must be >= {minimum}.")

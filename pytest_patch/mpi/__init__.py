@@ -28,7 +28,7 @@ import pytest
 import patch
 from patch.exceptions import PatchError
 
-from .._ini import flag
+from .._validate import flag
 from . import _options
 from .child import ChildRuns
 from .markers import MarkerRules, add_marker_lines

@@ -11,6 +11,8 @@ from enum import Enum
 
 import pytest
 
+from .._validate import is_integer
+
 
 class Marker(str, Enum):
     """Marker names, as pytest-mpi defines them."""
@@ -42,7 +44,7 @@ def mark_error(mark: pytest.Mark) -> str | None:
     if unknown:
         return f"@pytest.mark.mpi got unknown keyword argument(s) {unknown}; {_USAGE}."
     size = mark.kwargs.get("min_size", 1)
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+    if not is_integer(size) or size < 1:
         return f"@pytest.mark.mpi(min_size={size!r}) is not an int >= 1; {_USAGE}."
     return None
 

@@ -12,7 +12,8 @@ import pytest
 from ..compare import Raster, Trace, as_raster, as_traces
 from . import features as features_module
 from .formats import Tolerances
-from .golden_check import ATOL, RTOL, WINDOW, GoldenCheck, per_name, tolerance
+from .._validate import tolerance
+from .golden_check import ATOL, RTOL, WINDOW, GoldenCheck, per_name
 from .session import regression_key
 
 

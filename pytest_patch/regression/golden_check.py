@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from .._validate import tolerance
 from . import formats
 from .collective import decide_on_rank_0
 from .decision import Decision, Verdict, error_verdict
@@ -35,18 +36,6 @@ _ERRORS: dict[str, type[Exception]] = {
     "ValueError": ValueError,
     "RuntimeError": RuntimeError,
 }
-
-
-def tolerance(name: str, value: Any) -> float:
-    """A tolerance given to a check: a number >= 0, or ``ValueError``."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise ValueError(f"{name} must be a number >= 0, not {value!r}")
-    return float(value)
 
 
 def per_name(tolerances: Any, allowed: tuple[str, ...]) -> dict[str, dict[str, float]]:

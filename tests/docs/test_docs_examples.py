@@ -5,6 +5,11 @@ import re
 import subprocess
 import sys
 
+import pytest
+
+# Slow (the docs' examples in subprocesses): left out of the fast subset, -m "not slow".
+pytestmark = pytest.mark.slow
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 

@@ -6,6 +6,11 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
+# Slow (the README's examples in subprocesses): left out of the fast subset, -m "not slow".
+pytestmark = pytest.mark.slow
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 

@@ -11,6 +11,9 @@ import patch
 from patch import p
 from patch.exceptions import NotConnectableError, SimulatorError
 
+# Slow (nrnivmodl builds): left out of the fast subset, -m "not slow".
+pytestmark = pytest.mark.slow
+
 MODS = os.path.join(os.path.dirname(__file__), "data", "mods")
 
 

@@ -31,6 +31,9 @@ from typing import Any
 
 import pytest
 
+# Slow (model scripts in fresh interpreters): left out of the fast subset, -m "not slow".
+pytestmark = pytest.mark.slow
+
 CORPUS = Path(__file__).resolve().parent / "corpus"
 MODS = CORPUS / "mods"
 TIMEOUT = 60  # seconds for one model run; each takes about one

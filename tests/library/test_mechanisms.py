@@ -9,6 +9,9 @@ import textwrap
 
 import pytest
 
+# Slow (nrnivmodl builds): left out of the fast subset, -m "not slow".
+pytestmark = pytest.mark.slow
+
 MOD = """
 NEURON {
     POINT_PROCESS Leaky

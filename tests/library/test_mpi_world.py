@@ -13,6 +13,9 @@ import sys
 import numpy as np
 import pytest
 
+# Slow (mpiexec runs): left out of the fast subset, -m "not slow".
+pytestmark = pytest.mark.slow
+
 MPIEXEC = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which("mpiexec")
 LAUNCHER_PREFIXES = ("PMI_", "PMIX_", "OMPI_", "MV2_", "MPI_LOCALNRANKS", "HYDRA_")
 

@@ -102,6 +102,7 @@ def test_ring_same_whether_split_or_on_one_rank_or_run_in_halves():
     assert all(result == (split, on_last, halves) for result in results)
 
 
+@pytest.mark.slow
 def test_ring_same_serially_and_on_three_ranks():
     """The script run by plain python and by ``mpiexec -n 3`` prints the same spikes."""
     mpiexec = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or "mpiexec"

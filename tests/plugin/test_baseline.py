@@ -10,6 +10,9 @@ import itertools
 
 import pytest
 
+# Slow (pytest sessions in subprocesses): left out of the fast subset, -m "not slow".
+pytestmark = pytest.mark.slow
+
 pytest_plugins = ["pytester"]
 
 # Every way of switching CVode on (and back off) through Patch and raw NEURON; after any

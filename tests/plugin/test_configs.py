@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+# Slow (child mpiexec runs and CoreNEURON builds): left out of the fast subset, -m "not slow".
+pytestmark = pytest.mark.slow
+
 pytest_plugins = ["pytester"]
 
 MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or "mpiexec"

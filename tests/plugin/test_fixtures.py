@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+# Slow (pytest sessions in subprocesses): left out of the fast subset, -m "not slow".
+pytestmark = pytest.mark.slow
+
 pytest_plugins = ["pytester"]
 
 # One inner suite exercises the fixtures; the same file is then run under each leak mode.

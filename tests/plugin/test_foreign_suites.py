@@ -7,6 +7,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+# Slow (other projects' suites in subprocesses): left out of the fast subset, -m "not slow".
+pytestmark = pytest.mark.slow
+
 pytest_plugins = ["pytester"]
 
 HOC_NAMES = '''

@@ -2,6 +2,9 @@
 
 import pytest
 
+# Slow (a pytest session in a subprocess): left out of the fast subset, -m "not slow".
+pytestmark = pytest.mark.slow
+
 pytest_plugins = ["pytester"]
 
 SUITE = '''

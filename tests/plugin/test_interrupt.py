@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+# Slow (interrupted mpiexec runs): left out of the fast subset, -m "not slow".
+pytestmark = pytest.mark.slow
+
 MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or "mpiexec"
 
 SUITE = """

@@ -19,6 +19,9 @@ from pathlib import Path
 
 import pytest
 
+# Slow (fresh and forked NEURON processes per test): left out of the fast subset, -m "not slow".
+pytestmark = pytest.mark.slow
+
 pytest_plugins = ["pytester"]
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hoc_cell"

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+# Slow (nrnivmodl builds): left out of the fast subset, -m "not slow".
+pytestmark = pytest.mark.slow
+
 pytest_plugins = ["pytester"]
 
 DATA = Path(__file__).parent / "data"

@@ -12,6 +12,9 @@ import pytest
 
 from pytest_patch.mpi.launcher import Library, LauncherError, choose
 
+# Slow (child mpiexec runs): left out of the fast subset, -m "not slow".
+pytestmark = pytest.mark.slow
+
 SUITE = """
 import ctypes
 import os

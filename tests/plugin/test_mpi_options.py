@@ -8,6 +8,9 @@ from pytest_patch.mpi._options import parse_timeout
 from pytest_patch.mpi.reporting import RankFailures, combine
 from pytest_patch.wire import forwarded_args
 
+# Slow (pytest sessions in subprocesses): left out of the fast subset, -m "not slow".
+pytestmark = pytest.mark.slow
+
 pytest_plugins = ["pytester"]
 
 BAD_MARKS = {

@@ -14,6 +14,9 @@ import pytest
 
 from pytest_patch.mpi.reporting import combine
 
+# Slow (mpiexec runs): left out of the fast subset, -m "not slow".
+pytestmark = pytest.mark.slow
+
 pytest_plugins = ["pytester"]
 
 MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or "mpiexec"

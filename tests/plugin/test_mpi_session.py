@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+# Slow (mpiexec runs and their timeouts): left out of the fast subset, -m "not slow".
+pytestmark = pytest.mark.slow
+
 MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or "mpiexec"
 
 SUITE = """

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+# Slow (runs that wait for their timeout): left out of the fast subset, -m "not slow".
+pytestmark = pytest.mark.slow
+
 MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or "mpiexec"
 
 SUITE = """

@@ -19,6 +19,9 @@ import pytest
 import pytest_patch
 from pytest_patch.regression import golden
 
+# Slow (many pytest sessions, some in subprocesses): left out of the fast subset, -m "not slow".
+pytestmark = pytest.mark.slow
+
 pytest_plugins = ["pytester"]
 
 

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+# Slow (model scripts run in their own processes): left out of the fast subset, -m "not slow".
+pytestmark = pytest.mark.slow
+
 pytest_plugins = ["pytester"]
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -219,6 +219,7 @@ def test_networks_build_their_description(network: Network) -> None:
     assert repr(network).startswith("Network(NetworkSpec(")
 
 
+@pytest.mark.slow
 def test_networks_shrink_to_one_small_cell() -> None:
     specs = network_specs(max_cells=3, max_stimuli=2, max_connections=3)
     spec = find(specs, lambda spec: len(spec.connections) >= 1, settings=_search)
@@ -308,6 +309,7 @@ def test_picklable_draws_big_arrays_of_several_dtypes() -> None:
     assert big, "no array big enough to travel out of band"
 
 
+@pytest.mark.slow
 def test_picklable_shrinks_nested_payloads() -> None:
     def nested_tuple(x: object) -> bool:
         return isinstance(x, dict) and any(isinstance(v, tuple) for v in x.values())

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..._validate import is_number
 from .protocol import FORMAT, GoldenError
 
 
@@ -44,7 +45,7 @@ def tolerances(path: Path, raw: Any) -> dict[str, dict[str, float]]:
 
 
 def _nonnegative(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+    return is_number(value) and value >= 0
 
 
 def digest(*arrays: Any) -> str:

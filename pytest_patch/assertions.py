@@ -14,6 +14,7 @@ import numpy as np
 
 import patch
 
+from ._validate import is_integer
 from .compare import Raster, TraceComparison, compare_spikes
 from .compare.text import near as _near
 from .compare.text import number
@@ -155,7 +156,7 @@ def assert_delivered(
         )
     problems = []
     for receiver in receivers:
-        if isinstance(receiver, (int, np.integer)) and not isinstance(receiver, bool):
+        if is_integer(receiver):
             name, arrivals = f"gid {receiver}", spike_times(spikes, int(receiver))
         else:
             name, arrivals = "receiver", np.sort(_values(receiver).ravel())
