@@ -87,7 +87,9 @@ def throughput(send: Callable[[Any], Any], data: Any, nbytes: int, comm: Any) ->
     return nbytes * repeats / elapsed / 1e6
 
 
-def best_of(rounds: int, methods: dict[str, Callable[[Any], Any]], data: Any, comm: Any) -> dict[str, float]:
+def best_of(
+    rounds: int, methods: dict[str, Callable[[Any], Any]], data: Any, comm: Any
+) -> dict[str, float]:
     """The best throughput of each method over ``rounds`` interleaved rounds (less noise)."""
     nbytes = len(pickle.dumps(data, protocol=5))
     best = dict.fromkeys(methods, 0.0)
@@ -162,7 +164,11 @@ def fresh_once(method: str, kind: str, nbytes: int) -> tuple[float, float, float
     start = time.perf_counter()
     done = subprocess.run(
         [mpiexec, "-n", "2", sys.executable, "-c", code],
-        capture_output=True, text=True, env=env, cwd=PATCH_ROOT, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=PATCH_ROOT,
+        check=False,
     )
     wall = time.perf_counter() - start
     lines = [line for line in done.stdout.splitlines() if line.startswith("BENCH ")]
@@ -190,9 +196,7 @@ def _fresh_rows(runs: int) -> None:
         f"\nfresh 2-rank runs, 1 KB payloads: {FRESH_COUNT} broadcasts each, the first "
         f"included; median of {runs}"
     )
-    print(
-        f"{'':<22}{'all broadcasts, MB/s':>26}{'median broadcast, MB/s':>28}{'whole run':>28}"
-    )
+    print(f"{'':<22}{'all broadcasts, MB/s':>26}{'median broadcast, MB/s':>28}{'whole run':>28}")
     print(
         f"{'payload':<22}{'patch':>8}{'mpi4py':>9}{'ratio':>9}{'patch':>10}{'mpi4py':>9}{'ratio':>9}"
         f"{'patch':>10}{'raw':>8}{'patch/raw':>10}"

@@ -75,10 +75,12 @@ def matrix() -> None:
         walls, simulations = [], []
         for ranks, threads, coreneuron in itertools.product((1, 2), (1, 2), (0, 1)):
             launch = [MPIEXEC, "-n", "2"] if ranks == 2 else []
-            wall, out = timed([*launch, sys.executable, str(script), str(threads), str(coreneuron)], EXAMPLE)
+            wall, out = timed(
+                [*launch, sys.executable, str(script), str(threads), str(coreneuron)], EXAMPLE
+            )
             walls.append(wall)
             simulations.append(float(out.split()[-1]))
-    startup = min(w - s for w, s in zip(walls, simulations))
+    startup = min(w - s for w, s in zip(walls, simulations, strict=False))
     # A launch: a pytest session of this repository that runs nothing, serially and on 2 ranks.
     empty = ["-p", "no:cacheprovider", "-q", "-k", "no_such_test"]
     nothing = (0, 5)  # pytest's "no tests ran"
@@ -89,11 +91,17 @@ def matrix() -> None:
     budget = 1.3 * sum(simulations) + serial + parallel  # one launch per rank count
     print("nrn_configs matrix of the example (8 combinations of a 20-cell, 150 ms column)")
     print(f"  the matrix under pytest          {whole:6.2f} s")
-    print(f"  8 bare runs, a process each      {sum(walls):6.2f} s   "
-          f"(their simulations {sum(simulations):.2f} s; a launch {startup:.2f} s)")
-    print(f"  a pytest launch of the repository {serial:.2f} s serially, {parallel:.2f} s on 2 ranks")
-    print(f"  matrix / (1.3 x simulations + one launch per rank count) = {whole / budget:.2f}"
-          "   goal <= 1")
+    print(
+        f"  8 bare runs, a process each      {sum(walls):6.2f} s   "
+        f"(their simulations {sum(simulations):.2f} s; a launch {startup:.2f} s)"
+    )
+    print(
+        f"  a pytest launch of the repository {serial:.2f} s serially, {parallel:.2f} s on 2 ranks"
+    )
+    print(
+        f"  matrix / (1.3 x simulations + one launch per rank count) = {whole / budget:.2f}"
+        "   goal <= 1"
+    )
     print(f"  matrix / bare runs               {whole / sum(walls):6.2f}")
 
 
@@ -108,8 +116,10 @@ def batch() -> None:
             times.append(wall)
     per_test = (times[1] - times[0]) / (counts[1] - counts[0])
     print("a rank-count batch (child mpiexec -n 2 from a serial pytest)")
-    print(f"  {counts[0]} tests {times[0]:.2f} s, {counts[1]} tests {times[1]:.2f} s: "
-          f"{per_test * 1e3:.0f} ms per added test (its 1 ms simulation included)   goal <= 50 ms")
+    print(
+        f"  {counts[0]} tests {times[0]:.2f} s, {counts[1]} tests {times[1]:.2f} s: "
+        f"{per_test * 1e3:.0f} ms per added test (its 1 ms simulation included)   goal <= 50 ms"
+    )
 
 
 if __name__ == "__main__":

@@ -80,7 +80,9 @@ def seconds(folder: Path, count: int, mode: str) -> float:
     for command in commands:
         done = subprocess.run(command, cwd=folder, capture_output=True, text=True, check=False)
         if done.returncode != 0:
-            raise SystemExit(f"benchmark run failed: {' '.join(command)}\n{done.stdout}{done.stderr}")
+            raise SystemExit(
+                f"benchmark run failed: {' '.join(command)}\n{done.stdout}{done.stderr}"
+            )
     return time.perf_counter() - start
 
 
@@ -110,7 +112,9 @@ def main() -> None:
     print(f"{args.tests} hoc tests with compiled mechanisms, ms per test (best of {args.repeat}):")
     print(f"  one process (no isolation):            {one:8.1f}")
     print(f"  isolated, forked from a warm zygote:   {isolated:8.1f}  (+{added:.1f} ms per test)")
-    print(f"  a fresh python + NEURON + mechanisms:  {fresh:8.1f}  (+{fresh - one:.1f} ms per test)")
+    print(
+        f"  a fresh python + NEURON + mechanisms:  {fresh:8.1f}  (+{fresh - one:.1f} ms per test)"
+    )
     print(f"  isolated / one process:   {isolated / one:6.2f}x")
     print(f"  fresh / isolated:         {fresh / isolated:6.2f}x")
     print(f"  added per isolated test:  {added:.1f} ms (goal: at most 50 ms)")

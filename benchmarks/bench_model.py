@@ -130,8 +130,10 @@ def case_expsyn_section(sim: Any) -> dict[str, float]:
                 kept.append(sim.ExpSyn(section if form == "section" and not raw else section(0.5)))
             times[form] += time.perf_counter() - start
             kept.clear()
-    return {"per ExpSyn(section)": times["section"] / (n * blocks),
-            "per ExpSyn(section(0.5))": times["segment"] / (n * blocks)}
+    return {
+        "per ExpSyn(section)": times["section"] / (n * blocks),
+        "per ExpSyn(section(0.5))": times["segment"] / (n * blocks),
+    }
 
 
 def case_fadvance(sim: Any) -> dict[str, float]:
@@ -257,8 +259,12 @@ def fresh_once(case: Callable[[Any], dict[str, float]], sim: str) -> dict[str, f
     """The figures of one fresh child running ``case`` with ``sim``."""
     code = CHILD.format(imports=IMPORTS[sim], source=inspect.getsource(case), name=case.__name__)
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=_env(),
-        cwd=PATCH_ROOT, check=False,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        cwd=PATCH_ROOT,
+        check=False,
     )
     result: dict[str, float] = _bench_line(done, f"fresh {sim} run of {case.__name__}")
     return result
@@ -277,7 +283,8 @@ def paired(case: Callable[[Any], dict[str, float]], runs: int) -> dict[str, Any]
             "h": statistics.median(run[metric] for run in times["h"]),
             "p": statistics.median(run[metric] for run in times["p"]),
             "ratio": statistics.median(
-                p_run[metric] / h_run[metric] for h_run, p_run in zip(times["h"], times["p"])
+                p_run[metric] / h_run[metric]
+                for h_run, p_run in zip(times["h"], times["p"], strict=False)
             ),
         }
         for metric in metrics
@@ -348,7 +355,11 @@ def broadcast(runs: int) -> dict[str, dict[str, float]]:
     for _ in range(runs):
         done = subprocess.run(
             [mpiexec, "-n", "2", sys.executable, "-c", BROADCAST_CHILD],
-            capture_output=True, text=True, env=_env(), cwd=PATCH_ROOT, check=False,
+            capture_output=True,
+            text=True,
+            env=_env(),
+            cwd=PATCH_ROOT,
+            check=False,
             timeout=600,
         )
         per_run.append(_bench_line(done, "broadcast run"))

@@ -153,9 +153,7 @@ SMALL = 20
 MPIEXEC = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or "mpiexec"
 
 
-def seconds(
-    folder: Path, count: int, plugin: bool, ranks: int, with_mpi: bool = True
-) -> float:
+def seconds(folder: Path, count: int, plugin: bool, ranks: int, with_mpi: bool = True) -> float:
     """Wall time of one pytest run of ``count`` trivial tests."""
     (folder / "test_bench.py").write_text(SUITE.format(count=count))
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
@@ -204,8 +202,19 @@ def deadlock_report_seconds(folder: Path, ranks: int) -> float:
     """Seconds from one rank's raise before a barrier to the report on the terminal."""
     stamp = folder / "raised-at"
     (folder / "test_bench.py").write_text(DEADLOCK.format(stamp=str(stamp)))
-    command = [MPIEXEC, "-n", str(ranks), sys.executable, "-m", "pytest", "-q",
-               "-p", "no:cacheprovider", "--with-mpi", "--mpi-timeout=60"]  # fmt: skip
+    command = [
+        MPIEXEC,
+        "-n",
+        str(ranks),
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--with-mpi",
+        "--mpi-timeout=60",
+    ]
     process = subprocess.Popen(
         command, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -245,9 +254,13 @@ def memory_growth_kb(folder: Path, count: int, plugin: bool) -> list[int]:
     if not plugin:
         command += ["-p", "no:pytest_patch"]
     done = subprocess.run(
-        command, cwd=suite, capture_output=True, text=True, check=False,
+        command,
+        cwd=suite,
+        capture_output=True,
+        text=True,
+        check=False,
         env={**os.environ, "BENCH_RSS": str(rss)},
-    )  # fmt: skip
+    )
     if done.returncode != 0:
         raise SystemExit(f"benchmark run failed: {' '.join(command)}\n{done.stdout}{done.stderr}")
     return [int(line) for line in rss.read_text().split()]
@@ -261,7 +274,8 @@ def memory(folder: Path, count: int) -> None:
     print(
         f"\nmemory over {count} tests building a section and a synapse (resident, from test "
         f"{count // 10} to {count}): plugin off +{grown['off']:.1f} MB, plugin on "
-        f"+{grown['on']:.1f} MB; the plugin adds {(grown['on'] - grown['off']) * 1024 * 1024 / tests:.0f} "
+        f"+{grown['on']:.1f} MB; the plugin adds "
+        f"{(grown['on'] - grown['off']) * 1024 * 1024 / tests:.0f} "
         "B per test (goal: none)"
     )
     print("  resident MB after each tenth, off: " + " ".join(f"{kb / 1024:.0f}" for kb in off))

@@ -141,7 +141,17 @@ def main() -> None:
         tests = root / "test_bench.py"
         tests.write_text(textwrap.dedent(TESTS.format(out=str(out))))
         (root / "test_bench").mkdir()
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", str(tests)]
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:randomly",
+            str(tests),
+        ]
         # The first session writes the goldens (--nrn-regen), the second checks them.
         subprocess.run(command + ["--nrn-regen"], cwd=root, check=True, capture_output=True)
         done = subprocess.run(command, cwd=root, capture_output=True, text=True)
@@ -156,18 +166,30 @@ def main() -> None:
     check, simulation = figures["check"], figures["simulation"]
     print(f"20 traces x {figures['points']} points, 100 ms of 20 cells (5 sections each)")
     print(f"  simulation                      {simulation * 1e3:8.1f} ms")
-    print(f"  trace check, reading the golden {check * 1e3:8.1f} ms   goal <= 100 ms; "
-          f"{check / simulation:.1%} of the simulation (goal <= 10%)")
-    print(f"  the same, data within tolerance {figures['close'] * 1e3:8.1f} ms   (not bit-identical: "
-          "the golden is read and compared)")
-    print(f"  assert_traces_equal, same data  {figures['bare'] * 1e3:8.1f} ms   the check costs "
-          f"{check / figures['bare']:.2f}x a bare comparison (+{(check - figures['bare']) * 1e3:.1f} ms)")
-    print(f"  golden file                     {size / 1e6:8.2f} MB   {size / raw:.2f}x the raw "
-          f"float64 values ({raw / 1e6:.1f} MB; time axes included, lossless)")
+    print(
+        f"  trace check, reading the golden {check * 1e3:8.1f} ms   goal <= 100 ms; "
+        f"{check / simulation:.1%} of the simulation (goal <= 10%)"
+    )
+    print(
+        f"  the same, data within tolerance {figures['close'] * 1e3:8.1f} ms   (not bit-identical: "
+        "the golden is read and compared)"
+    )
+    print(
+        f"  assert_traces_equal, same data  {figures['bare'] * 1e3:8.1f} ms   the check costs "
+        f"{check / figures['bare']:.2f}x a bare comparison "
+        f"(+{(check - figures['bare']) * 1e3:.1f} ms)"
+    )
+    print(
+        f"  golden file                     {size / 1e6:8.2f} MB   {size / raw:.2f}x the raw "
+        f"float64 values ({raw / 1e6:.1f} MB; time axes included, lossless)"
+    )
     print("100 000 spikes of 1 000 gids")
     print(f"  spike check, reading the golden {figures['spikes'] * 1e3:8.1f} ms   goal <= 50 ms")
-    print(f"  the same, within the window     {figures['spikes_close'] * 1e3:8.1f} ms   (not bit-identical: "
-          "the golden is read and matched)")
+    print(
+        f"  the same, within the window     {figures['spikes_close'] * 1e3:8.1f} ms   "
+        "(not bit-identical: "
+        "the golden is read and matched)"
+    )
 
 
 if __name__ == "__main__":

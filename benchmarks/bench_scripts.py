@@ -33,13 +33,16 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = [ROOT / "examples" / name for name in ("modeldb_dendrite", "modeldb_ring", "modeldb_python")]
+EXAMPLES = [
+    ROOT / "examples" / name for name in ("modeldb_dendrite", "modeldb_ring", "modeldb_python")
+]
 
 BARE = """
 import os, runpy, sys
 import patch
 from neuron import h
-folder, name, statements, mods, cache = sys.argv[1], sys.argv[2], sys.argv[3:-2], sys.argv[-2], sys.argv[-1]
+folder, name = sys.argv[1], sys.argv[2]
+statements, mods, cache = sys.argv[3:-2], sys.argv[-2], sys.argv[-1]
 for mod in filter(None, mods.split(os.pathsep)):
     patch.load_mechanisms(mod, cache=cache)
 h.load_file("stdrun.hoc")
@@ -62,7 +65,11 @@ def lines_of(folder: Path) -> tuple[list[str], list[str]]:
     parser.read(folder / "pytest.ini")
     section = parser["pytest"]
     scripts = [line.strip() for line in section.get("nrn_scripts", "").splitlines() if line.strip()]
-    mods = [str((folder / m.strip()).resolve()) for m in section.get("nrn_mod_dirs", "").splitlines() if m.strip()]
+    mods = [
+        str((folder / m.strip()).resolve())
+        for m in section.get("nrn_mod_dirs", "").splitlines()
+        if m.strip()
+    ]
     return scripts, mods
 
 
@@ -71,18 +78,37 @@ def bare(folder: Path, line: str, mods: list[str]) -> float:
     from pytest_patch.scripts.lines import parse
 
     parsed = parse([line], folder)[0]
-    command = [sys.executable, "-c", BARE, str(folder), parsed.path.name, *parsed.statements,
-               os.pathsep.join(mods), str(folder / ".nrn-mod-cache")]  # fmt: skip
+    command = [
+        sys.executable,
+        "-c",
+        BARE,
+        str(folder),
+        parsed.path.name,
+        *parsed.statements,
+        os.pathsep.join(mods),
+        str(folder / ".nrn-mod-cache"),
+    ]
     start = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=900)
+    subprocess.run(
+        command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=900
+    )
     return time.perf_counter() - start
 
 
 def item(folder: Path, line: str) -> float:
     with tempfile.TemporaryDirectory() as scratch:
         report = Path(scratch) / "report.xml"
-        command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
-                   "-o", f"nrn_scripts={line}", f"--junitxml={report}"]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-o",
+            f"nrn_scripts={line}",
+            f"--junitxml={report}",
+        ]
         result = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=900)
         if result.returncode != 0:
             raise SystemExit(f"{folder}: {line} did not pass:\n{result.stdout[-3000:]}")
@@ -120,7 +146,10 @@ def main() -> None:
     for name, b, i in rows:
         extra = i - b
         ok = extra <= max(0.1 * b, 0.3)
-        print(f"{name[:70]:70} {b:8.3f} {i:8.3f} {extra:+8.3f} {i / b:6.2f}  {'met' if ok else 'MISSED'}")
+        print(
+            f"{name[:70]:70} {b:8.3f} {i:8.3f} {extra:+8.3f} {i / b:6.2f}  "
+            f"{'met' if ok else 'MISSED'}"
+        )
 
 
 if __name__ == "__main__":

@@ -30,10 +30,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from neuron import h
+
 import patch
 from patch import p  # first: Patch turns NEURON's graphics off when there is no display
-
-from neuron import h  # noqa: I001
 
 # stdrun.hoc is loaded only for the recording case (see main): every hoc name it defines
 # makes each raw ``h.Section``/``h.ExpSyn``/``h.NetCon`` lookup slower (NEURON searches
@@ -205,7 +205,11 @@ def fresh_once(make: Callable[[Any], Callable[[], Any]], sim: str) -> tuple[floa
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", code],
-        capture_output=True, text=True, env=env, cwd=PATCH_ROOT, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=PATCH_ROOT,
+        check=False,
     )
     elapsed = time.perf_counter() - start
     lines = [line for line in done.stdout.splitlines() if line.startswith("BENCH ")]
@@ -224,7 +228,8 @@ def fresh_medians(
     }
     for _ in range(runs):
         for sim in ("h", "p"):
-            for kind, value in zip(("import", "build", "process"), fresh_once(make, sim)):
+            kinds = ("import", "build", "process")
+            for kind, value in zip(kinds, fresh_once(make, sim), strict=False):
                 times[sim][kind].append(value)
     return {
         sim: {kind: statistics.median(values) for kind, values in kinds.items()}
@@ -236,7 +241,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="in-process rounds (best kept)")
     parser.add_argument(
-        "--fresh", type=int, default=5,
+        "--fresh",
+        type=int,
+        default=5,
         help="fresh processes per case and simulator (median; 0: skip)",
     )
     args = parser.parse_args()
@@ -250,17 +257,24 @@ def main() -> None:
         rows.append((f"record 2 000 sections, 100 ms: {phase}", result))
     for form in ("sec.L", "seg.v", "sec(0.5).v"):
         rows.append(
-            (f"200 000 reads+writes of {form}", best(lambda sim: attribute(sim, form), args.repeat))
+            (
+                f"200 000 reads+writes of {form}",
+                best(lambda sim, form=form: attribute(sim, form), args.repeat),
+            )
         )
     rows.append(("build, drop, collect 10 000 graphs", graphs))
     print(f"in-process, best of {args.repeat}")
     print(f"{'case':45} {'raw h (s)':>10} {'patch p (s)':>12} {'p / h':>7}")
     for label, result in rows:
-        print(f"{label:45} {result['h']:10.4f} {result['p']:12.4f} {result['p'] / result['h']:7.2f}")
+        print(
+            f"{label:45} {result['h']:10.4f} {result['p']:12.4f} {result['p'] / result['h']:7.2f}"
+        )
     if args.fresh <= 0:
         return
-    print(f"\nfresh process per model, median of {args.fresh}; build: timed in the child, "
-          "process: wall time, import included")
+    print(
+        f"\nfresh process per model, median of {args.fresh}; build: timed in the child, "
+        "process: wall time, import included"
+    )
     print(
         f"{'case':36} {'build h':>8} {'build p':>8} {'p / h':>6} {'import h':>9} {'import p':>9}"
         f" {'process h':>10} {'process p':>10} {'p / h':>6}"

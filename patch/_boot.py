@@ -144,8 +144,13 @@ def quietly(function: Callable[[], T]) -> tuple[T, str]:
     return result, text.decode(errors="replace").strip()
 
 
-def mismatch_message(neuron_size: int, neuron_rank: int, mpi_size: int | None,
-                     mpi_rank: int | None, neuron_said: str = "") -> str:
+def mismatch_message(
+    neuron_size: int,
+    neuron_rank: int,
+    mpi_size: int | None,
+    mpi_rank: int | None,
+    neuron_said: str = "",
+) -> str:
     """Explain a world on which NEURON and mpi4py (or the launcher) disagree."""
     other = (
         f"mpi4py sees size {mpi_size} (rank {mpi_rank})"
@@ -200,9 +205,14 @@ if _NO_GUI:
 #: mpi4py's COMM_WORLD when this process is part of an MPI world, else ``None``.
 world = start_world() if wanted() else None
 
-from neuron import HocBaseObject, h, hoc, nrn  # noqa: E402
-from neuron import __version__ as neuron_version  # noqa: E402
-from neuron import coreneuron  # noqa: E402
+from neuron import (  # noqa: E402
+    HocBaseObject,
+    __version__ as neuron_version,
+    coreneuron,
+    h,
+    hoc,
+    nrn,
+)
 
 if _NO_GUI:
     del os.environ["NEURON_MODULE_OPTIONS"]

@@ -26,7 +26,10 @@ class ClampSettings(TypedDict, total=False):
 
 
 def iclamp(
-    target: Any, *, amp: float | Iterable[float] = 0.1, delay: float = 0.0,
+    target: Any,
+    *,
+    amp: float | Iterable[float] = 0.1,
+    delay: float = 0.0,
     duration: float | None = None,
 ) -> Any:
     """An ``IClamp`` at ``target`` (a Section means its middle, or a Segment).
@@ -42,7 +45,9 @@ def iclamp(
     if not is_number(delay) or delay < 0:
         raise SimulationTimeError(f"iclamp: delay={delay!r} must be a number of ms >= 0.")
     if duration is not None and (not is_number(duration) or duration < 0):
-        raise SimulationTimeError(f"iclamp: duration={duration!r} must be a number of ms >= 0 (or None).")
+        raise SimulationTimeError(
+            f"iclamp: duration={duration!r} must be a number of ms >= 0 (or None)."
+        )
     section, x = resolve_segment(target)
     if is_number(amp):
         clamp = point_process_class("IClamp")(section(x))
@@ -72,10 +77,14 @@ def iclamp(
 
 
 def vclamp(
-    target: Any, *, voltage: float | Sequence[float] = -65.0,
-    duration: float | Sequence[float] = 100.0, resistance: float | None = None,
+    target: Any,
+    *,
+    voltage: float | Sequence[float] = -65.0,
+    duration: float | Sequence[float] = 100.0,
+    resistance: float | None = None,
 ) -> Any:
-    """Clamp the voltage at ``target`` with an ``SEClamp``: up to three (voltage, duration) steps."""
+    """Clamp the voltage at ``target`` with an ``SEClamp``: one to three (voltage, duration)
+    steps."""
     voltages = [voltage] if isinstance(voltage, (int, float)) else list(voltage)
     durations = [duration] if isinstance(duration, (int, float)) else list(duration)
     if not 1 <= len(voltages) <= 3 or len(voltages) != len(durations):
@@ -85,7 +94,7 @@ def vclamp(
         )
     section, x = resolve_segment(target)
     clamp = point_process_class("SEClamp")(section(x))
-    for i, (level, length) in enumerate(zip(voltages, durations), start=1):
+    for i, (level, length) in enumerate(zip(voltages, durations, strict=False), start=1):
         setattr(clamp, f"amp{i}", level)
         setattr(clamp, f"dur{i}", length)
     if resistance is not None:

@@ -179,9 +179,13 @@ def _pickle(data: Any) -> tuple[bytes, list[memoryview], str | None]:
     """Protocol-5 pickle of ``data`` with large buffers out of band, or an error message."""
     if isinstance(data, _HocObject):
         if not isinstance(data, hoc.Vector):
-            return b"", [], (
-                f"Cannot broadcast {data!r}: the only hoc objects that can be broadcast are "
-                "Vectors. Send its data instead (e.g. a list, dict or numpy array)."
+            return (
+                b"",
+                [],
+                (
+                    f"Cannot broadcast {data!r}: the only hoc objects that can be broadcast are "
+                    "Vectors. Send its data instead (e.g. a list, dict or numpy array)."
+                ),
             )
         data = _VectorData(data.as_numpy())
     buffers: list[memoryview] = []
@@ -202,9 +206,13 @@ def _pickle(data: Any) -> tuple[bytes, list[memoryview], str | None]:
     try:
         payload = pickle.dumps(data, protocol=5, buffer_callback=out_of_band)
     except Exception as error:  # anything pickle raises means: not broadcastable
-        return b"", [], (
-            f"Cannot broadcast {type(data).__name__}: {type(error).__name__}: {error}. "
-            "Only picklable data can be broadcast."
+        return (
+            b"",
+            [],
+            (
+                f"Cannot broadcast {type(data).__name__}: {type(error).__name__}: {error}. "
+                "Only picklable data can be broadcast."
+            ),
         )
     return payload, buffers, None
 
@@ -229,5 +237,3 @@ class _VectorData:
 
     def __reduce__(self) -> Any:
         return (_VectorData, (self.values,))
-
-

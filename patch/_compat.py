@@ -28,14 +28,17 @@ TRANSFORMS_REMOVED = (
 RETIRED: dict[str, tuple[str, str | None]] = {
     "h": ("patch.p", "patch._interpreter:p"),
     "NotConnectableError": (
-        "patch.exceptions.NotConnectableError", "patch.exceptions:NotConnectableError"
+        "patch.exceptions.NotConnectableError",
+        "patch.exceptions:NotConnectableError",
     ),
     "is_nrn_scalar": ("patch.is_pointer", "patch._transform:is_pointer"),
     "is_section": (
-        "isinstance(patch.transform(obj), neuron.nrn.Section)", "patch.core:_is_section"
+        "isinstance(patch.transform(obj), neuron.nrn.Section)",
+        "patch.core:_is_section",
     ),
     "is_segment": (
-        "isinstance(patch.transform(obj), neuron.nrn.Segment)", "patch.core:_is_segment"
+        "isinstance(patch.transform(obj), neuron.nrn.Segment)",
+        "patch.core:_is_segment",
     ),
     "connection": (
         "Patch keeps no _connections table. The NetCons between two objects are "

@@ -28,7 +28,9 @@ def _usegui() -> ctypes.c_int | None:
     except OSError:
         library = None
     try:
-        handle = ctypes.CDLL(library or None, mode=getattr(os, "RTLD_NOLOAD", 0) | ctypes.RTLD_GLOBAL)
+        handle = ctypes.CDLL(
+            library or None, mode=getattr(os, "RTLD_NOLOAD", 0) | ctypes.RTLD_GLOBAL
+        )
         return ctypes.c_int.in_dll(handle, "hoc_usegui")
     except (OSError, ValueError):
         return None

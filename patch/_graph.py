@@ -67,8 +67,9 @@ def _refs_of(obj: Any) -> Any:
     return getattr(obj, "_refs", None)
 
 
-def track(obj: Any, *dependencies: Any, returned_by_neuron: bool = False,
-          event_object: bool = False) -> None:
+def track(
+    obj: Any, *dependencies: Any, returned_by_neuron: bool = False, event_object: bool = False
+) -> None:
     """Make ``obj`` a node of the graph, linked to each (non-``None``) dependency.
 
     ``returned_by_neuron``: NEURON hands this kind of object back (``nc.syn()``), so it is

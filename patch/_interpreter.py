@@ -18,8 +18,13 @@ from ._section import Section, SectionRef
 from ._transform import check_alive, transform
 from ._vector import Vector
 from .exceptions import (
-    ArgumentError, DeletedSectionError, HocError, ParallelConnectError, ReloadWarning,
-    SectionAccessError, SimulatorError,
+    ArgumentError,
+    DeletedSectionError,
+    HocError,
+    ParallelConnectError,
+    ReloadWarning,
+    SectionAccessError,
+    SimulatorError,
 )
 
 
@@ -180,8 +185,7 @@ class PythonHocInterpreter:
             return h.cas()
         except TypeError as error:
             raise SectionAccessError(
-                "No section is on the section stack: create one, or push one with "
-                "section.push()."
+                "No section is on the section stack: create one, or push one with section.push()."
             ) from error
 
     def allsec(self) -> Any:
@@ -193,7 +197,9 @@ class PythonHocInterpreter:
         """``h.delete_section``, refused while a NetCon still targets a synapse on it."""
         section = transform(sec) if sec is not None else self.cas()
         if args:
-            raise ArgumentError("delete_section takes the section as sec=: p.delete_section(sec=s).")
+            raise ArgumentError(
+                "delete_section takes the section as sec=: p.delete_section(sec=s)."
+            )
         check_alive(section)
         targets = netcon_targets_on(section)
         if targets:
@@ -260,13 +266,18 @@ class PythonHocInterpreter:
         Made on first use and kept in ``p``'s dictionary: later reads cost a look-up."""
         return context()
 
-    def ParallelContext(self) -> ParallelContext:  # noqa: N802 - mirrors h.ParallelContext
+    def ParallelContext(self) -> ParallelContext:
         """The one ParallelContext (the same object as ``p.parallel``)."""
         return context()
 
-    def ParallelCon(  # noqa: N802 - named like a NEURON class
-        self, first: Any, second: Any, *positional: Any, weight: float | None = None,
-        delay: float | None = None, threshold: float | None = None,
+    def ParallelCon(
+        self,
+        first: Any,
+        second: Any,
+        *positional: Any,
+        weight: float | None = None,
+        delay: float | None = None,
+        threshold: float | None = None,
     ) -> _netcon.NetCon:
         """Transmit ``ParallelCon(obj, gid)`` or receive ``ParallelCon(gid, target)`` spikes."""
         if positional:
@@ -342,14 +353,13 @@ def _neuron_library() -> str:
     """NEURON's folder of hoc files, ending in a separator."""
     return os.path.realpath(os.path.join(h.neuronhome(), "lib", "hoc")) + os.sep
 
+
 _generic_classes: dict[type, type] = {}
 
 
 def hoc_class(base: type) -> type:
     """The Patch class ``p.<Name>`` gives for a hoc class such as ``h.List`` or ``h.Random``."""
-    special: dict[type, type] = {
-        hoc.Vector: Vector, hoc.NetCon: NetCon, hoc.SectionRef: SectionRef
-    }
+    special: dict[type, type] = {hoc.Vector: Vector, hoc.NetCon: NetCon, hoc.SectionRef: SectionRef}
     if base in special:
         return special[base]
     cls = _generic_classes.get(base)

@@ -20,9 +20,7 @@ _LAUNCHER_PREFIXES = ("PMI_", "PMIX_", "OMPI_", "MV2_", "HYDRA_", "HYDI_", "MPI_
 
 def launched_by_mpi() -> bool:
     """Whether an MPI launcher (``mpiexec``, ``mpirun``, ``srun``) started this process."""
-    return any(
-        name in os.environ for name in _RANK_VARIABLES + _SIZE_VARIABLES + _OTHER_VARIABLES
-    )
+    return any(name in os.environ for name in _RANK_VARIABLES + _SIZE_VARIABLES + _OTHER_VARIABLES)
 
 
 def launcher_rank() -> int | None:
@@ -47,6 +45,5 @@ def serial_environment() -> dict[str, str]:
     """This process's environment without the launcher's variables: a process started
     with it is a serial one, outside this process's MPI world (and knows it)."""
     return {
-        name: value for name, value in os.environ.items()
-        if not name.startswith(_LAUNCHER_PREFIXES)
+        name: value for name, value in os.environ.items() if not name.startswith(_LAUNCHER_PREFIXES)
     }

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from ._boot import h, hoc, nrn
@@ -50,7 +50,10 @@ def _count() -> int:
     global _count_defined
     if not _count_defined:
         if not h.name_declared(_COUNT):
-            h(f"func {_COUNT}() {{ localobj kind\n kind = new MechanismType(1)\n return kind.count() }}")
+            h(
+                f"func {_COUNT}() {{ localobj kind\n kind = new MechanismType(1)\n"
+                " return kind.count() }"
+            )
         _count_defined = True
     return int(getattr(h, _COUNT)())
 

@@ -47,7 +47,8 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # nrnivmodl's progress lines, which say nothing about an error.
 _PROGRESS = re.compile(
     r"\s*(/\S*\.nrn-mod-cache/\S*$|cfiles =|Mod files:|Creating '|MODOBJS=|\[INFO\] Running:|"
-    r"Default NMODL flags:|make: \*\*\* Waiting for unfinished jobs|diff: \S*_mod_func\.cpp: No such)"
+    r"Default NMODL flags:|make: \*\*\* Waiting for unfinished jobs|"
+    r"diff: \S*_mod_func\.cpp: No such)"
 )
 # Libraries loaded into this process; NEURON cannot load one twice.
 _loaded: set[str] = set()
@@ -130,7 +131,8 @@ def load_mechanisms(
         _use_for_coreneuron(outcome)
     else:
         _lacks_coreneuron(
-            folder, f"{folder} was compiled for NEURON only (load_mechanisms without coreneuron=True)"
+            folder,
+            f"{folder} was compiled for NEURON only (load_mechanisms without coreneuron=True)",
         )
     return outcome
 
@@ -516,9 +518,6 @@ def compile_error_message(folder: Path, output: str) -> str:
     )
     where = f" ({', '.join(failing)})" if failing else ""
     shown = [line for line in lines if not _PROGRESS.match(line)][-40:]
-    return (
-        f"nrnivmodl could not compile the mod folder {folder}{where}:\n"
-        + "\n".join("    " + line for line in shown)
+    return f"nrnivmodl could not compile the mod folder {folder}{where}:\n" + "\n".join(
+        "    " + line for line in shown
     )
-
-

@@ -38,7 +38,9 @@ class NetCon(HocObject, hoc.NetCon):
     def __new__(cls, source: Any = None, target: Any = None, *args: Any, **kwargs: Any) -> NetCon:
         target_mechanism = getattr(type(target), "_mechanism", None)
         if (
-            not args and not kwargs and target_mechanism is not None
+            not args
+            and not kwargs
+            and target_mechanism is not None
             and getattr(type(source), "_mechanism", None) is not None
         ):
             # The common case: from a Patch point process or artificial cell to a Patch
@@ -99,13 +101,16 @@ class NetCon(HocObject, hoc.NetCon):
     def __setattr__(self, name: str, value: Any) -> None:
         if name in _VARIABLES:
             if name == "threshold" and self in RECEIVERS:
-                warnings.warn(PatchWarning(
-                    f"threshold = {value!r} on a NetCon that receives gid {RECEIVERS[self]} "
-                    "(ParallelCon(gid, target)): NEURON applies it to that gid's spike "
-                    "detector on this rank, so it changes the threshold of every NetCon "
-                    "from the same source, not this connection's. Set the threshold "
-                    "where the spikes are sent: ParallelCon(source, gid, threshold=...)."
-                ), stacklevel=2)
+                warnings.warn(
+                    PatchWarning(
+                        f"threshold = {value!r} on a NetCon that receives gid {RECEIVERS[self]} "
+                        "(ParallelCon(gid, target)): NEURON applies it to that gid's spike "
+                        "detector on this rank, so it changes the threshold of every NetCon "
+                        "from the same source, not this connection's. Set the threshold "
+                        "where the spikes are sent: ParallelCon(source, gid, threshold=...)."
+                    ),
+                    stacklevel=2,
+                )
             try:
                 setattr(_plain_of(self), name, value)
             except TypeError as error:
@@ -149,8 +154,12 @@ def _not_a_target(target: Any) -> NotConnectableError:
     )
 
 
-def configure(netcon: Any, threshold: Any = None, delay: Any = None,
-              weight: float | Sequence[float] | None = None) -> None:
+def configure(
+    netcon: Any,
+    threshold: Any = None,
+    delay: Any = None,
+    weight: float | Sequence[float] | None = None,
+) -> None:
     """Set a NetCon's ``threshold``, ``delay`` and ``weight`` (a number or one per index)."""
     if threshold is not None:
         netcon.threshold = threshold

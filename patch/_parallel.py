@@ -56,9 +56,7 @@ class ParallelContext(HocObject, hoc.ParallelContext):
     ``patch.ParallelContext()`` return that same object.
     """
 
-    __slots__ = (
-        "_refs", "_transfer", "_owned", "_pending", "_receivers", "__weakref__"
-    )
+    __slots__ = ("_refs", "_transfer", "_owned", "_pending", "_receivers", "__weakref__")
     #: Arrays at least this large are broadcast without passing through pickle's buffer.
     OUT_OF_BAND_BYTES = _collectives.OUT_OF_BAND_BYTES
 
@@ -185,7 +183,6 @@ class ParallelContext(HocObject, hoc.ParallelContext):
         return SpikeRecorder(self)
 
 
-
 _context: ParallelContext | None = None
 _graph.register_class(ParallelContext)
 
@@ -213,8 +210,10 @@ def prepare(pc: ParallelContext) -> None:
     _check_unique(owned)
     _check_transmitted(owned, [sorted(gids) for _, _, gids in reports])
     instant = sorted(
-        (gid, rank) for rank, (_, _, gids) in enumerate(reports)
-        for gid, delay in gids.items() if not delay > 0
+        (gid, rank)
+        for rank, (_, _, gids) in enumerate(reports)
+        for gid, delay in gids.items()
+        if not delay > 0
     )
     if instant:
         listed = ", ".join(f"gid {gid} on rank {rank}" for gid, rank in instant)
@@ -246,7 +245,10 @@ def _check_transmitted(owned_by_rank: list[list[int]], received_by_rank: list[li
     """Raise (on every rank) when a receiver listens to a gid that no rank transmits."""
     owned = {gid for gids in owned_by_rank for gid in gids}
     silent = sorted(
-        (gid, rank) for rank, gids in enumerate(received_by_rank) for gid in gids if gid not in owned
+        (gid, rank)
+        for rank, gids in enumerate(received_by_rank)
+        for gid in gids
+        if gid not in owned
     )
     if silent:
         listed = ", ".join(f"gid {gid} (received on rank {rank})" for gid, rank in silent)
@@ -272,7 +274,11 @@ def _check_unique(owned_by_rank: list[list[int]]) -> None:
 
 
 def parallel_con(
-    first: Any, second: Any, *, weight: float | None = None, delay: float | None = None,
+    first: Any,
+    second: Any,
+    *,
+    weight: float | None = None,
+    delay: float | None = None,
     threshold: float | None = None,
 ) -> NetCon:
     """``ParallelCon(source, gid)`` transmits; ``ParallelCon(gid, target)`` receives.

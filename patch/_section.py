@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _clamps, _compat, _graph, _stack
@@ -218,8 +218,13 @@ class Section(_compat.SectionCompat, nrn.Section):
         return made
 
     def connect_points(
-        self, target: Any, x: float = 0.5, *, threshold: float | None = -20.0,
-        delay: float | None = 1.0, weight: float | Sequence[float] | None = 0.1,
+        self,
+        target: Any,
+        x: float = 0.5,
+        *,
+        threshold: float | None = -20.0,
+        delay: float | None = 1.0,
+        weight: float | Sequence[float] | None = 0.1,
     ) -> NetCon:
         """Make a NetCon from the voltage at ``x`` to the point process ``target``, one
         that transmits: a spike of this section (a crossing of ``threshold`` = -20 mV)
@@ -244,11 +249,17 @@ class Section(_compat.SectionCompat, nrn.Section):
         return _clamps.iclamp(self._at(0.5 if x is None else x), **settings_)
 
     def vclamp(
-        self, x: float = 0.5, *, voltage: float | Sequence[float] = -65.0,
-        duration: float | Sequence[float] = 100.0, resistance: float | None = None,
+        self,
+        x: float = 0.5,
+        *,
+        voltage: float | Sequence[float] = -65.0,
+        duration: float | Sequence[float] = 100.0,
+        resistance: float | None = None,
     ) -> Any:
         """Clamp the voltage at ``x`` with an ``SEClamp``: up to three (voltage, duration) steps."""
-        return _clamps.vclamp(self._at(x), voltage=voltage, duration=duration, resistance=resistance)
+        return _clamps.vclamp(
+            self._at(x), voltage=voltage, duration=duration, resistance=resistance
+        )
 
 
 _section_refs = Section.__dict__["_refs"]
@@ -263,7 +274,9 @@ class SectionRef(_compat.SectionRefCompat, HocObject, hoc.SectionRef):
 
     def __new__(cls, section: Any = None, *, sec: Any = None) -> SectionRef:
         if section is not None and sec is not None:
-            raise ArgumentError("SectionRef takes the section once: SectionRef(s) or SectionRef(sec=s).")
+            raise ArgumentError(
+                "SectionRef takes the section once: SectionRef(s) or SectionRef(sec=s)."
+            )
         section = transform(section if section is not None else sec)
         if section is None:
             _stack.require_section("SectionRef")

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from ._boot import hoc, nrn
-
 from .exceptions import ArgumentError, DeletedSectionError, SegmentPositionError
 
 

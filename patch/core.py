@@ -9,14 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._compat import RETIRED as _RETIRED
-from ._compat import retired as _retired
+from ._compat import RETIRED as _RETIRED, retired as _retired
 
 _FATES: dict[str, tuple[str, str | None]] = {
-    **{name: _RETIRED[name] for name in (
-        "is_nrn_scalar", "is_section", "is_segment", "is_density_mechanism",
-        "transform_arc", "transform_netcon", "transform_record",
-    )},
+    **{
+        name: _RETIRED[name]
+        for name in (
+            "is_nrn_scalar",
+            "is_section",
+            "is_segment",
+            "is_density_mechanism",
+            "transform_arc",
+            "transform_netcon",
+            "transform_record",
+        )
+    },
     "transform": ("patch.transform", "patch._transform:transform"),
     "is_point_process": (
         "patch.is_point_process (for an object; for a name, `name in patch.point_processes()`)",

@@ -21,8 +21,14 @@ _CHECKED_FIRST = (
 )
 _FATES: dict[str, tuple[str, str | None]] = {
     name: (_CHECKED_FIRST, None)
-    for name in ("catch_hoc_error", "ErrorHandler", "CatchNetCon", "CatchRecord",
-                 "CatchSectionAccess", "detector")
+    for name in (
+        "catch_hoc_error",
+        "ErrorHandler",
+        "CatchNetCon",
+        "CatchRecord",
+        "CatchSectionAccess",
+        "detector",
+    )
 }
 
 

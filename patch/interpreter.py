@@ -12,7 +12,8 @@ from ._compat import retired as _retired
 
 _FATES: dict[str, tuple[str, str | None]] = {
     "PythonHocInterpreter": (
-        "patch.PythonHocInterpreter", "patch._interpreter:PythonHocInterpreter"
+        "patch.PythonHocInterpreter",
+        "patch._interpreter:PythonHocInterpreter",
     ),
     "ParallelContext": ("patch.ParallelContext", "patch._parallel:ParallelContext"),
     "TimeSingleton": (

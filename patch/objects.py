@@ -35,7 +35,8 @@ _FATES: dict[str, tuple[str, str | None]] = {
     "IClamp": ("p.IClamp", "patch._interpreter:p.IClamp"),
     "SEClamp": ("p.SEClamp", "patch._interpreter:p.SEClamp"),
     "Segment": (
-        "neuron.nrn.Segment (Patch hands out NEURON's own segments)", "patch._boot:nrn.Segment"
+        "neuron.nrn.Segment (Patch hands out NEURON's own segments)",
+        "patch._boot:nrn.Segment",
     ),
     "PythonHocObject": (_NO_WRAPPERS, None),
     "Connectable": (

@@ -16,8 +16,7 @@ import patch
 
 from ._validate import is_integer
 from .compare import Raster, TraceComparison, compare_spikes
-from .compare.text import near as _near
-from .compare.text import number
+from .compare.text import near as _near, number
 from .recording import Recording
 
 __all__ = [
@@ -115,7 +114,9 @@ def assert_spikes_equal(actual: Any, expected: Any, *, atol: float = _SPIKE_ATOL
     if not a.dtype.names:
         result = compare_spikes(Raster.from_mapping({0: e}), Raster.from_mapping({0: a}), atol)
         if not result.ok:
-            raise AssertionError(f"spikes differ (atol={atol:g} ms): {result.explain(by_gid=False)}")
+            raise AssertionError(
+                f"spikes differ (atol={atol:g} ms): {result.explain(by_gid=False)}"
+            )
         return
     result = compare_spikes(Raster.from_array(e), Raster.from_array(a), atol)
     if not result.ok:
@@ -230,15 +231,17 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)):
             return False
-        return a.dtype == b.dtype and a.shape == b.shape and bool(
-            np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")
+        return (
+            a.dtype == b.dtype
+            and a.shape == b.shape
+            and bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
         )
     if type(a) is not type(b):
         return False
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=False))
     if isinstance(a, float) and a != a:
         return b != b
     try:
@@ -268,9 +271,7 @@ def check_broadcast_roundtrip(
     for root in range(context.size) if roots is None else roots:
         received = context.broadcast(payload if context.rank == root else None, root=root)
         if not compare(received, payload):
-            failures.append(
-                f"from root {root} got {_short(received)}, expected {_short(payload)}"
-            )
+            failures.append(f"from root {root} got {_short(received)}, expected {_short(payload)}")
     assert_all(not failures, "; ".join(failures))
 
 

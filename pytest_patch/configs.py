@@ -52,7 +52,9 @@ class Config:
     def impossible(self) -> str | None:
         """Why this combination cannot run, if it cannot."""
         if self.coreneuron and self.cvode:
-            return "CoreNEURON has no variable time step: coreneuron=True with cvode=True cannot run"
+            return (
+                "CoreNEURON has no variable time step: coreneuron=True with cvode=True cannot run"
+            )
         return None
 
 
@@ -97,7 +99,9 @@ def configurations(marker: pytest.Mark) -> list[Config]:
         raise ValueError(f"{MARKER} takes keywords only ({', '.join(KEYS)}), not {marker.args!r}")
     unknown = sorted(set(marker.kwargs) - set(KEYS))
     if unknown:
-        raise ValueError(f"{MARKER} has no {', '.join(unknown)}: its keywords are {', '.join(KEYS)}")
+        raise ValueError(
+            f"{MARKER} has no {', '.join(unknown)}: its keywords are {', '.join(KEYS)}"
+        )
     axes = [_values(key, marker.kwargs.get(key, (getattr(Config, key),))) for key in KEYS]
     return [Config(*combination) for combination in itertools.product(*axes)]
 
@@ -130,7 +134,8 @@ def _refuse_missing_mechanisms() -> None:
     for name, why in missing.items():
         by_reason.setdefault(why, []).append(name)
     reason = "CoreNEURON cannot run this model: " + "; ".join(
-        f"it uses {', '.join(names)}, and {why[0].lower()}{why[1:]}" for why, names in by_reason.items()
+        f"it uses {', '.join(names)}, and {why[0].lower()}{why[1:]}"
+        for why, names in by_reason.items()
     )
     _refusal[:] = [reason]
     raise patch.exceptions.MechanismError(reason)

@@ -22,9 +22,10 @@ def p_fixture(request: pytest.FixtureRequest) -> Generator[patch.PythonHocInterp
     CVode off and its tolerances, mechanism GLOBALs, ion defaults, threads, the random
     stream index; see ``pytest_patch.state``), whatever earlier tests changed and how;
     gids are cleared when no longer-lived fixture owns NEURON objects. After the test,
-    the settings are restored again, whatever it made is released, and a section, point process or NetCon that is still alive
-    fails it at teardown as a leak (``--nrn-leaks=error|warn|off``). Objects made by
-    module- or session-scoped fixtures are not leaks of the test; such fixtures use
+    the settings are restored again, whatever it made is released, and a section, point
+    process or NetCon that is still alive fails it at teardown as a leak
+    (``--nrn-leaks=error|warn|off``). Objects made by module- or session-scoped fixtures
+    are not leaks of the test; such fixtures use
     ``from patch import p`` (they cannot request this function-scoped fixture).
     Hypothesis tests (``@given``) use ``nrn_simulator`` instead: hypothesis refuses
     function-scoped fixtures, which are not reset between examples.

@@ -6,8 +6,9 @@ mechanism GLOBALs, ion defaults, threads, the random-stream index: see :mod:`.st
 as it is before the first test runs with NEURON started, completed with ``stdrun.hoc``
 when a test first asks for the simulator (the ``p`` fixture and those built on it): a
 session whose tests never ask for it never has NEURON imported or its run system loaded
-by the plugin. Every test using ``p`` starts from it, and it is restored after the test. After a test, a section,
-point process or NetCon it made that is still alive fails it (``--nrn-leaks``).
+by the plugin. Every test using ``p`` starts from it, and it is restored after the test.
+After a test, a section, point process or NetCon it made that is still alive fails it
+(``--nrn-leaks``).
 """
 
 from __future__ import annotations
@@ -157,8 +158,9 @@ class Simulator:
         if not self._left_by:
             return None
         alive = {name for _, name in self.snapshot()}
-        left = {test: [name for name in names if name in alive]
-                for test, names in self._left_by.items()}
+        left = {
+            test: [name for name in names if name in alive] for test, names in self._left_by.items()
+        }
         self._left_by.clear()
         left = {test: names for test, names in left.items() if names}
         if not left:
@@ -286,8 +288,11 @@ class Simulator:
             lines.append("Held by: " + "; ".join(holders) + ".")
         if holders or not every <= held_by_hoc:
             lines.append(
-                ("Python still references the others" if in_hoc or self_held else
-                 "Something outside the test still references them")
+                (
+                    "Python still references the others"
+                    if in_hoc or self_held
+                    else "Something outside the test still references them"
+                )
                 + ", such as a module-level list, a global, a class attribute or a cache. "
                 "Drop that reference when the test ends, or build them in a fixture with "
                 "the scope they need."
@@ -443,7 +448,12 @@ def _hoc_variables(h: Any, objects: dict[str, Any] | None = None) -> dict[str, l
             elif depth == 0 and base not in _BUILTIN_CLASSES and not patch.is_point_process(obj):
                 for member in dir(obj):
                     # (Python's own attributes: __doc__ would load NEURON's help texts)
-                    if member not in ("baseattr", "hname", "hocobjptr", "same") and not member.startswith("__"):
+                    if member not in (
+                        "baseattr",
+                        "hname",
+                        "hocobjptr",
+                        "same",
+                    ) and not member.startswith("__"):
                         todo.append((f"{where}.{member}", _attribute(obj, member), 1))
     return reached
 
@@ -481,9 +491,11 @@ def _hoc_name(obj: Any) -> str | None:
 
 def _held(title: str, holders: dict[str, list[str]]) -> str:
     """``Held by hoc: the hoc variable stim holds IClamp[0]; ...``."""
-    return f"{title}: " + "; ".join(
-        f"{holder} holds {_listed(held)}" for holder, held in holders.items()
-    ) + "."
+    return (
+        f"{title}: "
+        + "; ".join(f"{holder} holds {_listed(held)}" for holder, held in holders.items())
+        + "."
+    )
 
 
 def _listed(names: list[str]) -> str:

@@ -133,8 +133,15 @@ class ReferenceLifetimeMachine(RuleBasedStateMachine):
 
     # -- the model: public hooks for subclasses --------------------------------------------
     def track(
-        self, obj: Any, prefix: str, *, linked: Iterable[str] = (), holds: Iterable[str] = (),
-        hold: bool = False, call: str | None = None, facts: dict[str, str] | None = None,
+        self,
+        obj: Any,
+        prefix: str,
+        *,
+        linked: Iterable[str] = (),
+        holds: Iterable[str] = (),
+        hold: bool = False,
+        call: str | None = None,
+        facts: dict[str, str] | None = None,
     ) -> str:
         """Add ``obj`` to the model and return its label (``prefix`` plus a number).
 
@@ -233,7 +240,8 @@ class ReferenceLifetimeMachine(RuleBasedStateMachine):
         elif node.kind == "point_process" and facts.get("section") is not None:
             assert obj.has_loc(), f"{node.label} lost its location"
             assert obj.get_segment().sec is self.obj(facts["section"]), (
-                f"{node.label} should sit on {facts['section']}, but sits on {obj.get_segment().sec}"
+                f"{node.label} should sit on {facts['section']}, "
+                f"but sits on {obj.get_segment().sec}"
             )
         elif node.kind == "netcon":
             assert obj.valid(), f"{node.label} is not valid (no source or no target)"
@@ -251,8 +259,13 @@ class ReferenceLifetimeMachine(RuleBasedStateMachine):
         section = p.Section(name=label)
         section.L, section.diam, section.nseg = length, diam, nseg
         return self.track(
-            section, "s", hold=True,
-            call=f"{{}} = p.Section(name={label!r}); {{}}.L, {{}}.diam, {{}}.nseg = {length!r}, {diam!r}, {nseg}",
+            section,
+            "s",
+            hold=True,
+            call=(
+                f"{{}} = p.Section(name={label!r}); "
+                f"{{}}.L, {{}}.diam, {{}}.nseg = {length!r}, {diam!r}, {nseg}"
+            ),
         )
 
     @rule(child=sections, parent=sections, x=_positions)
@@ -282,20 +295,37 @@ class ReferenceLifetimeMachine(RuleBasedStateMachine):
         if old is not None:
             self.unlink(section, old)
 
-    @rule(target=synapses, section=sections, kind=st.sampled_from(("ExpSyn", "Exp2Syn")), x=_positions)
+    @rule(
+        target=synapses, section=sections, kind=st.sampled_from(("ExpSyn", "Exp2Syn")), x=_positions
+    )
     def synapse(self, section: str, kind: str, x: float) -> str:
         syn = self.obj(section).synapse(getattr(p, kind), x)
-        label = self.track(syn, "syn", linked=[section], hold=True,
-                           call=f"{{}} = {section}.synapse(p.{kind}, {x!r})")
+        label = self.track(
+            syn,
+            "syn",
+            linked=[section],
+            hold=True,
+            call=f"{{}} = {section}.synapse(p.{kind}, {x!r})",
+        )
         self._nodes[label].facts["section"] = section
         return label
 
-    @rule(target=clamps, section=sections, x=_positions,
-          amp=st.floats(-0.5, 0.5) | st.lists(st.floats(-0.5, 0.5), min_size=1, max_size=4))
+    @rule(
+        target=clamps,
+        section=sections,
+        x=_positions,
+        amp=st.floats(-0.5, 0.5) | st.lists(st.floats(-0.5, 0.5), min_size=1, max_size=4),
+    )
     def iclamp(self, section: str, x: float, amp: float | list[float]) -> str:
         clamp = self.obj(section).iclamp(x, amp=amp, delay=0.0)
-        label = self.track(clamp, "clamp", linked=[section], hold=True, facts={"section": section},
-                           call=f"{{}} = {section}.iclamp({x!r}, amp={amp!r}, delay=0.0)")
+        label = self.track(
+            clamp,
+            "clamp",
+            linked=[section],
+            hold=True,
+            facts={"section": section},
+            call=f"{{}} = {section}.iclamp({x!r}, amp={amp!r}, delay=0.0)",
+        )
         if isinstance(amp, list):
             # The clamp holds the Vectors that play amp; the run below checks they still do.
             self._players[label] = (label, amp[-1])
@@ -307,8 +337,15 @@ class ReferenceLifetimeMachine(RuleBasedStateMachine):
         times.indgen(0.0, p.dt)
         values.play(self.obj(clamp)._ref_amp, times, False)
         # A pointer does not say whose it is: the Vector keeps its times, not the clamp.
-        label = self.track(values, "v", hold=True,
-                           call=f"{{}} = p.Vector({amp!r}); {{}}.play({clamp}._ref_amp, p.Vector({len(amp)}).indgen(0, p.dt), False)")
+        label = self.track(
+            values,
+            "v",
+            hold=True,
+            call=(
+                f"{{}} = p.Vector({amp!r}); "
+                f"{{}}.play({clamp}._ref_amp, p.Vector({len(amp)}).indgen(0, p.dt), False)"
+            ),
+        )
         self._players[label] = (clamp, amp[-1])
         return label
 
@@ -333,14 +370,24 @@ class ReferenceLifetimeMachine(RuleBasedStateMachine):
     @rule(target=stimuli, number=st.integers(1, 3), start=st.floats(0.0, 0.2))
     def netstim(self, number: int, start: float) -> str:
         stim = p.NetStim(number=number, start=start, interval=0.1, noise=0)
-        return self.track(stim, "stim", hold=True,
-                          call=f"{{}} = p.NetStim(number={number}, start={start!r}, interval=0.1, noise=0)")
+        return self.track(
+            stim,
+            "stim",
+            hold=True,
+            call=f"{{}} = p.NetStim(number={number}, start={start!r}, interval=0.1, noise=0)",
+        )
 
-    @rule(target=netcons, source=sections, synapse=synapses, x=_inner, weight=_weights, delay=_delays)
-    def connect_points(self, source: str, synapse: str, x: float, weight: float, delay: float) -> str:
+    @rule(
+        target=netcons, source=sections, synapse=synapses, x=_inner, weight=_weights, delay=_delays
+    )
+    def connect_points(
+        self, source: str, synapse: str, x: float, weight: float, delay: float
+    ) -> str:
         netcon = self.obj(source).connect_points(self.obj(synapse), x, weight=weight, delay=delay)
         return self._track_netcon(
-            netcon, source, synapse,
+            netcon,
+            source,
+            synapse,
             f"{{}} = {source}.connect_points({synapse}, {x!r}, weight={weight!r}, delay={delay!r})",
         )
 
@@ -359,7 +406,10 @@ class ReferenceLifetimeMachine(RuleBasedStateMachine):
     def _netcon(self, source: str, target: str, weight: float, delay: float) -> str:
         netcon = p.NetCon(self.obj(source), self.obj(target), weight=weight, delay=delay)
         return self._track_netcon(
-            netcon, source, target, f"{{}} = p.NetCon({source}, {target}, weight={weight!r}, delay={delay!r})"
+            netcon,
+            source,
+            target,
+            f"{{}} = p.NetCon({source}, {target}, weight={weight!r}, delay={delay!r})",
         )
 
     def _track_netcon(self, netcon: NetCon, source: str, target: str, call: str) -> str:
@@ -375,22 +425,35 @@ class ReferenceLifetimeMachine(RuleBasedStateMachine):
             self.log(f"{label} = {section}.record({x!r})  # the same Vector again")
             self.hold(label, vector)
             return label
-        return self.track(vector, "v", linked=[section], hold=True, facts={"section": section},
-                          call=f"{{}} = {section}.record({x!r})")
+        return self.track(
+            vector,
+            "v",
+            linked=[section],
+            hold=True,
+            facts={"section": section},
+            call=f"{{}} = {section}.record({x!r})",
+        )
 
     @rule(target=vectors, section=sections, x=_inner)
     def record_vector(self, section: str, x: float) -> str:
         vector = p.Vector()
         vector.record(self.obj(section)(x))
-        label = self.track(vector, "v", linked=[section], hold=True,
-                           call=f"{{}} = p.Vector(); {{}}.record({section}({x!r}))")
+        label = self.track(
+            vector,
+            "v",
+            linked=[section],
+            hold=True,
+            call=f"{{}} = p.Vector(); {{}}.record({section}({x!r}))",
+        )
         self._nodes[label].facts["section"] = section
         return label
 
     @rule(target=refs, section=sections)
     def section_ref(self, section: str) -> str:
         ref = p.SectionRef(self.obj(section))
-        label = self.track(ref, "ref", linked=[section], hold=True, call=f"{{}} = p.SectionRef({section})")
+        label = self.track(
+            ref, "ref", linked=[section], hold=True, call=f"{{}} = p.SectionRef({section})"
+        )
         self._nodes[label].facts["section"] = section
         return label
 
@@ -432,17 +495,22 @@ class ReferenceLifetimeMachine(RuleBasedStateMachine):
         for label in sorted(reachable):
             node = self._nodes[label]
             obj = node.ref()
-            self._expect(obj is not None, f"G1: {label} was freed although it is reachable from held objects")
+            self._expect(
+                obj is not None, f"G1: {label} was freed although it is reachable from held objects"
+            )
             try:
                 self.check_working(label, obj)
             except AssertionError as error:
                 self._expect(False, f"G1: {error}")
         recording = [
-            (label, self.obj(label)) for label in reachable
+            (label, self.obj(label))
+            for label in reachable
             if self._nodes[label].kind == "vector" and "section" in self._nodes[label].facts
         ]
         players = Counter(
-            clamp for label, (clamp, _) in self._players.items() if label in reachable and clamp in reachable
+            clamp
+            for label, (clamp, _) in self._players.items()
+            if label in reachable and clamp in reachable
         )
         playing = [
             (clamp, self.obj(clamp), last)
@@ -457,12 +525,14 @@ class ReferenceLifetimeMachine(RuleBasedStateMachine):
             for label, vector in recording:
                 self._expect(
                     int(vector.size()) == steps,
-                    f"G1: {label} recorded {int(vector.size())} points in a {RUN_MS} ms run, expected {steps}",
+                    f"G1: {label} recorded {int(vector.size())} points in a {RUN_MS} ms run, "
+                    f"expected {steps}",
                 )
             for label, clamp, last in playing:
                 self._expect(
                     clamp.amp == last,
-                    f"G1: {label}'s amplitudes are no longer played (amp={clamp.amp!r} after a run)",
+                    f"G1: {label}'s amplitudes are no longer played "
+                    f"(amp={clamp.amp!r} after a run)",
                 )
         del recording, playing
 
@@ -472,9 +542,13 @@ class ReferenceLifetimeMachine(RuleBasedStateMachine):
         gc.collect()
         reachable = self.reachable()
         survivors = sorted(
-            label for label, node in self._nodes.items() if label not in reachable and node.ref() is not None
+            label
+            for label, node in self._nodes.items()
+            if label not in reachable and node.ref() is not None
         )
-        self._expect(not survivors, f"G2: {survivors} survived gc.collect() but nothing held reaches them")
+        self._expect(
+            not survivors, f"G2: {survivors} survived gc.collect() but nothing held reaches them"
+        )
         self._check_live(reachable)
 
     def teardown(self) -> None:
@@ -486,8 +560,12 @@ class ReferenceLifetimeMachine(RuleBasedStateMachine):
             gc.collect()
             if self._failed or sys.exc_info()[0] is not None:
                 return  # a step failed already: report that, not its leftovers
-            survivors = sorted(label for label, node in self._nodes.items() if node.ref() is not None)
-            self._expect(not survivors, f"G2: {survivors} survived dropping everything and gc.collect()")
+            survivors = sorted(
+                label for label, node in self._nodes.items() if node.ref() is not None
+            )
+            self._expect(
+                not survivors, f"G2: {survivors} survived dropping everything and gc.collect()"
+            )
             self._check_live(set())
         finally:
             gc.unfreeze()

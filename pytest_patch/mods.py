@@ -23,8 +23,6 @@ import pytest
 import patch
 from patch.exceptions import PatchError
 
-from ._validate import flag
-
 #: The mod folders built and loaded for this session, in the order they were loaded.
 mod_builds_key = pytest.StashKey["list[patch.MechanismBuild]"]()
 #: Folder -> why CoreNEURON cannot run its mechanisms (its CoreNEURON build failed).
@@ -70,9 +68,14 @@ def addoption(group: Any, parser: pytest.Parser) -> None:
 def coreneuron_mode(config: pytest.Config) -> str:
     """``auto``, ``true`` or ``false``: the ini key ``nrn_coreneuron``, checked."""
     value = str(config.getini("nrn_coreneuron")).strip().lower()
-    value = {"1": "true", "yes": "true", "on": "true", "0": "false", "no": "false", "off": "false"}.get(
-        value, value
-    )
+    value = {
+        "1": "true",
+        "yes": "true",
+        "on": "true",
+        "0": "false",
+        "no": "false",
+        "off": "false",
+    }.get(value, value)
     if value not in MODES:
         raise pytest.UsageError(
             f"nrn_coreneuron = {config.getini('nrn_coreneuron')!r}: give auto (the default), "
@@ -191,7 +194,9 @@ class _BuildReport:
                     f"that use its mechanisms are skipped): {first}"
                 )
             elif build.coreneuron_library is not None:
-                lines.append(f"nrn mods: {build.folder} for CoreNEURON -> {build.coreneuron_library}")
+                lines.append(
+                    f"nrn mods: {build.folder} for CoreNEURON -> {build.coreneuron_library}"
+                )
         return lines
 
 

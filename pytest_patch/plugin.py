@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from . import configs, isolation, leaks, mods, regression, scripts
-from . import mpi as mpi_support
+from . import configs, isolation, leaks, mods, mpi as mpi_support, regression, scripts
 from .assertions import explain_vector_comparison
 from .configs import nrn_config_fixture
 from .fixtures import (

@@ -31,18 +31,43 @@ import patch
 # CVode's settings, each read by calling the method without arguments and set with one.
 # ``active`` is restored first and through the run system (see ``_set_cvode_active``).
 _CVODE = (
-    "use_local_dt", "use_daspk", "atol", "rtol", "maxorder", "maxstep", "minstep",
-    "stiff", "condition_order", "use_long_double", "jacobian", "queue_mode", "use_mxb",
+    "use_local_dt",
+    "use_daspk",
+    "atol",
+    "rtol",
+    "maxorder",
+    "maxstep",
+    "minstep",
+    "stiff",
+    "condition_order",
+    "use_long_double",
+    "jacobian",
+    "queue_mode",
+    "use_mxb",
     "cache_efficient",
 )
 # Hoc scalars that are NEURON's own bookkeeping, not settings: flags it raises to redo
 # work (setting ``diam_changed`` back to 0 would skip a geometry update) and values the
 # run system or hoc rewrite on every use.
-_BOOKKEEPING = frozenset((
-    "diam_changed", "nrn_shape_changed_", "coreneuronrunning_", "default_dll_loaded_",
-    "running_", "stoprun", "mapped_nrnmainmenu_", "nstep_steprun", "eventcount",
-    "eventslow", "realtime", "rtstart", "hoc_ac_", "hoc_cross_x_", "hoc_cross_y_",
-))
+_BOOKKEEPING = frozenset(
+    (
+        "diam_changed",
+        "nrn_shape_changed_",
+        "coreneuronrunning_",
+        "default_dll_loaded_",
+        "running_",
+        "stoprun",
+        "mapped_nrnmainmenu_",
+        "nstep_steprun",
+        "eventcount",
+        "eventslow",
+        "realtime",
+        "rtstart",
+        "hoc_ac_",
+        "hoc_cross_x_",
+        "hoc_cross_y_",
+    )
+)
 
 
 class GlobalState:
@@ -57,8 +82,11 @@ class GlobalState:
     def capture(cls, h: Any) -> GlobalState:
         """Read every global setting of the NEURON behind ``h`` now."""
         state = cls({}, h)
-        state.values = {name: value for name, (get, _) in state._settings.items()
-                        if (value := _read(get)) is not None}
+        state.values = {
+            name: value
+            for name, (get, _) in state._settings.items()
+            if (value := _read(get)) is not None
+        }
         return state
 
     def bind(self, h: Any) -> GlobalState:
@@ -112,7 +140,10 @@ def pristine(timeout: float = 60) -> GlobalState:
     """
     result = subprocess.run(  # a serial interpreter, whatever launcher started this one
         [sys.executable, "-c", _DEFAULTS],
-        capture_output=True, text=True, timeout=timeout, check=True,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=True,
         env=patch.serial_environment(),
     )
     return GlobalState(json.loads(result.stdout.strip().splitlines()[-1]))
@@ -130,7 +161,8 @@ def _settings(h: Any) -> dict[str, tuple[Callable[[], Any], Callable[[float], An
     found["nthread"] = (parallel.nthread, parallel.nthread)
     random = h.Random()
     found["Random123_globalindex"] = (
-        random.Random123_globalindex, random.Random123_globalindex,
+        random.Random123_globalindex,
+        random.Random123_globalindex,
     )
     for name in dir(h):
         if name in _BOOKKEEPING or name.startswith("__") or h.name_declared(name) != 5:

@@ -48,8 +48,19 @@ __all__ = [
 #: Every point process and artificial cell that NEURON itself ships.
 NEURON_POINT_PROCESSES = frozenset(
     {
-        "IClamp", "AlphaSynapse", "ExpSyn", "Exp2Syn", "SEClamp", "VClamp", "OClamp",
-        "APCount", "NetStim", "IntFire1", "IntFire2", "IntFire4", "PointProcessMark",
+        "IClamp",
+        "AlphaSynapse",
+        "ExpSyn",
+        "Exp2Syn",
+        "SEClamp",
+        "VClamp",
+        "OClamp",
+        "APCount",
+        "NetStim",
+        "IntFire1",
+        "IntFire2",
+        "IntFire4",
+        "PointProcessMark",
         "PatternStim",
     }
 )
@@ -60,7 +71,9 @@ BUILTIN_POINT_PROCESSES = ("ExpSyn", "Exp2Syn", "AlphaSynapse", "IClamp", "SECla
 # -- argument validation ------------------------------------------------------------------
 def _check_number(name: str, value: Any, *, positive: bool = False, minimum: float = 0.0) -> float:
     if not is_finite_number(value):
-        raise InvalidArgument(f"{name}={value!r} must be a finite number, not {type(value).__name__}.")
+        raise InvalidArgument(
+            f"{name}={value!r} must be a finite number, not {type(value).__name__}."
+        )
     if positive and value <= 0 or value < minimum:
         bound = "> 0" if positive else f">= {minimum}"
         raise InvalidArgument(f"{name}={value!r} must be {bound}.")
@@ -101,7 +114,10 @@ class SectionSpec:
 
     def __repr__(self) -> str:
         points = f", points={self.points!r}" if self.points else ""
-        return f"SectionSpec(L={self.L!r}, diam={self.diam!r}, nseg={self.nseg}{points}, name={self.name!r})"
+        return (
+            f"SectionSpec(L={self.L!r}, diam={self.diam!r}, nseg={self.nseg}{points}, "
+            f"name={self.name!r})"
+        )
 
     def build(self) -> Section:
         """Make this section with ``p.Section``."""
@@ -127,7 +143,12 @@ def _path(
     unit = tuple(c / norm for c in direction)
     step = length / (count - 1)
     return tuple(
-        (round(unit[0] * step * i, 6), round(unit[1] * step * i, 6), round(unit[2] * step * i, 6), diam)
+        (
+            round(unit[0] * step * i, 6),
+            round(unit[1] * step * i, 6),
+            round(unit[2] * step * i, 6),
+            diam,
+        )
         for i in range(count)
     )
 
@@ -137,8 +158,14 @@ _directions = st.tuples(*[st.integers(-3, 3)] * 3).filter(any).map(lambda v: tup
 
 @st.composite
 def _section_spec(
-    draw: Any, min_length: float, max_length: float, min_diam: float, max_diam: float,
-    max_nseg: int, points: bool | None, name: str,
+    draw: Any,
+    min_length: float,
+    max_length: float,
+    min_diam: float,
+    max_diam: float,
+    max_nseg: int,
+    points: bool | None,
+    name: str,
 ) -> SectionSpec:
     length = draw(st.floats(min_length, max_length, allow_nan=False, allow_infinity=False))
     diam = draw(st.floats(min_diam, max_diam, allow_nan=False, allow_infinity=False))
@@ -151,8 +178,13 @@ def _section_spec(
 
 
 def section_specs(
-    *, min_length: float = 1.0, max_length: float = 1000.0, min_diam: float = 0.1,
-    max_diam: float = 10.0, max_nseg: int = 9, points: bool | None = False,
+    *,
+    min_length: float = 1.0,
+    max_length: float = 1000.0,
+    min_diam: float = 0.1,
+    max_diam: float = 10.0,
+    max_nseg: int = 9,
+    points: bool | None = False,
     name: str = "section",
 ) -> st.SearchStrategy[SectionSpec]:
     """Descriptions of sections (see :func:`sections`, which builds them)."""
@@ -170,8 +202,13 @@ def section_specs(
 
 
 def sections(
-    *, min_length: float = 1.0, max_length: float = 1000.0, min_diam: float = 0.1,
-    max_diam: float = 10.0, max_nseg: int = 9, points: bool | None = False,
+    *,
+    min_length: float = 1.0,
+    max_length: float = 1000.0,
+    min_diam: float = 0.1,
+    max_diam: float = 10.0,
+    max_nseg: int = 9,
+    points: bool | None = False,
     name: str = "section",
 ) -> st.SearchStrategy[Section]:
     """Patch sections of random length, diameter and (odd) ``nseg``.
@@ -191,8 +228,13 @@ def sections(
     Examples shrink towards ``nseg=1``, no points, and short, round lengths and diameters.
     """
     return section_specs(
-        min_length=min_length, max_length=max_length, min_diam=min_diam, max_diam=max_diam,
-        max_nseg=max_nseg, points=points, name=name,
+        min_length=min_length,
+        max_length=max_length,
+        min_diam=min_diam,
+        max_diam=max_diam,
+        max_nseg=max_nseg,
+        points=points,
+        name=name,
     ).map(SectionSpec.build)
 
 
@@ -212,7 +254,7 @@ class MorphologySpec:
     def build(self) -> Morphology:
         """Make the sections with ``p.Section`` and connect them."""
         built = tuple(spec.build() for spec in self.sections)
-        for child, (parent, x) in enumerate(zip(self.parents, self.positions)):
+        for child, (parent, x) in enumerate(zip(self.parents, self.positions, strict=False)):
             if parent is not None:
                 built[child].connect(built[parent], x)
         return Morphology(self, built)
@@ -236,14 +278,27 @@ class Morphology:
 
 @st.composite
 def _morphology_spec(
-    draw: Any, min_sections: int, max_sections: int, max_length: float, max_diam: float,
-    max_nseg: int, points: bool | None, prefix: str,
+    draw: Any,
+    min_sections: int,
+    max_sections: int,
+    max_length: float,
+    max_diam: float,
+    max_nseg: int,
+    points: bool | None,
+    prefix: str,
 ) -> MorphologySpec:
     count = draw(st.integers(min_sections, max_sections))
     with_points = draw(st.booleans()) if points is None else points
     soma = draw(
-        section_specs(min_length=5.0, max_length=40.0, min_diam=5.0, max_diam=40.0,
-                      max_nseg=1, points=with_points, name=f"{prefix}soma")
+        section_specs(
+            min_length=5.0,
+            max_length=40.0,
+            min_diam=5.0,
+            max_diam=40.0,
+            max_nseg=1,
+            points=with_points,
+            name=f"{prefix}soma",
+        )
     )
     specs = [soma]
     parents: list[int | None] = [None]
@@ -253,17 +308,29 @@ def _morphology_spec(
         positions.append(draw(st.sampled_from((1.0, 0.0, 0.5))))
         specs.append(
             draw(
-                section_specs(min_length=1.0, max_length=max_length, min_diam=0.2,
-                              max_diam=max_diam, max_nseg=max_nseg, points=with_points,
-                              name=f"{prefix}dend[{i - 1}]")
+                section_specs(
+                    min_length=1.0,
+                    max_length=max_length,
+                    min_diam=0.2,
+                    max_diam=max_diam,
+                    max_nseg=max_nseg,
+                    points=with_points,
+                    name=f"{prefix}dend[{i - 1}]",
+                )
             )
         )
     return MorphologySpec(tuple(specs), tuple(parents), tuple(positions))
 
 
 def morphology_specs(
-    *, min_sections: int = 1, max_sections: int = 8, max_length: float = 500.0,
-    max_diam: float = 5.0, max_nseg: int = 9, points: bool | None = False, prefix: str = "",
+    *,
+    min_sections: int = 1,
+    max_sections: int = 8,
+    max_length: float = 500.0,
+    max_diam: float = 5.0,
+    max_nseg: int = 9,
+    points: bool | None = False,
+    prefix: str = "",
 ) -> st.SearchStrategy[MorphologySpec]:
     """Descriptions of connected trees (see :func:`morphologies`, which builds them)."""
     min_sections = _check_int("min_sections", min_sections, minimum=1)
@@ -275,12 +342,20 @@ def morphology_specs(
     _check_bool_or_none("points", points)
     if not isinstance(prefix, str):
         raise InvalidArgument(f"prefix={prefix!r} must be a str.")
-    return _morphology_spec(min_sections, max_sections, max_length, max_diam, max_nseg, points, prefix)
+    return _morphology_spec(
+        min_sections, max_sections, max_length, max_diam, max_nseg, points, prefix
+    )
 
 
 def morphologies(
-    *, min_sections: int = 1, max_sections: int = 8, max_length: float = 500.0,
-    max_diam: float = 5.0, max_nseg: int = 9, points: bool | None = False, prefix: str = "",
+    *,
+    min_sections: int = 1,
+    max_sections: int = 8,
+    max_length: float = 500.0,
+    max_diam: float = 5.0,
+    max_nseg: int = 9,
+    points: bool | None = False,
+    prefix: str = "",
 ) -> st.SearchStrategy[Morphology]:
     """Connected trees: a soma (5–40 µm) and dendrites, as a :class:`Morphology`.
 
@@ -293,13 +368,18 @@ def morphologies(
     .. code-block:: pycon
 
         >>> morphologies(max_sections=2).example()
-        Morphology(MorphologySpec(sections=(SectionSpec(L=12.0, diam=7.5, ...), ...), parents=(None, 0), positions=(0.0, 1.0)))
+        Morphology(MorphologySpec(sections=(SectionSpec(L=12.0, diam=7.5, ...), ...), ...))
 
     Examples shrink towards a lone soma, then to fewer dendrites attached to the soma's 1 end.
     """
     return morphology_specs(
-        min_sections=min_sections, max_sections=max_sections, max_length=max_length,
-        max_diam=max_diam, max_nseg=max_nseg, points=points, prefix=prefix,
+        min_sections=min_sections,
+        max_sections=max_sections,
+        max_length=max_length,
+        max_diam=max_diam,
+        max_nseg=max_nseg,
+        points=points,
+        prefix=prefix,
     ).map(MorphologySpec.build)
 
 
@@ -311,16 +391,26 @@ def _known_point_processes() -> dict[str, bool]:
 
 def _default_names() -> list[str]:
     known = _known_point_processes()
-    loaded = sorted(n for n, artificial in known.items() if n not in NEURON_POINT_PROCESSES and not artificial)
+    loaded = sorted(
+        n for n, artificial in known.items() if n not in NEURON_POINT_PROCESSES and not artificial
+    )
     return list(BUILTIN_POINT_PROCESSES) + loaded
 
 
 _positive = st.floats(0.1, 20.0, allow_nan=False)
 _ATTRIBUTES: dict[str, dict[str, st.SearchStrategy[float]]] = {
     "ExpSyn": {"tau": _positive, "e": st.floats(-80.0, 0.0)},
-    "Exp2Syn": {"tau1": st.floats(0.1, 1.0), "tau2": st.floats(1.0, 20.0), "e": st.floats(-80.0, 0.0)},
+    "Exp2Syn": {
+        "tau1": st.floats(0.1, 1.0),
+        "tau2": st.floats(1.0, 20.0),
+        "e": st.floats(-80.0, 0.0),
+    },
     "AlphaSynapse": {"onset": st.floats(0.0, 10.0), "tau": _positive, "gmax": st.floats(0.0, 0.1)},
-    "IClamp": {"delay": st.floats(0.0, 10.0), "dur": st.floats(0.0, 100.0), "amp": st.floats(-1.0, 1.0)},
+    "IClamp": {
+        "delay": st.floats(0.0, 10.0),
+        "dur": st.floats(0.0, 100.0),
+        "amp": st.floats(-1.0, 1.0),
+    },
     "SEClamp": {"dur1": st.floats(0.0, 100.0), "amp1": st.floats(-90.0, 30.0)},
 }
 
@@ -346,7 +436,9 @@ def _point_process(draw: Any, on: st.SearchStrategy[Any], names: Sequence[str] |
 
 
 def point_processes(
-    on: Section | st.SearchStrategy[Section] | None = None, *, names: Sequence[str] | None = None,
+    on: Section | st.SearchStrategy[Section] | None = None,
+    *,
+    names: Sequence[str] | None = None,
 ) -> st.SearchStrategy[Any]:
     """Point processes placed on a section, with drawn parameters.
 
@@ -371,7 +463,9 @@ def point_processes(
         raise InvalidArgument(f"on={on!r} must be a Section or a strategy of sections.")
     if names is not None:
         if isinstance(names, str) or not all(isinstance(name, str) for name in names):
-            raise InvalidArgument(f"names={names!r} must be a sequence of point process names (str).")
+            raise InvalidArgument(
+                f"names={names!r} must be a sequence of point process names (str)."
+            )
         if not names:
             raise InvalidArgument("names=[] is empty: give at least one point process name.")
         names = tuple(names)
@@ -450,15 +544,21 @@ class NetworkSpec:
             if owner is not None:
                 section = owner.sections[syn.section]
                 if syn.kind == "Exp2Syn":
-                    network.synapses[index] = p.Exp2Syn(section(syn.x), tau1=min(0.5, syn.tau), tau2=syn.tau)
+                    network.synapses[index] = p.Exp2Syn(
+                        section(syn.x), tau1=min(0.5, syn.tau), tau2=syn.tau
+                    )
                 else:
                     network.synapses[index] = p.ExpSyn(section(syn.x), tau=syn.tau)
         for stim in self.stimuli:
             target = network.synapses.get(stim.synapse)
             if target is not None:
-                netstim = p.NetStim(start=stim.start, interval=stim.interval, number=stim.number, noise=0)
+                netstim = p.NetStim(
+                    start=stim.start, interval=stim.interval, number=stim.number, noise=0
+                )
                 network.stimuli.append(netstim)
-                network.netcons.append(p.NetCon(netstim, target, weight=stim.weight, delay=stim.delay))
+                network.netcons.append(
+                    p.NetCon(netstim, target, weight=stim.weight, delay=stim.delay)
+                )
         for con in self.connections:
             target = network.synapses.get(con.synapse)
             if target is None:
@@ -467,7 +567,9 @@ class NetworkSpec:
                 netcon = p.ParallelCon(con.source, target, weight=con.weight, delay=con.delay)
             else:
                 source = network.cells[con.source].root
-                netcon = p.NetCon(source, target, weight=con.weight, delay=con.delay, threshold=con.threshold)
+                netcon = p.NetCon(
+                    source, target, weight=con.weight, delay=con.delay, threshold=con.threshold
+                )
             network.netcons.append(netcon)
         return network
 
@@ -491,13 +593,21 @@ class Network:
 
 @st.composite
 def _network_spec(
-    draw: Any, min_cells: int, max_cells: int, max_sections: int, max_synapses: int,
-    max_stimuli: int, max_connections: int,
+    draw: Any,
+    min_cells: int,
+    max_cells: int,
+    max_sections: int,
+    max_synapses: int,
+    max_stimuli: int,
+    max_connections: int,
 ) -> NetworkSpec:
     # Lists shrink by dropping elements, so a failing network loses whole cells first.
     drawn = draw(
-        st.lists(morphology_specs(max_sections=max_sections, max_length=200.0, max_nseg=3),
-                 min_size=min_cells, max_size=max_cells)
+        st.lists(
+            morphology_specs(max_sections=max_sections, max_length=200.0, max_nseg=3),
+            min_size=min_cells,
+            max_size=max_cells,
+        )
     )
     cells = tuple(_prefixed(cell, f"cell{i}.") for i, cell in enumerate(drawn))
     count = len(cells)
@@ -506,27 +616,43 @@ def _network_spec(
         # Every cell gets at least one synapse, so that stimuli and connections have targets.
         synapses += draw(
             st.lists(
-                st.builds(SynapseSpec, cell=st.just(cell_index),
-                          section=st.integers(0, len(cell.sections) - 1),
-                          x=st.sampled_from((0.5, 0.0, 1.0)),
-                          kind=st.sampled_from(("ExpSyn", "Exp2Syn")), tau=st.floats(1.0, 10.0)),
-                min_size=1, max_size=max_synapses,
+                st.builds(
+                    SynapseSpec,
+                    cell=st.just(cell_index),
+                    section=st.integers(0, len(cell.sections) - 1),
+                    x=st.sampled_from((0.5, 0.0, 1.0)),
+                    kind=st.sampled_from(("ExpSyn", "Exp2Syn")),
+                    tau=st.floats(1.0, 10.0),
+                ),
+                min_size=1,
+                max_size=max_synapses,
             )
         )
     targets = st.integers(0, len(synapses) - 1)
     delays = st.floats(1.0, 5.0)
     stimuli = draw(
         st.lists(
-            st.builds(StimulusSpec, synapse=targets, start=st.floats(0.0, 10.0),
-                      interval=st.floats(2.0, 20.0), number=st.integers(1, 5),
-                      weight=st.floats(0.0, 0.1), delay=delays),
+            st.builds(
+                StimulusSpec,
+                synapse=targets,
+                start=st.floats(0.0, 10.0),
+                interval=st.floats(2.0, 20.0),
+                number=st.integers(1, 5),
+                weight=st.floats(0.0, 0.1),
+                delay=delays,
+            ),
             max_size=max_stimuli,
         )
     )
     connections = draw(
         st.lists(
-            st.builds(ConnectionSpec, source=st.integers(0, count - 1), synapse=targets,
-                      weight=st.floats(0.0, 0.1), delay=delays),
+            st.builds(
+                ConnectionSpec,
+                source=st.integers(0, count - 1),
+                synapse=targets,
+                weight=st.floats(0.0, 0.1),
+                delay=delays,
+            ),
             max_size=max_connections,
         )
     )
@@ -539,8 +665,13 @@ def _prefixed(spec: MorphologySpec, prefix: str) -> MorphologySpec:
 
 
 def network_specs(
-    *, min_cells: int = 1, max_cells: int = 4, max_sections: int = 3, max_synapses: int = 2,
-    max_stimuli: int = 3, max_connections: int = 6,
+    *,
+    min_cells: int = 1,
+    max_cells: int = 4,
+    max_sections: int = 3,
+    max_synapses: int = 2,
+    max_stimuli: int = 3,
+    max_connections: int = 6,
 ) -> st.SearchStrategy[NetworkSpec]:
     """Descriptions of networks (see :func:`networks`, which builds them)."""
     min_cells = _check_int("min_cells", min_cells, minimum=1)
@@ -550,12 +681,20 @@ def network_specs(
     max_synapses = _check_int("max_synapses", max_synapses, minimum=1)
     max_stimuli = _check_int("max_stimuli", max_stimuli)
     max_connections = _check_int("max_connections", max_connections)
-    return _network_spec(min_cells, max_cells, max_sections, max_synapses, max_stimuli, max_connections)
+    return _network_spec(
+        min_cells, max_cells, max_sections, max_synapses, max_stimuli, max_connections
+    )
 
 
 def networks(
-    *, min_cells: int = 1, max_cells: int = 4, max_sections: int = 3, max_synapses: int = 2,
-    max_stimuli: int = 3, max_connections: int = 6, parallel: bool = False,
+    *,
+    min_cells: int = 1,
+    max_cells: int = 4,
+    max_sections: int = 3,
+    max_synapses: int = 2,
+    max_stimuli: int = 3,
+    max_connections: int = 6,
+    parallel: bool = False,
 ) -> st.SearchStrategy[Network]:
     """Networks of ``hh`` cells with synapses, NetStims and NetCons (weights, delays).
 
@@ -570,7 +709,7 @@ def networks(
     .. code-block:: pycon
 
         >>> networks(max_cells=1, max_stimuli=1, max_connections=0).example()
-        Network(NetworkSpec(cells=(MorphologySpec(...),), synapses=(SynapseSpec(cell=0, ...),), stimuli=(...), connections=()), parallel=False)
+        Network(NetworkSpec(cells=(MorphologySpec(...),), synapses=(...), ...), parallel=False)
 
     Examples shrink towards one single-section cell with one synapse and no stimuli or
     connections, then towards the earliest, weakest, shortest-delay events.
@@ -578,8 +717,12 @@ def networks(
     if not isinstance(parallel, bool):
         raise InvalidArgument(f"parallel={parallel!r} must be True or False.")
     return network_specs(
-        min_cells=min_cells, max_cells=max_cells, max_sections=max_sections,
-        max_synapses=max_synapses, max_stimuli=max_stimuli, max_connections=max_connections,
+        min_cells=min_cells,
+        max_cells=max_cells,
+        max_sections=max_sections,
+        max_synapses=max_synapses,
+        max_stimuli=max_stimuli,
+        max_connections=max_connections,
     ).map(lambda spec: spec.build(parallel=parallel))
 
 
@@ -594,7 +737,9 @@ def _array(draw: Any, max_array_bytes: int) -> np.ndarray:
     out_of_band = ParallelContext.OUT_OF_BAND_BYTES
     if max_array_bytes > out_of_band and draw(st.booleans()):
         # Big arrays: mostly one fill value, so drawing stays cheap.
-        count = draw(st.integers(out_of_band // dtype.itemsize + 1, max_array_bytes // dtype.itemsize))
+        count = draw(
+            st.integers(out_of_band // dtype.itemsize + 1, max_array_bytes // dtype.itemsize)
+        )
         shape: Any = (count // 8, 8) if draw(st.booleans()) and count >= 16 else count
         elements = npst.from_dtype(dtype, allow_nan=False, allow_infinity=False)
         return draw(npst.arrays(dtype, shape, elements=elements, fill=elements))
@@ -603,7 +748,10 @@ def _array(draw: Any, max_array_bytes: int) -> np.ndarray:
 
 
 def picklable(
-    *, max_leaves: int = 10, max_array_bytes: int = 200_000, allow_arrays: bool = True,
+    *,
+    max_leaves: int = 10,
+    max_array_bytes: int = 200_000,
+    allow_arrays: bool = True,
 ) -> st.SearchStrategy[Any]:
     """Nested payloads to broadcast: dicts, lists, tuples of numbers, strings and arrays.
 

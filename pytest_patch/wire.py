@@ -22,9 +22,18 @@ from typing import Any
 # Options of the parent that the child needs too: plugins, ini overrides, NEURON's, and
 # pytest-timeout's (its per-test limit applies in the child, to each test).
 _FORWARDED_PAIRS = {
-    "-p", "-o", "--override-ini", "--nrn-leaks", "--nrn-mod-dir", "--nrn-isolate",
-    "--timeout", "--timeout-method", "--timeout_method", "--nrn-artifacts", "--nrn-unused",
-}  # fmt: skip
+    "-p",
+    "-o",
+    "--override-ini",
+    "--nrn-leaks",
+    "--nrn-mod-dir",
+    "--nrn-isolate",
+    "--timeout",
+    "--timeout-method",
+    "--timeout_method",
+    "--nrn-artifacts",
+    "--nrn-unused",
+}
 _FORWARDED_PREFIXES = ("-p", "-o", "--override-ini=", "--nrn-", "--timeout")
 # Done once, by the parent, before it builds what its children load.
 _NOT_FORWARDED = {"--nrn-clear-mod-cache"}

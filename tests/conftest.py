@@ -13,7 +13,9 @@ _PRELUDE = "import gc\nfrom neuron import h\nimport patch\nfrom patch import p\n
 def _run_isolated(code: str) -> str:
     result = subprocess.run(
         [sys.executable, "-c", _PRELUDE + textwrap.dedent(code)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
     return result.stdout

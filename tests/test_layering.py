@@ -25,20 +25,30 @@ def imports(package):
 
 @pytest.mark.parametrize("package", ["patch"])
 def test_library_never_imports_the_test_tools(package):
-    bad = [(p.name, name) for p, name in imports(package)
-           if name.split(".")[0] in {"pytest", "_pytest", "hypothesis", "pytest_patch"}]
+    bad = [
+        (p.name, name)
+        for p, name in imports(package)
+        if name.split(".")[0] in {"pytest", "_pytest", "hypothesis", "pytest_patch"}
+    ]
     assert bad == []
 
 
 def test_plugin_uses_only_public_patch_names():
-    bad = [(p.name, name) for p, name in imports("pytest_patch")
-           if name.startswith("patch.") and any(part.startswith("_") for part in name.split(".")[1:])]
+    bad = [
+        (p.name, name)
+        for p, name in imports("pytest_patch")
+        if name.startswith("patch.") and any(part.startswith("_") for part in name.split(".")[1:])
+    ]
     assert bad == []
 
 
 def test_strategies_do_not_need_pytest():
-    bad = [(p.name, name) for p, name in imports("pytest_patch")
-           if p.name in {"strategies.py", "lifetime.py"} and name.split(".")[0] in {"pytest", "_pytest"}]
+    bad = [
+        (p.name, name)
+        for p, name in imports("pytest_patch")
+        if p.name in {"strategies.py", "lifetime.py"}
+        and name.split(".")[0] in {"pytest", "_pytest"}
+    ]
     assert bad == []
 
 
@@ -50,7 +60,9 @@ def module_name(path):
 def project_imports(path):
     """Modules that ``path`` imports, at its top or inside functions (a cycle hidden in a
     function is a cycle still), except under ``if TYPE_CHECKING:``."""
-    package = module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
+    package = (
+        module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
+    )
     tree = ast.parse(path.read_text(), str(path))
     statements = list(tree.body)
     while statements:
@@ -72,8 +84,11 @@ def project_imports(path):
 
 
 def test_no_import_cycles():
-    modules = {module_name(path): path for package in ("patch", "pytest_patch")
-               for path in (ROOT / package).rglob("*.py")}
+    modules = {
+        module_name(path): path
+        for package in ("patch", "pytest_patch")
+        for path in (ROOT / package).rglob("*.py")
+    }
 
     def edges(name, path):
         targets = set(project_imports(path))
@@ -93,7 +108,7 @@ def test_no_import_cycles():
         state[node] = "open"
         for target in graph[node]:
             if state.get(target) == "open":
-                cycle = trail[trail.index(target):] + [target]
+                cycle = trail[trail.index(target) :] + [target]
                 pytest.fail("import cycle: " + " -> ".join(cycle))
             if target not in state:
                 visit(target, trail + [target])
@@ -104,10 +119,16 @@ def test_no_import_cycles():
             visit(name, [name])
 
 
-@pytest.mark.parametrize("statement", [
-    "import patch", "import patch.exceptions", "from patch import PatchError, launched_by_mpi",
-    "import pytest_patch", "import pytest_patch.plugin",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "import patch",
+        "import patch.exceptions",
+        "from patch import PatchError, launched_by_mpi",
+        "import pytest_patch",
+        "import pytest_patch.plugin",
+    ],
+)
 def test_importing_starts_neither_neuron_nor_mpi(statement):
     code = (
         f"{statement}\nimport sys\n"
@@ -130,6 +151,9 @@ def test_the_plugin_imports_patch_at_module_top():
                         names = [inner.module or ""]
                     else:
                         continue
-                    local += [(path.name, n) for n in names
-                              if n.split(".")[0] in {"patch", "neuron", "mpi4py"}]
+                    local += [
+                        (path.name, n)
+                        for n in names
+                        if n.split(".")[0] in {"patch", "neuron", "mpi4py"}
+                    ]
     assert local == []

@@ -1,8 +1,10 @@
-"""The ball-and-stick model's test suite: run it with `pytest`, or `mpiexec -n 2 pytest --with-mpi`."""
+"""The ball-and-stick model's test suite.
+
+Run it with `pytest`, or `mpiexec -n 2 pytest --with-mpi`.
+"""
 
 import numpy as np
 import pytest
-
 from model import build
 
 

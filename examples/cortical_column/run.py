@@ -1,10 +1,11 @@
 """Run the column for 150 ms and print the spikes of each cell.
 
-    python run.py
-    mpiexec -n 2 python run.py      # the same raster, with the cells spread over 2 ranks
+python run.py
+mpiexec -n 2 python run.py      # the same raster, with the cells spread over 2 ranks
 """
 
 from column import V_REST, Column
+
 from patch import p
 
 

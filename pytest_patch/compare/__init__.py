@@ -9,10 +9,8 @@ regression report, ``explain()`` the short message of an assertion.
 
 from __future__ import annotations
 
-from .spikes import GidDifference, Raster, SpikeComparison, as_raster
-from .spikes import compare as compare_spikes
-from .traces import Trace, TraceComparison, as_trace, as_traces
-from .traces import compare as compare_traces
+from .spikes import GidDifference, Raster, SpikeComparison, as_raster, compare as compare_spikes
+from .traces import Trace, TraceComparison, as_trace, as_traces, compare as compare_traces
 
 __all__ = [
     "GidDifference",

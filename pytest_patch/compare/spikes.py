@@ -61,7 +61,7 @@ class Raster:
         ends = np.cumsum(self.counts)
         return {
             int(gid): self.times[end - count : end]
-            for gid, count, end in zip(self.gids, self.counts, ends)
+            for gid, count, end in zip(self.gids, self.counts, ends, strict=False)
         }
 
     def train(self, gid: int) -> np.ndarray:
@@ -163,8 +163,14 @@ class GidDifference:
         if self.extra.size:
             parts.append(f"extra {_list(self.extra)}")
         if self.shifted:
-            moved = ", ".join(f"{e:.6g} -> {a:.6g} ({a - e:+.3g})" for e, a in self.shifted[:_SHOWN_SPIKES])
-            more = f" and {len(self.shifted) - _SHOWN_SPIKES} more" if len(self.shifted) > _SHOWN_SPIKES else ""
+            moved = ", ".join(
+                f"{e:.6g} -> {a:.6g} ({a - e:+.3g})" for e, a in self.shifted[:_SHOWN_SPIKES]
+            )
+            more = (
+                f" and {len(self.shifted) - _SHOWN_SPIKES} more"
+                if len(self.shifted) > _SHOWN_SPIKES
+                else ""
+            )
             parts.append(f"shifted {moved}{more}")
         return f"gid {self.gid}: " + "; ".join(parts)
 
@@ -197,10 +203,10 @@ def _match(expected: np.ndarray, actual: np.ndarray, window: float) -> GidDiffer
         distance = np.abs(m[:, None] - x[None, :])
         nearest_x, nearest_m = distance.argmin(axis=1), distance.argmin(axis=0)
         pairs = [(k, int(nearest_x[k])) for k in range(m.size) if nearest_m[nearest_x[k]] == k]
-        shifted = [(float(m[k]), float(x[l])) for k, l in pairs]
-        used_m, used_x = {k for k, _ in pairs}, {l for _, l in pairs}
+        shifted = [(float(m[k]), float(x[j])) for k, j in pairs]
+        used_m, used_x = {k for k, _ in pairs}, {j for _, j in pairs}
         missing = [t for k, t in enumerate(missing) if k not in used_m]
-        extra = [t for l, t in enumerate(extra) if l not in used_x]
+        extra = [t for j, t in enumerate(extra) if j not in used_x]
     return GidDifference(0, np.array(missing), np.array(extra), shifted)
 
 
@@ -277,8 +283,10 @@ def _positional(actual: np.ndarray, expected: np.ndarray, atol: float) -> str | 
     if not off.size and len(actual) == len(expected):
         return None
     index = int(off[0]) if off.size else n
-    counts = "" if len(actual) == len(expected) else (
-        f"{len(actual)} spikes, expected {len(expected)}; "
+    counts = (
+        ""
+        if len(actual) == len(expected)
+        else (f"{len(actual)} spikes, expected {len(expected)}; ")
     )
     if index < n:
         first = (
@@ -290,8 +298,7 @@ def _positional(actual: np.ndarray, expected: np.ndarray, atol: float) -> str | 
     else:
         first = f"first missing spike #{index} at {number(expected[index])} ms"
     return (
-        f"{counts}{first}\n    actual   {near(actual, index)}\n"
-        f"    expected {near(expected, index)}"
+        f"{counts}{first}\n    actual   {near(actual, index)}\n    expected {near(expected, index)}"
     )
 
 

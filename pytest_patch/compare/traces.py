@@ -93,7 +93,9 @@ class TraceComparison:
         np.logical_not(bad, out=bad)
         if bad.any() or allowed.max(initial=0.0) == np.inf:
             # Infinities or NaN: numpy's rule (equal infinities, NaN against NaN pass).
-            close = np.isclose(self.actual, self.expected, rtol=self.rtol, atol=self.atol, equal_nan=True)
+            close = np.isclose(
+                self.actual, self.expected, rtol=self.rtol, atol=self.atol, equal_nan=True
+            )
             bad = np.logical_not(close, out=close)
         self.bad = bad
 
@@ -142,7 +144,6 @@ class TraceComparison:
                 f"or rtol={round_up(self.needed_rtol())} (at atol={self.atol:g})",
             ]
         return lines
-
 
     def explain(self, times: np.ndarray | None = None) -> list[str]:
         """The lines of an assertion's failure: the first differing point (at its time,
@@ -200,4 +201,6 @@ def compare(name: str, expected: Trace, actual: Trace, rtol: float, atol: float)
 
 
 def _same_time(a: np.ndarray, b: np.ndarray) -> bool:
-    return a.shape == b.shape and (np.array_equal(a, b) or bool(np.allclose(a, b, rtol=0, atol=1e-9)))
+    return a.shape == b.shape and (
+        np.array_equal(a, b) or bool(np.allclose(a, b, rtol=0, atol=1e-9))
+    )

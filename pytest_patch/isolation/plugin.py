@@ -205,9 +205,7 @@ class Isolation:
         item.stash[_next_key] = nextitem
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
-    def pytest_runtest_makereport(
-        self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Any:
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
         report = yield
         if not isinstance(item, IsolatedItem):
             return report
@@ -296,4 +294,3 @@ def fork_refusal() -> str | None:
     if "neuron" in sys.modules and patch.p.parallel.nthread() > 1:
         return "NEURON runs threads in this process, which a forked copy would not have"
     return None
-

@@ -26,6 +26,7 @@ import patch
 
 from .. import wire
 
+
 def crash_log_path(pid: int) -> Path:
     """Where faulthandler writes the Python stack of process ``pid`` if it crashes."""
     return Path(tempfile.gettempdir()) / f"pytest-patch-isolated-{pid}.log"
@@ -163,9 +164,17 @@ class FreshWorker(Worker):
         """
         ours, theirs = socket.socketpair()
         command = [
-            sys.executable, "-m", "pytest", "-p", "pytest_patch", "-p", "no:cacheprovider",
-            f"--nrn-isolation-worker={theirs.fileno()}", f"--rootdir={config.rootpath}", "-qq",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "pytest_patch",
+            "-p",
+            "no:cacheprovider",
+            f"--nrn-isolation-worker={theirs.fileno()}",
+            f"--rootdir={config.rootpath}",
+            "-qq",
+        ]
         if config.inipath is not None:
             command += ["-c", str(config.inipath)]
         if config.pluginmanager.hasplugin("xdist"):
@@ -176,10 +185,15 @@ class FreshWorker(Worker):
         log = tempfile.TemporaryFile()
         try:
             process = subprocess.Popen(
-                command, cwd=config.invocation_params.dir, pass_fds=[theirs.fileno()],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                command,
+                cwd=config.invocation_params.dir,
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
                 start_new_session=True,  # a process group of its own, ended with it
-            )  # fmt: skip
+            )
         finally:
             theirs.close()
         return cls(group, ours, process, log)
@@ -241,7 +255,7 @@ class Zygote:
             try:
                 _zygote_main(theirs, prepare, warm, serve)
                 code = 0
-            except BaseException:  # noqa: BLE001 - a zygote never returns into pytest
+            except BaseException:
                 code = 1
             finally:
                 os._exit(code)

@@ -66,9 +66,7 @@ def serve(config: pytest.Config, channel: socket.socket, items: list[pytest.Item
     os.unlink(crash_log)
 
 
-def send_report(
-    config: pytest.Config, channel: socket.socket, report: pytest.TestReport
-) -> None:
+def send_report(config: pytest.Config, channel: socket.socket, report: pytest.TestReport) -> None:
     """Send ``report`` as pytest serializes it; one that cannot travel whole is replaced
     by a failure saying why, so no outcome is lost."""
     data = config.hook.pytest_report_to_serializable(config=config, report=report)
@@ -76,9 +74,7 @@ def send_report(
     try:
         encoded = wire.encode({"report": data})
     except (TypeError, ValueError) as error:  # e.g. a circular user property
-        encoded = wire.encode(
-            {"report": _substitute(data, f"it could not be serialized: {error}")}
-        )
+        encoded = wire.encode({"report": _substitute(data, f"it could not be serialized: {error}")})
     if len(encoded) > REPORT_LIMIT:
         why = (
             f"it is {len(encoded) / 1e6:.0f} MB serialized, more than the "
@@ -153,4 +149,3 @@ def _substitute(data: dict[str, Any], why: str, start: str = "") -> dict[str, An
         "user_properties": [],
         "$report_type": "TestReport",
     }
-

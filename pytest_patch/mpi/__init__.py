@@ -143,7 +143,10 @@ def configure(config: pytest.Config) -> None:
         if not flag(config, _options.CHILD_RUNS_INI) and refusal is None:
             refusal = _NO_CHILD_RUNS
         children = ChildRuns(
-            config, timeout, refusal, skip=refusal == _NO_CHILD_RUNS,
+            config,
+            timeout,
+            refusal,
+            skip=refusal == _NO_CHILD_RUNS,
             launcher=_options.launcher(config),
         )
         config.pluginmanager.register(children, "patch-mpi-children")
@@ -227,7 +230,7 @@ class _QuietTerminal:
     @pytest.hookimpl(tryfirst=True)
     def pytest_configure(self) -> None:
         self.stdout = sys.stdout
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the reporter's, for the session
+        sys.stdout = open(os.devnull, "w")
 
 
 class _QuietTerminalEnd:

@@ -17,6 +17,7 @@ LAUNCHER = "--mpi-launcher"
 LAUNCHER_INI = "mpi_launcher"
 DEFAULT_TIMEOUT = 60.0
 
+
 def parse_timeout(value: str, name: str = TIMEOUT) -> float:
     """A ``--mpi-timeout`` (or ``mpi_timeout`` ini) value: a positive number of seconds."""
     try:

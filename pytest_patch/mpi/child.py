@@ -35,9 +35,7 @@ from .ranklog import ended_path, log_path, read_events, read_stack
 own_world_key = pytest.StashKey[bool]()
 
 # How MPICH (and Intel MPI) and Open MPI name a rank that called MPI_Abort.
-_ABORT = re.compile(
-    r"MPI_Abort\([^)]*\) - process (\d+)|MPI_ABORT was invoked on rank (\d+)"
-)
+_ABORT = re.compile(r"MPI_Abort\([^)]*\) - process (\d+)|MPI_ABORT was invoked on rank (\d+)")
 
 
 @dataclass
@@ -82,8 +80,9 @@ class ChildRun:
         for events in self.events.values():
             for event in events:
                 if event.get("event") == "deadlock" and [event["nodeid"], event["when"]] == [
-                    nodeid, when
-                ]:  # fmt: skip
+                    nodeid,
+                    when,
+                ]:
                     return {int(rank): note for rank, note in event.get("notes", {}).items()}
         return {}
 
@@ -155,7 +154,11 @@ class ChildRuns:
     """
 
     def __init__(
-        self, config: pytest.Config, timeout: float, refusal: str | None, skip: bool = False,
+        self,
+        config: pytest.Config,
+        timeout: float,
+        refusal: str | None,
+        skip: bool = False,
         launcher: list[str] | None = None,
     ) -> None:
         self.config = config
@@ -257,11 +260,23 @@ class ChildRuns:
         root = Path(tempfile.mkdtemp(prefix=f"pytest-mpi-{size}-"))
         config = self.config
         command = [
-            *launcher, "-n", str(size), sys.executable, "-m", "pytest",
-            "-p", "pytest_patch", "--with-mpi", f"--basetemp={root}",
-            f"--mpi-timeout={self.timeout:g}", "-p", "no:cacheprovider",
-            "--capture=tee-sys", "-q", f"--rootdir={config.rootpath}",
-        ]  # fmt: skip
+            *launcher,
+            "-n",
+            str(size),
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "pytest_patch",
+            "--with-mpi",
+            f"--basetemp={root}",
+            f"--mpi-timeout={self.timeout:g}",
+            "-p",
+            "no:cacheprovider",
+            "--capture=tee-sys",
+            "-q",
+            f"--rootdir={config.rootpath}",
+        ]
         if config.inipath is not None:
             command += ["-c", str(config.inipath)]
         command += forwarded_args(config.invocation_params.args)
@@ -269,9 +284,14 @@ class ChildRuns:
         command += [f"{config.rootpath}{os.sep}{nodeid}" for nodeid in nodeids]
         try:
             done = subprocess.run(
-                command, cwd=config.invocation_params.dir, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, text=True, errors="replace", check=False,
-            )  # fmt: skip
+                command,
+                cwd=config.invocation_params.dir,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                errors="replace",
+                check=False,
+            )
             events = {rank: read_events(log_path(root, rank)) for rank in range(size)}
             stacks = {rank: read_stack(root, rank) for rank in range(size)}
             ended = _read_ended(root)
@@ -307,8 +327,8 @@ class ChildRuns:
         ranks: dict[int, Any] = {}
         for rank, event in records.items():
             data = event.get("data")
-            ranks[rank] = event["outcome"] if data is None else reporting.deserialize(
-                self.config, data
+            ranks[rank] = (
+                event["outcome"] if data is None else reporting.deserialize(self.config, data)
             )
         report.duration = max((event["duration"] for event in records.values()), default=0.0)
         notes: dict[int, str] = {}
@@ -328,9 +348,7 @@ class ChildRuns:
         if notes and unexplained:
             report.sections.append((f"mpiexec -n {run.size} output", run.output))
 
-    def _aborted(
-        self, report: pytest.TestReport, run: ChildRun, culprit: int, phase: str
-    ) -> None:
+    def _aborted(self, report: pytest.TestReport, run: ChildRun, culprit: int, phase: str) -> None:
         """The phase of a test in which ``culprit`` called MPI_Abort: a failure."""
         nodeid = report.nodeid
         notes = faults.called_abort(culprit, nodeid, phase, run.size, run.returncode)

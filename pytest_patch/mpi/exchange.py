@@ -19,9 +19,7 @@ _SPIN_SECONDS = 0.002
 _MAX_SLEEP = 0.01
 
 
-def wait(
-    request: Any, timeout: float, give_up: Callable[[float], bool] | None = None
-) -> bool:
+def wait(request: Any, timeout: float, give_up: Callable[[float], bool] | None = None) -> bool:
     """Poll an MPI request until it completes (``True``) or ``timeout`` seconds pass.
 
     ``give_up(waited)``, when given, is asked between polls whether to stop early (it

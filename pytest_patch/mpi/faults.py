@@ -78,9 +78,13 @@ def unbalanced(entered: list[int | None]) -> Notes:
 
 # -- a rank that did not arrive ---------------------------------------------------------
 def never_arrived(
-    missing: list[int], nodeid: str, when: str, timeout: float, stacks: dict[int, str],
+    missing: list[int],
+    nodeid: str,
+    when: str,
+    timeout: float,
+    stacks: dict[int, str],
     hosts: list[str],
-) -> Notes:  # fmt: skip
+) -> Notes:
     """Ranks that gave no result for a test phase within ``--mpi-timeout``."""
     return {
         rank: describe_missing(rank, nodeid, when, timeout, stacks.get(rank, ""), hosts[rank])
@@ -89,9 +93,14 @@ def never_arrived(
 
 
 def blocked(
-    ranks: dict[int, Any], missing: list[int], calls: dict[int, str], stacks: dict[int, str],
-    threads: list[int], nodeid: str, when: str,
-) -> Notes:  # fmt: skip
+    ranks: dict[int, Any],
+    missing: list[int],
+    calls: dict[int, str],
+    stacks: dict[int, str],
+    threads: list[int],
+    nodeid: str,
+    when: str,
+) -> Notes:
     """Ranks that wait in a collective that the others (``ranks``: their results) left,
     and how those that skipped or xfailed left it."""
     left = [rank for rank in range(len(threads)) if rank not in missing]
@@ -197,9 +206,14 @@ def describe_missing(
 
 
 def describe_blocked(
-    rank: int, nodeid: str, when: str, call: str, left: list[int], stack: str,
+    rank: int,
+    nodeid: str,
+    when: str,
+    call: str,
+    left: list[int],
+    stack: str,
     thread: int | None = None,
-) -> str:  # fmt: skip
+) -> str:
     """Why ``rank`` will never finish this test phase: it waits in a collective that the
     ``left`` ranks, done with the phase, will not join."""
     who = f"rank {left[0]} has" if len(left) == 1 else f"ranks {', '.join(map(str, left))} have"
@@ -218,9 +232,10 @@ def aborted(events: dict[int, list[dict[str, Any]]]) -> tuple[int, str, str] | N
             if event.get("event") == "abort":
                 nodeid = event.get("nodeid") or ""
                 phases = [
-                    e["when"] for e in rank_events[:index]
+                    e["when"]
+                    for e in rank_events[:index]
                     if e.get("event") == "report" and e.get("nodeid") == nodeid
-                ]  # fmt: skip
+                ]
                 return rank, nodeid, _FOLLOWING.get(phases[-1] if phases else "", "teardown")
     return None
 
@@ -250,9 +265,14 @@ def called_abort(rank: int, nodeid: str, phase: str, size: int, status: int) -> 
 
 
 def gave_no_result(
-    rank: int, nodeid: str, when: str, finished: bool, first: tuple[int, str] | None,
-    size: int, status: int,
-) -> str:  # fmt: skip
+    rank: int,
+    nodeid: str,
+    when: str,
+    finished: bool,
+    first: tuple[int, str] | None,
+    size: int,
+    status: int,
+) -> str:
     """Why ``rank`` of a child run has no result for a test phase that no deadlock
     explains: it finished the session without it, it died (``first``: the rank that ended
     the run and how), or mpiexec ended it."""

@@ -72,9 +72,13 @@ def loaded_library() -> Library:
     env = {key: value for key, value in os.environ.items() if not key.startswith("PMI")}
     try:
         done = subprocess.run(
-            [sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=120,
-            env=env, check=False,
-        )  # fmt: skip
+            [sys.executable, "-c", _PROBE],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired) as error:
         raise LauncherError(f"could not ask mpi4py which MPI library it loads: {error}") from error
     lines = done.stdout.splitlines()
@@ -91,9 +95,13 @@ def launcher_flavour(command: str) -> str | None:
     """Which MPI the launcher ``command`` belongs to, from its ``--version``."""
     try:
         done = subprocess.run(
-            [command, "--version"], capture_output=True, text=True, timeout=60, check=False,
+            [command, "--version"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
             stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return flavour(done.stdout + done.stderr)
@@ -105,7 +113,7 @@ def candidates(library: Library) -> list[str]:
     found: list[str] = []
     if library.path:
         folder = Path(library.path).resolve().parent
-        for prefix in [folder, *folder.parents][:_PREFIX_LEVELS + 1]:
+        for prefix in [folder, *folder.parents][: _PREFIX_LEVELS + 1]:
             found += [str(prefix / "bin" / name) for name in names]
     found += [os.path.join(os.path.dirname(sys.executable), name) for name in names]
     found += [path for name in names if (path := shutil.which(name))]

@@ -76,8 +76,12 @@ def not_run(events: dict[int, list[dict[str, Any]]]) -> list[str]:
     collected: list[str] = next(
         (e["nodeids"] for e in events.get(0, []) if e.get("event") == "collected"), []
     )
-    started = {e.get("nodeid") for rank_events in events.values() for e in rank_events
-               if e.get("event") == "test"}  # fmt: skip
+    started = {
+        e.get("nodeid")
+        for rank_events in events.values()
+        for e in rank_events
+        if e.get("event") == "test"
+    }
     return [nodeid for nodeid in collected if nodeid not in started]
 
 
@@ -109,9 +113,7 @@ def report(root: Path, size: int, ended: dict[int, str], seen: int | None = None
     elif first is not None:
         head = f"Rank {first[0]} died first ({first[1]})."
     else:
-        head = (
-            "Which rank died first is not known: the ranks were seen ending together."
-        )
+        head = "Which rank died first is not known: the ranks were seen ending together."
     left = not_run(events)
     shown = [f"  {nodeid}" for nodeid in left[:_NOT_RUN_SHOWN]]
     if len(left) > _NOT_RUN_SHOWN:
@@ -120,7 +122,8 @@ def report(root: Path, size: int, ended: dict[int, str], seen: int | None = None
     return (
         "\n" + "=" * 78 + "\npytest-patch: the MPI run ended early. When one rank dies "
         "(crash, os._exit, MPI_Abort), mpiexec kills the others (SIGKILL).\n"
-        + "\n".join([head, *lines, *tail]) + "\n"
+        + "\n".join([head, *lines, *tail])
+        + "\n"
     )
 
 
@@ -140,9 +143,11 @@ def junit(root: Path, size: int, ended: dict[int, str], seen: int | None = None)
     for nodeid in collected["nodeids"]:
         path, _, name = nodeid.partition("::")
         case = ElementTree.SubElement(
-            suite, "testcase", classname=path.replace("/", ".").removesuffix(".py"),
+            suite,
+            "testcase",
+            classname=path.replace("/", ".").removesuffix(".py"),
             name=name or nodeid,
-        )  # fmt: skip
+        )
         counts["tests"] += 1
         outcome, message = _outcome(events, nodeid, size)
         if outcome == "failed":
@@ -154,8 +159,10 @@ def junit(root: Path, size: int, ended: dict[int, str], seen: int | None = None)
         elif outcome != "passed":
             counts["errors"] += 1
             text = "did not run: the MPI run ended early" if outcome == "not run" else reason
-            first = next((line for line in text.splitlines() if line.startswith(("Rank", "Which"))),
-                         text.splitlines()[0])  # fmt: skip
+            first = next(
+                (line for line in text.splitlines() if line.startswith(("Rank", "Which"))),
+                text.splitlines()[0],
+            )
             ElementTree.SubElement(case, "error", message=first).text = text
     for key, value in counts.items():
         suite.set(key, str(value))
@@ -186,18 +193,24 @@ def _outcome(events: dict[int, list[dict[str, Any]]], nodeid: str, size: int) ->
     ]
     started = any(
         e.get("event") == "test" and e.get("nodeid") == nodeid
-        for rank_events in events.values() for e in rank_events
-    )  # fmt: skip
+        for rank_events in events.values()
+        for e in rank_events
+    )
     if not started:
         return "not run", ""
     finished = all(any(e["when"] == "teardown" for e in rank) for rank in reports)
-    aborted = any(e.get("event") == "abort" and e.get("nodeid") == nodeid
-                  for rank_events in events.values() for e in rank_events)  # fmt: skip
+    aborted = any(
+        e.get("event") == "abort" and e.get("nodeid") == nodeid
+        for rank_events in events.values()
+        for e in rank_events
+    )
     if not finished or aborted:
         return "ended", ""
     outcomes = [e["outcome"] for rank in reports for e in rank]
     if "failed" in outcomes:
-        failed = [str(r) for r, rank in enumerate(reports) if any(e["outcome"] == "failed" for e in rank)]
+        failed = [
+            str(r) for r, rank in enumerate(reports) if any(e["outcome"] == "failed" for e in rank)
+        ]
         return "failed", f"failed on rank(s) {', '.join(failed)}"
     if "skipped" in outcomes:
         return "skipped", "skipped"

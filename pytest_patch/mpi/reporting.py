@@ -68,7 +68,7 @@ class RankFailures(ExceptionChainRepr):
 
     def toterminal(self, tw: Any) -> None:
         """Rank headings as wide as the terminal, then what each rank reported."""
-        for title, (reprtraceback, _, description) in zip(self.titles, self.chain):
+        for title, (reprtraceback, _, description) in zip(self.titles, self.chain, strict=False):
             if title is not None:
                 tw.sep("-", title)
                 reprtraceback = ReprTraceback(

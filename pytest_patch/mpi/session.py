@@ -119,9 +119,10 @@ class MPISession:
         try:
             subprocess.Popen(
                 [sys.executable, str(script), *given, str(self.root), *pids],
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
                 pass_fds=[found[1]] if found else [],
-            )  # fmt: skip
+            )
         except OSError:
             pass  # no report of dead ranks; everything else still works
         finally:
@@ -232,9 +233,13 @@ class MPISession:
         details = None if plain else reporting.serialize(self.config, report)
         label = [report.nodeid, report.when]
         self.log.write(
-            "report", nodeid=report.nodeid, when=report.when, outcome=report.outcome,
-            duration=report.duration, data=details,
-        )  # fmt: skip
+            "report",
+            nodeid=report.nodeid,
+            when=report.when,
+            outcome=report.outcome,
+            duration=report.duration,
+            data=details,
+        )
         # At the end of a test, each rank's count of Patch's collectives tells whether
         # one left the test before a collective that the others completed.
         entered = patch.p.parallel.collectives_entered if report.when == "teardown" else None
@@ -270,13 +275,23 @@ class MPISession:
         """Log a failure found only in the exchange in this rank's file too, so that a
         child run, which reads these files, reports what this run reports."""
         mine = pytest.TestReport(
-            report.nodeid, report.location, dict(report.keywords), "failed",
-            note, report.when, list(report.sections), report.duration,
-        )  # fmt: skip
+            report.nodeid,
+            report.location,
+            dict(report.keywords),
+            "failed",
+            note,
+            report.when,
+            list(report.sections),
+            report.duration,
+        )
         self.log.write(
-            "report", nodeid=report.nodeid, when=report.when, outcome="failed",
-            duration=report.duration, data=reporting.serialize(self.config, mine),
-        )  # fmt: skip
+            "report",
+            nodeid=report.nodeid,
+            when=report.when,
+            outcome="failed",
+            duration=report.duration,
+            data=reporting.serialize(self.config, mine),
+        )
 
     def _deadlock(self, item: pytest.Item, report: pytest.TestReport) -> None:
         nodeid, when = report.nodeid, report.when
@@ -310,8 +325,8 @@ class MPISession:
             event = watchdog.result(self.root, rank, nodeid, when) if rank != self.rank else None
             if event is not None:
                 data = event.get("data")
-                ranks[rank] = event["outcome"] if data is None else reporting.deserialize(
-                    self.config, data
+                ranks[rank] = (
+                    event["outcome"] if data is None else reporting.deserialize(self.config, data)
                 )
         notes = faults.blocked(
             ranks, missing, stuck.calls, stuck.stacks, self.threads, nodeid, when
@@ -321,9 +336,10 @@ class MPISession:
         self.log.write("deadlock", nodeid=nodeid, when=when, missing=missing, notes=notes)
         waiting = ", ".join(map(str, missing))
         self._stop(
-            item, f"MPI deadlock in {nodeid} ({when}): rank(s) {waiting} wait in a collective "
+            item,
+            f"MPI deadlock in {nodeid} ({when}): rank(s) {waiting} wait in a collective "
             f"that rank(s) {', '.join(map(str, left))} left",
-        )  # fmt: skip
+        )
         self._deadlock_report = report
 
     def _stop(self, item: pytest.Item, reason: str) -> None:

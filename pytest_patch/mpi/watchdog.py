@@ -40,7 +40,7 @@ def arm_stack_dump(root: Path, rank: int) -> IO[Any] | None:
     """
     if not hasattr(signal, "SIGUSR1"):
         return None
-    file = open(stack_path(root, rank), "a")  # noqa: SIM115 - lives as long as the session
+    file = open(stack_path(root, rank), "a")
     faulthandler.register(signal.SIGUSR1, file=file, all_threads=True, chain=False)
     return file
 
@@ -104,9 +104,15 @@ class StuckRanks:
     """
 
     def __init__(
-        self, root: Path, rank: int, peers: list[tuple[int, str]], threads: list[int],
-        host: str, nodeid: str, when: str,
-    ) -> None:  # fmt: skip
+        self,
+        root: Path,
+        rank: int,
+        peers: list[tuple[int, str]],
+        threads: list[int],
+        host: str,
+        nodeid: str,
+        when: str,
+    ) -> None:
         self.root = root
         self.rank = rank
         self.peers = peers

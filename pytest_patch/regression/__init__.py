@@ -7,9 +7,9 @@ validates features against experimental means and standard deviations.
 
 from __future__ import annotations
 
+from .features import assert_features
 from .fixtures import FeatureRegression, SpikeRegression, TraceRegression
 from .golden_check import GoldenWrittenWarning
-from .features import assert_features
 from .session import addoption, configure
 
 __all__ = [

@@ -122,7 +122,9 @@ class Calibration:
             item.stash[_restore_key] = PERTURBATIONS[name]()
 
     @pytest.hookimpl(wrapper=True)
-    def pytest_fixture_setup(self, fixturedef: Any, request: pytest.FixtureRequest) -> Generator[None, Any, Any]:
+    def pytest_fixture_setup(
+        self, fixturedef: Any, request: pytest.FixtureRequest
+    ) -> Generator[None, Any, Any]:
         # Right after the ``p`` fixture put the simulator at its baseline, before the
         # fixtures that build and run the model.
         result = yield
@@ -135,7 +137,9 @@ class Calibration:
         self._apply(item)  # a test that uses neither fixture
 
     @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, None, None]:
+    def pytest_runtest_teardown(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> Generator[None, None, None]:
         try:
             return (yield)
         finally:
@@ -145,7 +149,9 @@ class Calibration:
                 restore()
 
     @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
+    def pytest_runtest_protocol(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> Generator[None, object, object]:
         result = yield
         files = [str(value) for key, value in item.user_properties if key == "nrn_golden"]
         if not files:
@@ -173,7 +179,8 @@ class Calibration:
             failed = [r for r in reports if r.failed]
             if failed:
                 failures.append(
-                    f"the test failed under {name}: {failed[0].longreprtext.strip().splitlines()[-1]}"
+                    f"the test failed under {name}: "
+                    f"{failed[0].longreprtext.strip().splitlines()[-1]}"
                 )
         self._store(item, sorted(set(files)), failures)
         return result
@@ -237,7 +244,8 @@ def _judge(seen: dict[str, dict[str, float] | None]) -> tuple[dict[str, float] |
     uncovered = [p for p, value in seen.items() if value is None]
     if uncovered:
         return None, [
-            f"no tolerance covers {', '.join(uncovered)} (a different length or spike count); {spread}"
+            f"no tolerance covers {', '.join(uncovered)} (a different length or spike count); "
+            f"{spread}"
         ]
     measured = {p: v for p, v in seen.items() if v is not None}
     key = next((k for v in measured.values() for k in v if k not in _FACTS), "atol")
@@ -245,7 +253,8 @@ def _judge(seen: dict[str, dict[str, float] | None]) -> tuple[dict[str, float] |
     nothing = [p for p, v in measured.items() if v.get(key, 0.0) == 0.0]
     if nothing:
         lines.append(
-            f"{', '.join(nothing)} changed nothing (not counted; where it should have, the model sets it itself)"
+            f"{', '.join(nothing)} changed nothing (not counted; where it should have, the model "
+            "sets it itself)"
         )
     counted = {p: v for p, v in measured.items() if p not in nothing}
     if not counted:
@@ -262,7 +271,9 @@ def _judge(seen: dict[str, dict[str, float] | None]) -> tuple[dict[str, float] |
             what = f"spikes shifted by up to {shifted[worst]:.3g} ms under {worst}"
         window = max(shifted.values(), default=0.0) * SAFETY
         advice = (
-            f"; compare its spike times with spike_regression (window={window:.3g})" if window else ""
+            f"; compare its spike times with spike_regression (window={window:.3g})"
+            if window
+            else ""
         )
         return None, lines + [
             f"{what}: not stored, as a voltage atol that covers it (atol={amount:.3g} mV) "
@@ -315,7 +326,11 @@ def _time_limit(seconds: float) -> Iterator[list[bool]]:
     list yielded is not empty when it was stopped. Needs SIGALRM and the main thread:
     elsewhere there is no limit."""
     hung: list[bool] = []
-    if seconds <= 0 or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+    if (
+        seconds <= 0
+        or not hasattr(signal, "setitimer")
+        or threading.current_thread() is not threading.main_thread()
+    ):
         yield hung
         return
     before = _children()

@@ -186,7 +186,9 @@ def compare(
                 lines.append(f"  {name}: expected {want}, got {got}")
             continue
         if e.size != a.size:
-            lines.append(f"  {name}: expected {e.size} values {_values(e)}, got {a.size} {_values(a)}")
+            lines.append(
+                f"  {name}: expected {e.size} values {_values(e)}, got {a.size} {_values(a)}"
+            )
             continue
         error = np.abs(a - e)
         if np.any(error > t + r * np.abs(e)):

@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from .._validate import tolerance
 from ..compare import Raster, Trace, as_raster, as_traces
 from . import features as features_module
 from .formats import Tolerances
-from .._validate import tolerance
 from .golden_check import ATOL, RTOL, WINDOW, GoldenCheck, per_name
 from .session import regression_key
 
@@ -78,7 +78,8 @@ class SpikeRegression(GoldenCheck):
 
 
 class FeatureRegression(GoldenCheck):
-    """``feature_regression.check(trace, *, stimulus=(start, end), features=None, tolerances=None)``."""
+    """``feature_regression.check(trace, *, stimulus=(start, end), features=None,
+    tolerances=None)``."""
 
     kind = "features"
     fixture = "feature_regression"
@@ -128,7 +129,7 @@ def _merge(parts: list[dict[str, Any]], what: str) -> dict[str, Any]:
             if key in merged and not all(
                 (a is None and b is None)
                 or (a is not None and b is not None and np.array_equal(a, b))
-                for a, b in zip(merged[key], value)
+                for a, b in zip(merged[key], value, strict=False)
             ):
                 raise ValueError(
                     f"{what} {key!r} was given on ranks {owner[key]} and {rank} with different "
@@ -179,7 +180,8 @@ def trace_regression_fixture(request: pytest.FixtureRequest) -> TraceRegression:
 
 @pytest.fixture(name="spike_regression")
 def spike_regression_fixture(request: pytest.FixtureRequest) -> SpikeRegression:
-    """Compare spikes with this test's golden spikes, gid by gid: ``spike_regression.check(spikes)``.
+    """Compare spikes with this test's golden spikes, gid by gid:
+    ``spike_regression.check(spikes)``.
 
     Example::
 

@@ -138,9 +138,10 @@ def leftovers(path: Path) -> list[Path]:
     now = time.time()
     try:
         found = [
-            entry for entry in path.parent.iterdir()
+            entry
+            for entry in path.parent.iterdir()
             if pattern.fullmatch(entry.name) and now - entry.stat().st_mtime > _STALE_TMP_SECONDS
-        ]  # fmt: skip
+        ]
     except OSError:
         return []
     return sorted(found)

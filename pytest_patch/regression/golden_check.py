@@ -6,7 +6,6 @@ the files used and written told to the session.
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import warnings

@@ -49,7 +49,12 @@ def traces(path: Path, title: str, comparisons: Sequence[TraceComparison]) -> Pa
         unit = "t (ms)" if comparison.time is not None else "index"
         top.plot(x, comparison.expected, color=_EXPECTED, lw=1.6, label="expected (golden)")
         top.plot(x, comparison.actual, color=_ACTUAL, lw=0.9, ls="--", label="actual (this run)")
-        top.set_title(f"{comparison.name}: {int(comparison.bad.sum())} of {comparison.bad.size} points differ", fontsize=10, loc="left")
+        top.set_title(
+            f"{comparison.name}: {int(comparison.bad.sum())} of {comparison.bad.size} "
+            "points differ",
+            fontsize=10,
+            loc="left",
+        )
         top.legend(loc="upper right", fontsize=8, frameon=False)
         difference = comparison.actual - comparison.expected
         band = comparison.atol + comparison.rtol * np.abs(comparison.expected)
@@ -90,7 +95,7 @@ def raster(path: Path, title: str, comparison: SpikeComparison) -> Path:
     )
     for label, marker, points in marks:
         if points:
-            t, g = zip(*points)
+            t, g = zip(*points, strict=False)
             axis.plot(t, g, marker, color=_BAD, ms=max(size, 7), mfc="none", mew=1.2, label=label)
     first = comparison.first
     if first is not None:

@@ -20,7 +20,8 @@ DEFAULT_ARTIFACTS = ".patch-artifacts"
 
 
 def addoption(group: Any, parser: pytest.Parser) -> None:
-    """``--nrn-regen``, ``--nrn-unused``, ``--nrn-variant``, ``--nrn-artifacts``, ``--nrn-calibrate``."""
+    """``--nrn-regen``, ``--nrn-unused``, ``--nrn-variant``, ``--nrn-artifacts``,
+    ``--nrn-calibrate``."""
     group.addoption(
         "--nrn-regen",
         action="store_true",
@@ -64,8 +65,7 @@ def addoption(group: Any, parser: pytest.Parser) -> None:
         type=float,
         default=None,
         metavar="SECONDS",
-        help="with --nrn-calibrate: stop and skip a perturbed run that takes longer "
-        "(default 300).",
+        help="with --nrn-calibrate: stop and skip a perturbed run that takes longer (default 300).",
     )
 
 
@@ -123,11 +123,16 @@ class Regression:
         if self.variant is not None:
             variant = golden.build_variant() if self.variant == "build" else self.variant
             return golden.golden_path(folder, stem, name, kind, variant)
-        candidates = [golden.golden_path(folder, stem, name, kind, v) for v in (golden.build_variant(), None)]
+        candidates = [
+            golden.golden_path(folder, stem, name, kind, v) for v in (golden.build_variant(), None)
+        ]
         legacy = golden.legacy_name(test_stem(item))
         if legacy != stem:  # written before brackets were replaced: read there until rewritten
             for index, old in enumerate(
-                [golden.golden_path(folder, legacy, name, kind, v) for v in (golden.build_variant(), None)]
+                [
+                    golden.golden_path(folder, legacy, name, kind, v)
+                    for v in (golden.build_variant(), None)
+                ]
             ):
                 if old.exists() and not candidates[index].exists():
                     self.renamed[old] = candidates[index]
@@ -229,7 +234,9 @@ class Regression:
             if key == "nrn_golden_written" and (report.nodeid, str(value)) not in self.written:
                 self.written.append((report.nodeid, str(value)))
         self.used.update(str(value) for key, value in report.user_properties if key == "nrn_golden")
-        if self.unused_mode and (report.when == "call" or (report.when == "setup" and not report.passed)):
+        if self.unused_mode and (
+            report.when == "call" or (report.when == "setup" and not report.passed)
+        ):
             self._outcomes[report.nodeid] = report.outcome
 
     @pytest.hookimpl(trylast=True)
@@ -320,7 +327,11 @@ class Regression:
 
 def _owner(filename: str, owners: dict[str, str]) -> str | None:
     """The nodeid of the test whose stem begins ``filename`` (the longest that does)."""
-    matches = [stem for stem in owners if filename.startswith(stem + ".") or filename.startswith(stem + "@")]
+    matches = [
+        stem
+        for stem in owners
+        if filename.startswith(stem + ".") or filename.startswith(stem + "@")
+    ]
     return owners[max(matches, key=len)] if matches else None
 
 

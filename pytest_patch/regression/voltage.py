@@ -30,7 +30,9 @@ SHIFT = 1e-3
 LARGE = 0.1
 
 
-def crossings(time: np.ndarray | None, values: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
+def crossings(
+    time: np.ndarray | None, values: np.ndarray, threshold: float = THRESHOLD
+) -> np.ndarray:
     """The times (or fractional indices, without ``time``) of upward crossings of ``threshold``."""
     values = np.asarray(values, dtype=float)
     below, above = values[:-1] < threshold, values[1:] >= threshold
@@ -44,9 +46,7 @@ def crossings(time: np.ndarray | None, values: np.ndarray, threshold: float = TH
 
 def is_spiking(*values: np.ndarray) -> bool:
     """Whether these traces look like a membrane potential (mV) that spikes."""
-    return any(
-        v.size > 1 and float(v.min()) < REST and crossings(None, v).size > 0 for v in values
-    )
+    return any(v.size > 1 and float(v.min()) < REST and crossings(None, v).size > 0 for v in values)
 
 
 @dataclass

@@ -112,8 +112,9 @@ def run(line: ScriptLine, *, graphs: bool = True) -> Produced:
         produced.graphs = graph_lines(h)
     elif count:
         why = (
-            "no Xvfb and no usable DISPLAY" if graphs else "NEURON started before pytest-patch "
-            "could give it a display"
+            "no Xvfb and no usable DISPLAY"
+            if graphs
+            else "NEURON started before pytest-patch could give it a display"
         )
         produced.graphs_skipped = (
             f"{count} hoc Graphs not read: NEURON has no display ({why}), and reading one "
@@ -150,14 +151,14 @@ def _run_python(line: ScriptLine) -> dict[str, Any]:
         if stop.code not in (None, 0):
             raise ScriptFailed(f"{line.path.name} exited with status {stop.code}") from None
         return {}
-    except Exception:  # noqa: BLE001 - the script's own error, reported as such
+    except Exception:
         raise ScriptFailed(
             f"{line.path.name} raised:\n{_script_traceback(line.path.name)}"
         ) from None
     for statement in line.statements:
         try:
             exec(compile(statement, f"<nrn_scripts: {statement}>", "exec"), namespace)
-        except Exception:  # noqa: BLE001 - the statement's own error, reported as such
+        except Exception:
             raise ScriptFailed(
                 f"the statement `{statement}` raised:\n{_script_traceback('<nrn_scripts')}"
             ) from None
@@ -228,7 +229,11 @@ def _python_vectors(namespace: dict[str, Any]) -> Iterator[tuple[str, Any]]:
     dicts, lists and tuples (``vec['v_soma']``, ``traces[2]``)."""
 
     def is_vector(value: Any) -> bool:
-        return hasattr(value, "as_numpy") and hasattr(value, "hname") and str(value.hname()).startswith("Vector[")
+        return (
+            hasattr(value, "as_numpy")
+            and hasattr(value, "hname")
+            and str(value.hname()).startswith("Vector[")
+        )
 
     for variable, value in sorted(namespace.items()):
         if variable.startswith("_"):
@@ -288,7 +293,7 @@ def _captured(streams: _Streams) -> Iterator[None]:
     files = [tempfile.TemporaryFile(), tempfile.TemporaryFile()]
     saved = [os.dup(1), os.dup(2)]
     python_streams = sys.stdout, sys.stderr
-    for fd, file in zip((1, 2), files):
+    for fd, file in zip((1, 2), files, strict=False):
         os.dup2(file.fileno(), fd)
     sys.stdout = open(1, "w", buffering=1, closefd=False, encoding="utf-8", errors="replace")
     sys.stderr = open(2, "w", buffering=1, closefd=False, encoding="utf-8", errors="replace")
@@ -303,7 +308,7 @@ def _captured(streams: _Streams) -> Iterator[None]:
         sys.stdout, sys.stderr = python_streams
         for stream in ours:
             stream.close()
-        for fd, copy in zip((1, 2), saved):
+        for fd, copy in zip((1, 2), saved, strict=False):
             os.dup2(copy, fd)
             os.close(copy)
         for file in files:

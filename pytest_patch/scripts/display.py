@@ -89,9 +89,13 @@ def _start(server: str) -> Display | str:
     command = [server, "-displayfd", str(write), "-screen", "0", "1280x1024x24", "-nolisten", "tcp"]
     try:
         process = subprocess.Popen(
-            command, pass_fds=[write], stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_end_with_parent,
-        )  # fmt: skip
+            command,
+            pass_fds=[write],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            preexec_fn=_end_with_parent,
+        )
     except OSError as error:
         os.close(read)
         os.close(write)
@@ -107,7 +111,9 @@ def _start(server: str) -> Display | str:
             number += chunk
     name = f":{number.decode().strip()}"
     if number.strip() and reachable(name):
-        display = Display(name, "a virtual display (Xvfb) started for this session", process=process)
+        display = Display(
+            name, "a virtual display (Xvfb) started for this session", process=process
+        )
         atexit.register(display.stop)  # also when the session ends without unconfigure
         return display
     process.kill()

@@ -18,9 +18,8 @@ from ..regression.fixtures import SpikeRegression, TraceRegression
 from ..regression.session import regression_key
 from . import capture
 from .lines import ScriptLine
-from .runner import Runner
 from .output import OutputRegression, check_item, curated
-
+from .runner import Runner
 
 _GID = re.compile(r"\bgid (\d+)")
 
@@ -125,11 +124,17 @@ class ScriptItem(pytest.Item):
         settings = self.settings
         rtol, atol = settings.rtol, settings.atol
         if produced.graphs:
-            attempt("Graph lines", lambda: traces.check(produced.graphs, name="graphs", rtol=rtol, atol=atol))
+            attempt(
+                "Graph lines",
+                lambda: traces.check(produced.graphs, name="graphs", rtol=rtol, atol=atol),
+            )
         if produced.graphs_skipped:
             warnings.warn(ScriptsWarning(produced.graphs_skipped), stacklevel=1)
         if produced.vectors:
-            attempt("Vectors", lambda: traces.check(produced.vectors, name="vectors", rtol=rtol, atol=atol))
+            attempt(
+                "Vectors",
+                lambda: traces.check(produced.vectors, name="vectors", rtol=rtol, atol=atol),
+            )
         if produced.spikes:
             # One raster: each Vector of spike times is a "gid", by its variable's place in
             # alphabetical order; a failure names the variables.

@@ -54,7 +54,9 @@ class OutputRegression(GoldenCheck):
         """Compare the curated printed lines with the golden (serial: scripts run alone)."""
         __tracebackhide__ = True
         actual = rows(printed)
-        self._check(None, lambda: actual, lambda parts: parts[0], lambda: Tolerances(rtol=rtol, atol=atol))
+        self._check(
+            None, lambda: actual, lambda parts: parts[0], lambda: Tolerances(rtol=rtol, atol=atol)
+        )
 
 
 def check_item(item: pytest.Item) -> Any:

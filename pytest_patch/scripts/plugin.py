@@ -35,9 +35,19 @@ def addoption(group: Any, parser: pytest.Parser) -> None:
         type="linelist",
         default=[],
     )
-    parser.addini("nrn_scripts_rtol", "relative tolerance of nrn_scripts traces and numbers", default=str(RTOL))
-    parser.addini("nrn_scripts_atol", "absolute tolerance of nrn_scripts traces and numbers", default=str(ATOL))
-    parser.addini("nrn_scripts_window", "spike window (ms) of nrn_scripts spike times", default=str(WINDOW))
+    parser.addini(
+        "nrn_scripts_rtol",
+        "relative tolerance of nrn_scripts traces and numbers",
+        default=str(RTOL),
+    )
+    parser.addini(
+        "nrn_scripts_atol",
+        "absolute tolerance of nrn_scripts traces and numbers",
+        default=str(ATOL),
+    )
+    parser.addini(
+        "nrn_scripts_window", "spike window (ms) of nrn_scripts spike times", default=str(WINDOW)
+    )
 
 
 def configure(config: pytest.Config) -> None:
@@ -56,9 +66,11 @@ def configure(config: pytest.Config) -> None:
         display = Display(None, "", "this session was started by an MPI launcher")
     elif started:
         display = Display(
-            None, "", "NEURON started before pytest-patch could give it one (imported by a "
+            None,
+            "",
+            "NEURON started before pytest-patch could give it one (imported by a "
             "conftest or a plugin at load time)",
-        )  # fmt: skip
+        )
     else:
         display = choose()
     controller = config.getoption("dist", "no") != "no" and not hasattr(config, "workerinput")

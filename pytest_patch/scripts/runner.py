@@ -40,17 +40,19 @@ class Runner:
             lambda: own_capture(config), lambda: None, _serve
         )
 
-    def run(
-        self, nodeid: str, line: ScriptLine, mods: list[tuple[str, str]]
-    ) -> capture.Produced:
+    def run(self, nodeid: str, line: ScriptLine, mods: list[tuple[str, str]]) -> capture.Produced:
         """Run ``line`` in a new process; what it produced, or :class:`capture.ScriptFailed`."""
         if self._zygote is None:
             raise RuntimeError("pytest-patch: the script runner is closed")
         worker = self._zygote.spawn(nodeid)
         request = {
-            "path": str(line.path), "statements": list(line.statements), "text": line.text,
-            "name": line.name, "mods": mods, "graphs": self.graphs,
-        }  # fmt: skip
+            "path": str(line.path),
+            "statements": list(line.statements),
+            "text": line.text,
+            "name": line.name,
+            "mods": mods,
+            "graphs": self.graphs,
+        }
         worker.send(request)
         try:
             answer = worker.receive()
@@ -90,8 +92,10 @@ def _serve(channel: socket.socket) -> None:
             answer: dict[str, Any] = {"produced": produced.to_message()}
         except capture.ScriptFailed as failure:
             answer = {"failed": str(failure)}
-        except Exception:  # noqa: BLE001 - anything else is reported with its item
-            answer = {"failed": f"pytest-patch could not run {line.text}:\n{traceback.format_exc()}"}
+        except Exception:
+            answer = {
+                "failed": f"pytest-patch could not run {line.text}:\n{traceback.format_exc()}"
+            }
         wire.send(channel, answer)
         faulthandler.disable()
     os.unlink(crash_log)

@@ -23,7 +23,10 @@ def run_pytest(tmp_path, source, ini=""):
     (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = --strict-markers\n" + ini)
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -57,13 +60,12 @@ def test_load_mechanisms_example(tmp_path):
 
 def test_regression_examples_write_then_check(tmp_path):
     example = blocks("regression.md", "python")[0]
-    tests = "\n\n".join(
-        part for part in re.split(r"\n\n\n", example) if "build_ring" not in part
-    )
+    tests = "\n\n".join(part for part in re.split(r"\n\n\n", example) if "build_ring" not in part)
     first = run_pytest(tmp_path, tests)
     assert "2 failed" in first.stdout, first.stdout + first.stderr
     assert sorted(p.name for p in (tmp_path / "test_example").iterdir()) == [
-        "test_firing_pattern.features.json", "test_soma_trace.traces.npz"
+        "test_firing_pattern.features.json",
+        "test_soma_trace.traces.npz",
     ]
     second = run_pytest(tmp_path, tests)
     assert "2 passed" in second.stdout, second.stdout + second.stderr

@@ -108,7 +108,8 @@ def test_from_every_root():
         sent = {"root": root, "values": np.full(50_000, root, dtype=np.int16), "text": "é" * root}
         received = pc.broadcast(sent if pc.rank == root else None, root=root)
         checks = everywhere(
-            received["root"] == root and received["text"] == sent["text"]
+            received["root"] == root
+            and received["text"] == sent["text"]
             and np.array_equal(received["values"], sent["values"])
         )
         assert all(checks), (root, checks)
@@ -145,8 +146,12 @@ def test_vectors_across_ranks():
     same = pc.broadcast(mine, root=0)
     fresh = pc.broadcast(mine if pc.rank == 0 else None, root=0)
     results = everywhere(
-        (same is mine, np.array_equal(mine.as_numpy(), values), type(fresh).__name__,
-         np.array_equal(fresh.as_numpy(), values))
+        (
+            same is mine,
+            np.array_equal(mine.as_numpy(), values),
+            type(fresh).__name__,
+            np.array_equal(fresh.as_numpy(), values),
+        )
     )
     assert results == [(True, True, "Vector", True)] * pc.size
 

@@ -6,7 +6,7 @@ from neuron import h
 
 import patch
 from patch import p
-from patch.exceptions import PatchError, SectionAccessError
+from patch.exceptions import SectionAccessError
 
 
 def test_section_means_segment_half_for_point_processes():

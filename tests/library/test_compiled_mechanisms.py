@@ -23,7 +23,9 @@ def tickle(tmp_path_factory):
     build = tmp_path_factory.mktemp("mods")
     for name in os.listdir(MODS):
         shutil.copy(os.path.join(MODS, name), build)
-    nrnivmodl = shutil.which("nrnivmodl") or os.path.join(os.path.dirname(sys.executable), "nrnivmodl")
+    nrnivmodl = shutil.which("nrnivmodl") or os.path.join(
+        os.path.dirname(sys.executable), "nrnivmodl"
+    )
     subprocess.run([nrnivmodl], cwd=build, check=True, capture_output=True, timeout=300)
     library = next(build.glob("*/libnrnmech.so"))
     assert not hasattr(p, "Tickle")
@@ -83,7 +85,9 @@ def test_pointer_set_by_ref_assignment_reaches_neuron(tickle):
 
 def test_unset_pointer_is_refused_before_the_run(tickle):
     follower = p.Follower(p.Section())
-    with pytest.raises(SimulatorError, match=r"Follower\[\d+\]\.source is a POINTER that was never set"):
+    with pytest.raises(
+        SimulatorError, match=r"Follower\[\d+\]\.source is a POINTER that was never set"
+    ):
         p.run(1)
     with pytest.raises(SimulatorError, match="never set"):
         p.finitialize(-65)

@@ -34,9 +34,12 @@ def _run(code: str, display: str | None) -> subprocess.CompletedProcess[str]:
     if display is not None:
         env["DISPLAY"] = display
     return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True,
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=120,
-    )  # fmt: skip
+    )
 
 
 def test_getline_without_a_display_is_a_patch_error_not_a_crash() -> None:
@@ -53,13 +56,17 @@ def test_raw_getline_without_a_display_does_crash() -> None:
     assert _run(raw, None).returncode < 0
 
 
-@pytest.mark.skipif(shutil.which("Xvfb") is None, reason="Xvfb is not installed (apt-get install xvfb)")
+@pytest.mark.skipif(
+    shutil.which("Xvfb") is None, reason="Xvfb is not installed (apt-get install xvfb)"
+)
 def test_getline_reads_lines_on_a_display() -> None:
     read, write = os.pipe()
     server = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write), "-nolisten", "tcp"], pass_fds=[write],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        ["Xvfb", "-displayfd", str(write), "-nolisten", "tcp"],
+        pass_fds=[write],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     os.close(write)
     try:
         with os.fdopen(read) as answer:

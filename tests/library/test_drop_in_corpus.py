@@ -59,7 +59,11 @@ def _compiling(tmp_path_factory):
         yield build, None
         return
     process = subprocess.Popen(
-        [NRNIVMODL], cwd=build, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [NRNIVMODL],
+        cwd=build,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,
     )
     yield build, process
@@ -121,8 +125,9 @@ def _environment(**extra: str) -> dict[str, str]:
     return env
 
 
-def _start(script: str, interpreter: str, workdir: Path, env: dict[str, str],
-           ranks: int | None) -> tuple[subprocess.Popen, Path]:
+def _start(
+    script: str, interpreter: str, workdir: Path, env: dict[str, str], ranks: int | None
+) -> tuple[subprocess.Popen, Path]:
     run_dir = workdir / interpreter
     run_dir.mkdir()  # an empty working directory: NEURON loads no x86_64/ from it
     out = run_dir / "out.json"
@@ -130,8 +135,13 @@ def _start(script: str, interpreter: str, workdir: Path, env: dict[str, str],
     if ranks is not None:
         command = [MPIEXEC, "-n", str(ranks), *command]
     process = subprocess.Popen(
-        command, cwd=run_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, start_new_session=True,
+        command,
+        cwd=run_dir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     return process, out
 
@@ -160,13 +170,16 @@ def _kill(process: subprocess.Popen) -> None:
     process.wait()
 
 
-def run_both(script: str, workdir: Path, *, env: dict[str, str] | None = None,
-             ranks: int | None = None) -> tuple[Outcome, Outcome]:
+def run_both(
+    script: str, workdir: Path, *, env: dict[str, str] | None = None, ranks: int | None = None
+) -> tuple[Outcome, Outcome]:
     """Run ``script`` with raw ``h`` and with ``p``; serial runs go side by side."""
     env = env or _environment()
     what = f"{script}" + (f" on {ranks} ranks" if ranks else "")
-    labels = {"neuron": f"{what} with raw `from neuron import h`",
-              "patch": f"{what} with `from patch import p as h`"}
+    labels = {
+        "neuron": f"{what} with raw `from neuron import h`",
+        "patch": f"{what} with `from patch import p as h`",
+    }
     if ranks is None:
         started = {name: _start(script, name, workdir, env, ranks) for name in labels}
         return tuple(_finish(labels[name], *started[name]) for name in labels)  # type: ignore[return-value]
@@ -209,7 +222,7 @@ def differences(raw: Any, patched: Any, path: str = "output") -> list[str]:
         found = []
         if len(raw) != len(patched):
             found.append(f"{path}: {len(raw)} items (raw) vs {len(patched)} (patch)")
-        for i, (a, b) in enumerate(zip(raw, patched)):
+        for i, (a, b) in enumerate(zip(raw, patched, strict=False)):
             found += differences(a, b, f"{path}[{i}]")
         return found
     if _same(raw, patched):
@@ -224,12 +237,19 @@ def _series_differences(raw: list, patched: list, path: str) -> list[str]:
             f"{path}: length {len(raw)} (raw) vs {len(patched)} (patch); "
             f"last values raw {raw[-1:]!r}, patch {patched[-1:]!r}"
         )
-    unequal = [i for i, (a, b) in enumerate(zip(raw, patched)) if not _same(a, b)]
+    unequal = [i for i, (a, b) in enumerate(zip(raw, patched, strict=False)) if not _same(a, b)]
     if unequal:
         first = unequal[0]
-        gaps = [abs(raw[i] - patched[i]) for i in unequal
-                if isinstance(raw[i], float) and isinstance(patched[i], float)]
-        largest = f"; largest difference {max(gaps):.6g}" if gaps and all(map(math.isfinite, gaps)) else ""
+        gaps = [
+            abs(raw[i] - patched[i])
+            for i in unequal
+            if isinstance(raw[i], float) and isinstance(patched[i], float)
+        ]
+        largest = (
+            f"; largest difference {max(gaps):.6g}"
+            if gaps and all(map(math.isfinite, gaps))
+            else ""
+        )
         found.append(
             f"{path}: {len(unequal)} of {min(len(raw), len(patched))} values differ, first at "
             f"[{first}]: raw {raw[first]!r}, patch {patched[first]!r}{largest}"
@@ -257,14 +277,17 @@ def assert_identical(raw: Outcome, patched: Outcome, *, ignore_stdout: str | Non
     if raw_out != patch_out:
         import difflib
 
-        diff = difflib.unified_diff(raw_out, patch_out, "stdout (raw h)", "stdout (patch p)", lineterm="")
+        diff = difflib.unified_diff(
+            raw_out, patch_out, "stdout (raw h)", "stdout (patch p)", lineterm=""
+        )
         found.append("stdout differs:\n    " + "\n    ".join(list(diff)[:40]))
     if found:
         shown = found[:SHOWN_DIFFERENCES]
         more = f"\n... and {len(found) - len(shown)} more" if len(found) > len(shown) else ""
         pytest.fail(
             f"raw `h` and `p` gave different output ({len(found)} difference(s)):\n"
-            + "\n".join(shown) + more,
+            + "\n".join(shown)
+            + more,
             pytrace=False,
         )
 
@@ -283,7 +306,9 @@ def test_custom_init_and_advance_under_stdrun_run(tmp_path):
     assert (first["nruns"], second["nruns"]) == (1, 2), "h.run() calls the model's own run()"
     assert second["nspikes_last"] == len(second["spikes"]) > 0
     assert first["nadvance"] == second["nadvance"] == 1200, "advance() runs once per step"
-    assert first["dend_v"][0] == pytest.approx(-72 - 6 * 13 / 14), "init() sets the dendrites' voltage"
+    assert first["dend_v"][0] == pytest.approx(-72 - 6 * 13 / 14), (
+        "init() sets the dendrites' voltage"
+    )
     assert first["m"][0] == 0.2, "init() sets m_hh after finitialize"
     assert first["spikes"] and second["spikes"][0] < first["spikes"][0], "the ramp makes spikes"
     assert second["stim_amp"] > first["stim_amp"] > 0, "advance() ramps the clamp"
@@ -371,8 +396,9 @@ def _mpi_library() -> str | None:
         "    if re.search(r'/lib(mpi|mpich)[\\w-]*\\.so(\\.\\d+)*$', path):\n"
         "        print(path)\n        break\n"
     )
-    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           timeout=60, env=_environment())
+    found = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=_environment()
+    )
     return found.stdout.strip() or None
 
 
@@ -388,11 +414,14 @@ def test_parallel_network_on_two_ranks(tmp_path):
     library = _mpi_library()
     if library is None:
         pytest.skip("no MPI library found for raw NEURON (MPI_LIB_NRN_PATH)")
-    raw, patched = run_both("parallel_network.py", tmp_path, ranks=2,
-                            env=_environment(MPI_LIB_NRN_PATH=library))
+    raw, patched = run_both(
+        "parallel_network.py", tmp_path, ranks=2, env=_environment(MPI_LIB_NRN_PATH=library)
+    )
     data = assert_ran(raw)
     assert data["nhost"] == 2, "raw NEURON must run on two ranks"
-    assert sorted({int(gid) for gid, _ in data["spikes"]}) == [0, 1, 2, 3, 4], "spikes crossed ranks"
+    assert sorted({int(gid) for gid, _ in data["spikes"]}) == [0, 1, 2, 3, 4], (
+        "spikes crossed ranks"
+    )
     assert [part["t"] for part in data["ranks"]] == [80.0, 80.0]
     assert_identical(raw, patched, ignore_stdout=r"numprocs=\d+")
 
@@ -400,8 +429,9 @@ def test_parallel_network_on_two_ranks(tmp_path):
 def test_pointer_loop_between_point_processes(tmp_path, mechanisms):
     """Model 3: two POINTERs closing a loop between point processes, one ARTIFICIAL_CELL
     POINTER, all set with ``pp._ref_name = other._ref_var``."""
-    raw, patched = run_both("pointer_loop.py", tmp_path,
-                            env=_environment(CORPUS_MECHANISMS=mechanisms))
+    raw, patched = run_both(
+        "pointer_loop.py", tmp_path, env=_environment(CORPUS_MECHANISMS=mechanisms)
+    )
     data = assert_ran(raw)
     assert max(data["s_A"]) > 0.05 and max(data["s_B"]) > 0.05, "both cells were active"
     assert max(data["i_A"]) > 0 and max(data["i_B"]) > 0, "each cell felt its partner's s"
@@ -409,15 +439,18 @@ def test_pointer_loop_between_point_processes(tmp_path, mechanisms):
     assert final["partner_s_A"] == data["s_B"][-1] and final["partner_s_B"] == data["s_A"][-1]
     burst = data["spikes"]["burster"]
     assert final["max_drive"] > 0.05 and final["nspikes"] == len(burst)
-    assert min(b - a for a, b in zip(burst, burst[1:])) < 12 - 1, "the drive shortened intervals"
+    assert min(b - a for a, b in zip(burst, burst[1:], strict=False)) < 12 - 1, (
+        "the drive shortened intervals"
+    )
     assert data["spikes"]["A"] and data["spikes"]["B"]
     assert_identical(raw, patched)
 
 
 def test_optional_pointer_left_unset(tmp_path, mechanisms):
     """A POINTER tested with ``nrn_pointing()``: set on one instance, unset on another."""
-    raw, patched = run_both("optional_pointer.py", tmp_path,
-                            env=_environment(CORPUS_MECHANISMS=mechanisms))
+    raw, patched = run_both(
+        "optional_pointer.py", tmp_path, env=_environment(CORPUS_MECHANISMS=mechanisms)
+    )
     data = assert_ran(raw)
     final = data["final"]
     assert (final["pointing_A"], final["pointing_C"]) == (1, 0)

@@ -4,7 +4,6 @@ Cases that crash or hang raw NEURON run in a child process, so that a regression
 up as a failed test rather than a dead test session.
 """
 
-
 import pytest
 from neuron import h
 
@@ -24,10 +23,16 @@ from patch.exceptions import (
 )
 
 
-
 def test_error_hierarchy():
-    for error in (SectionAccessError, DeletedSectionError, NotRecordableError,
-                  NotConnectableError, SegmentPositionError, HocError, SimulatorError):
+    for error in (
+        SectionAccessError,
+        DeletedSectionError,
+        NotRecordableError,
+        NotConnectableError,
+        SegmentPositionError,
+        HocError,
+        SimulatorError,
+    ):
         assert issubclass(error, PatchError)
     assert issubclass(NotRecordableError, TypeError)
     assert issubclass(SegmentPositionError, ValueError)

@@ -18,7 +18,10 @@ DATA = os.path.join(os.path.dirname(__file__), "data")
 def _run_script(interpreter, cvode):
     out = subprocess.run(
         [sys.executable, os.path.join(DATA, "hoc_model.py"), interpreter, str(cvode)],
-        capture_output=True, text=True, check=True, timeout=120,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     )
     return json.loads(out.stdout)
 
@@ -44,8 +47,23 @@ def test_import_changes_no_simulation_parameter():
 
 
 def test_every_h_attribute_reachable():
-    for name in ("dt", "t", "celsius", "secondorder", "finitialize", "fadvance", "allsec",
-                 "Vector", "List", "Random", "CVode", "hh", "pas", "load_file", "ExpSyn"):
+    for name in (
+        "dt",
+        "t",
+        "celsius",
+        "secondorder",
+        "finitialize",
+        "fadvance",
+        "allsec",
+        "Vector",
+        "List",
+        "Random",
+        "CVode",
+        "hh",
+        "pas",
+        "load_file",
+        "ExpSyn",
+    ):
         assert hasattr(p, name), name
     assert p.dt == h.dt
 
@@ -77,7 +95,9 @@ def test_the_name_of_a_deleted_hoc_section_is_refused_not_an_abort():
     """Raw NEURON aborts the process on ``h.name`` once hoc's section ``name`` is deleted."""
     h("create patch_gone, patch_some[3]")
     h.delete_section(sec=h.patch_gone)
-    with pytest.raises(DeletedSectionError, match=r"p.patch_gone: the hoc section patch_gone was deleted"):
+    with pytest.raises(
+        DeletedSectionError, match=r"p.patch_gone: the hoc section patch_gone was deleted"
+    ):
         p.patch_gone
     h.delete_section(sec=h.patch_some[0])
     assert p.patch_some[1].name() == "patch_some[1]"  # an array's live elements stay reachable

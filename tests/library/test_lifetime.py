@@ -38,7 +38,9 @@ class CellLifetime(ReferenceLifetimeMachine):
         soma = self.track(cell.soma, "soma")
         dend = self.track(cell.dend, "dend", linked=[soma], facts={"parent": soma})
         syn = self.track(cell.syn, "syn", linked=[dend], facts={"section": dend})
-        return self.track(cell, "cell", holds=[soma, dend, syn], hold=True, call="{} = BallAndStick()")
+        return self.track(
+            cell, "cell", holds=[soma, dend, syn], hold=True, call="{} = BallAndStick()"
+        )
 
     @rule(target=ReferenceLifetimeMachine.synapses, cell=cells)
     def synapse_of(self, cell: str) -> str:
@@ -59,8 +61,12 @@ TestCellLifetime.settings = settings(max_examples=settings().max_examples)
 
 # -- the machine finds broken promises ------------------------------------------------------------
 _finding = settings(
-    max_examples=200, database=None, deadline=None, phases=[Phase.generate, Phase.shrink],
-    suppress_health_check=list(HealthCheck), stateful_step_count=20,
+    max_examples=200,
+    database=None,
+    deadline=None,
+    phases=[Phase.generate, Phase.shrink],
+    suppress_health_check=list(HealthCheck),
+    stateful_step_count=20,
 )
 
 
@@ -77,16 +83,28 @@ def test_a_dependency_patch_does_not_keep_fails_g1_with_the_shortest_script() ->
 
         @rule(target=ReferenceLifetimeMachine.sections)
         def pretend_linked(self) -> str:
-            kept = self.track(patch.p.Section(name="kept"), "s", hold=True, call="{} = p.Section(name='kept')")
-            self.track(patch.p.Section(name="other"), "s", linked=[kept], call="{} = p.Section(name='other')")
+            kept = self.track(
+                patch.p.Section(name="kept"), "s", hold=True, call="{} = p.Section(name='kept')"
+            )
+            self.track(
+                patch.p.Section(name="other"),
+                "s",
+                linked=[kept],
+                call="{} = p.Section(name='other')",
+            )
             return kept
 
     message, notes = _failure(ClaimsTooMuch)
     assert message.startswith("G1: s1 was freed although it is reachable from held objects")
-    script = [line.strip() for line in message.split("Patch calls of this run:\n", 1)[1].splitlines()]
+    script = [
+        line.strip() for line in message.split("Patch calls of this run:\n", 1)[1].splitlines()
+    ]
     assert script == [
-        "import gc", "from patch import p", "s0 = p.Section(name='kept')",
-        "s1 = p.Section(name='other')", "gc.collect()",
+        "import gc",
+        "from patch import p",
+        "s0 = p.Section(name='kept')",
+        "s1 = p.Section(name='other')",
+        "gc.collect()",
     ]
     assert "sections_0 = state.pretend_linked()" in notes
     assert "state.new_section" not in notes

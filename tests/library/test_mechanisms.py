@@ -76,7 +76,9 @@ def test_a_script_a_parallel_script_and_the_plugin_share_one_build(repository):
         "def test_leaky(p):\n    leak = p.Leaky(p.Section())\n"
         "    leak._ref_drive = leak.get_segment()._ref_v\n    p.run(1)\n"
     )
-    session = run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_leaky.py"], repository)
+    session = run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_leaky.py"], repository
+    )
     assert "(cached)" in session and "1 passed" in session
     assert list((repository / ".nrn-mod-cache").iterdir()) == builds
 
@@ -89,7 +91,9 @@ def test_an_unset_pointer_of_a_cached_build_is_refused(repository):
 def test_bad_mod_folders(tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "broken").mkdir()
-    (tmp_path / "broken" / "bad.mod").write_text("NEURON { POINT_PROCESS Bad RANGE }\nBREAKPOINT { x = }\n")
+    (tmp_path / "broken" / "bad.mod").write_text(
+        "NEURON { POINT_PROCESS Bad RANGE }\nBREAKPOINT { x = }\n"
+    )
     code = textwrap.dedent("""
         import patch
         for folder in ("missing", "empty", "broken"):
@@ -126,7 +130,9 @@ def test_a_model_module_and_the_plugin_from_a_subdirectory_share_the_build(repos
     assert (repository / ".nrn-mod-cache").is_dir()
     # A script run from elsewhere finds the project's cache by itself.
     script = "import patch\nprint(patch.load_mechanisms('myrepo/mod').compiled)\n"
-    elsewhere = run([sys.executable, "-c", script.replace("myrepo", repository.name)], repository.parent)
+    elsewhere = run(
+        [sys.executable, "-c", script.replace("myrepo", repository.name)], repository.parent
+    )
     assert elsewhere.split() == ["False"]
 
 
@@ -170,6 +176,9 @@ def test_coreneuron_library_built_after_neuron_loaded_the_sources(tmp_path):
         (tmp_path / name).mkdir()
         (tmp_path / name / "leak4.mod").write_text(LEAK4)
     (tmp_path / "model.py").write_text(LATER_CORENEURON)
-    out = [line for line in run([sys.executable, "model.py"], tmp_path).splitlines()
-           if line.startswith(("plain", "core", "same"))]
+    out = [
+        line
+        for line in run([sys.executable, "model.py"], tmp_path).splitlines()
+        if line.startswith(("plain", "core", "same"))
+    ]
     assert out == ["plain True ['leak4']", "core True True []", "same True True"], out

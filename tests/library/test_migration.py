@@ -41,8 +41,8 @@ from patch import p
 from patch.exceptions import (
     ArgumentError,
     ParallelConnectError,
-    TopologyError,
     PatchError,
+    TopologyError,
     UnknownAttributeError,
 )
 
@@ -64,8 +64,12 @@ def _environment() -> dict[str, str]:
 def _python(args: list[str], workdir: Path) -> subprocess.CompletedProcess[str]:
     # An empty working directory: NEURON loads no x86_64/ from it.
     return subprocess.run(
-        [sys.executable, *args], cwd=workdir, env=_environment(),
-        capture_output=True, text=True, timeout=TIMEOUT,
+        [sys.executable, *args],
+        cwd=workdir,
+        env=_environment(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
     )
 
 
@@ -78,8 +82,12 @@ def runs(tmp_path_factory) -> dict[str, dict[str, Any]]:
         out = workdir / f"{name}.json"
         process = subprocess.Popen(
             [sys.executable, str(MIGRATION / "run.py"), str(MIGRATION / f"{name}.py"), str(out)],
-            cwd=workdir, env=_environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, start_new_session=True,
+            cwd=workdir,
+            env=_environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
         )
         started[name] = (process, out)
     results = {}
@@ -222,11 +230,13 @@ def guide_rows() -> list[GuideRow]:
         if not line.startswith("| ") or line.startswith(("| nrn-patch 8 |", "| --- |")):
             continue
         first, second, third = (cell.strip() for cell in line.strip().strip("|").split(" | "))
-        rows.append(GuideRow(
-            tuple(re.findall(r"`([^`]+)`", first)),
-            tuple(re.findall(r"`([^`]+)`", second)),
-            third.split()[0],
-        ))
+        rows.append(
+            GuideRow(
+                tuple(re.findall(r"`([^`]+)`", first)),
+                tuple(re.findall(r"`([^`]+)`", second)),
+                third.split()[0],
+            )
+        )
     return rows
 
 
@@ -372,124 +382,173 @@ ROWS: dict[str, Spec] = {
     ),
     "celsius = 32": Spec(
         lambda m: _fresh_interpreter("from patch import p; print(p.celsius)") == "6.3",
-        new=lambda m: _fresh_interpreter(
-            "from patch import p; p.celsius = 32; print(p.celsius)") == "32.0",
+        new=lambda m: (
+            _fresh_interpreter("from patch import p; p.celsius = 32; print(p.celsius)") == "32.0"
+        ),
     ),
     'load_file("stdrun.hoc")': Spec(
-        lambda m: _fresh_interpreter(
-            "from patch import p\ntry:\n    p.tstop\nexcept AttributeError:\n    print('raises')"
-        ) == "raises",
-        new=lambda m: _fresh_interpreter(
-            "from patch import p; p.load_stdrun(); print(p.tstop)") == "5.0",
+        lambda m: (
+            _fresh_interpreter(
+                "from patch import p\ntry:\n    p.tstop\nexcept AttributeError:\n    print('raises')"
+            )
+            == "raises"
+        ),
+        new=lambda m: (
+            _fresh_interpreter("from patch import p; p.load_stdrun(); print(p.tstop)") == "5.0"
+        ),
     ),
     "p.NetCon": Spec(
-        lambda m: _netcon_defaults(p.NetCon(m.s, m.syn)) == (10, 0, 1)
-        and p.NetCon(neuron.h.NetStim(), m.syn) is not None,  # a raw source is accepted
-        new=lambda m: _netcon_defaults(p.NetCon(m.s, m.syn, threshold=-20, weight=0.1))
-        == (-20, pytest.approx(0.1), 1),
+        lambda m: (
+            _netcon_defaults(p.NetCon(m.s, m.syn)) == (10, 0, 1)
+            and p.NetCon(neuron.h.NetStim(), m.syn) is not None
+        ),  # a raw source is accepted
+        new=lambda m: (
+            _netcon_defaults(p.NetCon(m.s, m.syn, threshold=-20, weight=0.1))
+            == (-20, pytest.approx(0.1), 1)
+        ),
     ),
     "p.ParallelCon(source, gid)": Spec(
         lambda m: p.ParallelCon(m.s, 91001).threshold == 10,
         new=lambda m: p.ParallelCon(_cell("other"), 91002, threshold=-20).threshold == -20,
     ),
     "p.ParallelCon(source, gid, weight=w, delay=d)": Spec(
-        lambda m: p.ParallelCon(m.s, 91007, weight=0.5, delay=1), raises=ParallelConnectError,
+        lambda m: p.ParallelCon(m.s, 91007, weight=0.5, delay=1),
+        raises=ParallelConnectError,
         new=lambda m: p.ParallelCon(91007, m.syn, weight=0.5, delay=1),
     ),
     "p.ParallelCon(gid, target, weight, delay)": Spec(
-        lambda m: p.ParallelCon(91003, m.syn, 0.5, 1), raises=ParallelConnectError, names_fate=True,
+        lambda m: p.ParallelCon(91003, m.syn, 0.5, 1),
+        raises=ParallelConnectError,
+        names_fate=True,
         new=lambda m: p.ParallelCon(91003, m.syn, weight=0.5, delay=1).weight[0] == 0.5,
     ),
     "p.ParallelCon(..., output=False)": Spec(
-        lambda m: p.ParallelCon(m.s, 91004, output=False), raises=TypeError,
+        lambda m: p.ParallelCon(m.s, 91004, output=False),
+        raises=TypeError,
         new=lambda m: p.NetCon(m.s, m.syn, threshold=-20, weight=0.1),
     ),
     "p.SectionRef": Spec(lambda m: p.SectionRef(m.s).sec is p.SectionRef(sec=m.s).sec is m.s),
     "p.ParallelContext": Spec(lambda m: p.ParallelContext() is p.parallel),
     "p.IClamp": Spec(
         lambda m: (p.IClamp(sec=m.s).amp, p.IClamp(m.s).dur, p.SEClamp(m.s).dur1) == (0, 0, 0),
-        new=lambda m: m.s.vclamp(0.3, voltage=[-70, -50, -70], duration=[100, 100, 100]).amp2 == -50,
+        new=lambda m: (
+            m.s.vclamp(0.3, voltage=[-70, -50, -70], duration=[100, 100, 100]).amp2 == -50
+        ),
     ),
     "p.VecStim": Spec(lambda m: p.VecStim, raises=AttributeError),
     "p.time": Spec(lambda m: isinstance(p.time, patch.Vector)),
     "p.finitialize": Spec(lambda m: p.finitialize(-65)),
     "p.continuerun": Spec(
-        lambda m: (p.finitialize(-65), p.continuerun(5), p.continuerun(5), p.t)[-1]
-        == pytest.approx(5),
-        new=lambda m: (p.finitialize(-65), p.continuerun(p.t + 5), p.continuerun(p.t + 5),
-                       p.t)[-1] == pytest.approx(10),
+        lambda m: (
+            (p.finitialize(-65), p.continuerun(5), p.continuerun(5), p.t)[-1] == pytest.approx(5)
+        ),
+        new=lambda m: (
+            (p.finitialize(-65), p.continuerun(p.t + 5), p.continuerun(p.t + 5), p.t)[-1]
+            == pytest.approx(10)
+        ),
     ),
     "p.run": Spec(
         lambda m: pytest.raises(TypeError, p.run, 5, -70),
-        new=lambda m: (p.load_stdrun(), setattr(p, "v_init", -70), p.run(5), p.t)[-1]
-        == pytest.approx(5),
+        new=lambda m: (
+            (p.load_stdrun(), setattr(p, "v_init", -70), p.run(5), p.t)[-1] == pytest.approx(5)
+        ),
     ),
     "p.cas": Spec(lambda m: m.s.push() is p.cas() is m.s and m.s.pop() is None),
-    "p.record": Spec(lambda m: p.record, raises=AttributeError,
-                     new=lambda m: p.Vector().record(m.s)),
+    "p.record": Spec(
+        lambda m: p.record, raises=AttributeError, new=lambda m: p.Vector().record(m.s)
+    ),
     "p.nrn_load_dll": Spec(lambda m: callable(p.nrn_load_dll)),
     "p.register_hoc_object": Spec(lambda m: p.register_hoc_object, raises=AttributeError),
     # -- p.parallel --------------------------------------------------------------------
     "ParallelContext.broadcast": Spec(lambda m: p.parallel.broadcast([1, 2]) == [1, 2]),
-    "ParallelContext.cell": Spec(lambda m: all(callable(getattr(p.parallel, name)) for name in (
-        "cell", "gid_connect", "source_var", "target_var", "setup_transfer"))),
+    "ParallelContext.cell": Spec(
+        lambda m: all(
+            callable(getattr(p.parallel, name))
+            for name in ("cell", "gid_connect", "source_var", "target_var", "setup_transfer")
+        )
+    ),
     "ParallelContext.set_gid2node": Spec(
         lambda m: pytest.raises(TypeError, p.parallel.set_gid2node, 91005),
         new=lambda m: p.parallel.set_gid2node(91005, p.parallel.rank),
     ),
     "ParallelContext.spike_record": Spec(
-        lambda m: pytest.raises(RuntimeError, p.parallel.spike_record), new=_spike_record,
+        lambda m: pytest.raises(RuntimeError, p.parallel.spike_record),
+        new=_spike_record,
     ),
     "ParallelContext.psolve": Spec(
         lambda m: pytest.raises(TypeError, p.parallel.psolve, 5, -65),
-        new=lambda m: (p.parallel.set_maxstep(10), p.finitialize(-65), p.parallel.psolve(5),
-                       p.t)[-1] == pytest.approx(5),
+        new=lambda m: (
+            (p.parallel.set_maxstep(10), p.finitialize(-65), p.parallel.psolve(5), p.t)[-1]
+            == pytest.approx(5)
+        ),
     ),
     # -- sections, segments and the other objects ------------------------------------------
     "Section.connect": Spec(_connect_refuses_loops, new=_same_sections),
     "Section.insert": Spec(_same_sections),
     "Section.connect_synapse": Spec(
-        lambda m: _warns("connect_points", lambda: _netcon_defaults(m.s.connect_synapse(m.syn)))
-        == (-20, pytest.approx(0.1), 1),
+        lambda m: (
+            _warns("connect_points", lambda: _netcon_defaults(m.s.connect_synapse(m.syn)))
+            == (-20, pytest.approx(0.1), 1)
+        ),
         new=lambda m: _netcon_defaults(m.s.connect_points(m.syn)) == (-20, pytest.approx(0.1), 1),
     ),
     "Section.synapse(factory, attributes={...})": Spec(
-        lambda m: m.s.synapse(p.ExpSyn, attributes={"tau": 2}), raises=UnknownAttributeError,
+        lambda m: m.s.synapse(p.ExpSyn, attributes={"tau": 2}),
+        raises=UnknownAttributeError,
         new=lambda m: m.s.synapse(p.ExpSyn, tau=2).tau == 2,
     ),
     "Section.synapse(..., store=True)": Spec(
-        lambda m: m.s.synapse(p.ExpSyn, store=True), raises=UnknownAttributeError,
+        lambda m: m.s.synapse(p.ExpSyn, store=True),
+        raises=UnknownAttributeError,
     ),
     "Section.iclamp": Spec(
         _iclamp_old,
-        new=lambda m: (lambda c: (c.amp, c.delay, c.dur))(m.s.iclamp(amp=0.3, delay=5, duration=100))
-        == (pytest.approx(0.3), 5, 100),
+        new=lambda m: (
+            (lambda c: (c.amp, c.delay, c.dur))(m.s.iclamp(amp=0.3, delay=5, duration=100))
+            == (pytest.approx(0.3), 5, 100)
+        ),
     ),
     "Section.vclamp": Spec(
         lambda m: pytest.raises(TypeError, m.s.vclamp, 20, holding=-70, before=10),
-        new=lambda m: (lambda c: (c.dur1, c.dur2, c.dur3, c.amp1, c.amp2, c.amp3))(
-            m.s.vclamp(voltage=[-70, 20, -70], duration=[10, 50, 20])) == (10, 50, 20, -70, 20, -70),
+        new=lambda m: (
+            (lambda c: (c.dur1, c.dur2, c.dur3, c.amp1, c.amp2, c.amp3))(
+                m.s.vclamp(voltage=[-70, 20, -70], duration=[10, 50, 20])
+            )
+            == (10, 50, 20, -70, 20, -70)
+        ),
     ),
     "Section.parent": Spec(
-        lambda m: (lambda child: child.parent is m.s and m.s.parent is None)(p.Section().connect(m.s)),
+        lambda m: (lambda child: child.parent is m.s and m.s.parent is None)(
+            p.Section().connect(m.s)
+        ),
     ),
     "Section.set_dimensions": Spec(
-        lambda m: m.s.set_dimensions, raises=AttributeError,
-        new=lambda m: (setattr(m.s, "L", 10), setattr(m.s, "diam", 5), (m.s.L, m.s.diam))[-1] == (10, 5),
+        lambda m: m.s.set_dimensions,
+        raises=AttributeError,
+        new=lambda m: (
+            (setattr(m.s, "L", 10), setattr(m.s, "diam", 5), (m.s.L, m.s.diam))[-1] == (10, 5)
+        ),
     ),
     "Section.set_segments": Spec(
-        lambda m: m.s.set_segments, raises=AttributeError,
+        lambda m: m.s.set_segments,
+        raises=AttributeError,
         new=lambda m: (setattr(m.s, "nseg", 5), m.s.nseg)[-1] == 5,
     ),
     "Section.add_3d": Spec(
-        lambda m: m.s.add_3d, raises=AttributeError,
+        lambda m: m.s.add_3d,
+        raises=AttributeError,
         new=lambda m: (m.s.pt3dadd(0, 0, 0, 3), m.s.pt3dadd(4, 3, 2, 3), m.s.n3d())[-1] == 2,
     ),
     "Section.points": Spec(
-        lambda m: m.s.points, raises=AttributeError,
-        new=lambda m: (m.s.pt3dadd(1, 2, 3, 4), np.array(
-            [[m.s.x3d(i), m.s.y3d(i), m.s.z3d(i)] for i in range(m.s.n3d())]).tolist())[-1]
-        == [[1, 2, 3]],
+        lambda m: m.s.points,
+        raises=AttributeError,
+        new=lambda m: (
+            (
+                m.s.pt3dadd(1, 2, 3, 4),
+                np.array([[m.s.x3d(i), m.s.y3d(i), m.s.z3d(i)] for i in range(m.s.n3d())]).tolist(),
+            )[-1]
+            == [[1, 2, 3]]
+        ),
     ),
     "Section.<your attribute>": Spec(lambda m: setattr(m.s, "label", "x"), raises=AttributeError),
     "SectionRef.section": Spec(
@@ -497,11 +556,16 @@ ROWS: dict[str, Spec] = {
         new=lambda m: p.SectionRef(m.s).sec is m.s,
     ),
     "Segment.section": Spec(
-        lambda m: m.s(0.5).section, raises=AttributeError, new=lambda m: m.s(0.5).sec is m.s,
+        lambda m: m.s(0.5).section,
+        raises=AttributeError,
+        new=lambda m: m.s(0.5).sec is m.s,
     ),
-    "PointProcess.stimulate": Spec(lambda m: m.syn.stimulate, raises=AttributeError, new=_stimulate),
+    "PointProcess.stimulate": Spec(
+        lambda m: m.syn.stimulate, raises=AttributeError, new=_stimulate
+    ),
     "Vector.record(point_process)": Spec(
-        lambda m: p.Vector().record(m.syn), raises=PatchError,  # NotRecordableError
+        lambda m: p.Vector().record(m.syn),
+        raises=PatchError,  # NotRecordableError
         new=lambda m: p.Vector().record(m.syn._ref_i),
     ),
     "NetCon.record()": Spec(
@@ -513,32 +577,53 @@ ROWS: dict[str, Spec] = {
         new=lambda m: p.ParallelCon(91006, m.syn, weight=0.1),
     ),
     "IClamp.amplitude": Spec(
-        lambda m: [_alias_set_does_nothing(p.IClamp(m.s), alias, name)
-                   for alias, name in (("amplitude", "amp"), ("duration", "dur"))],
-        new=lambda m: (lambda c: (setattr(c, "amp", 0.2), setattr(c, "dur", 10), (c.amp, c.dur))[-1])(
-            p.IClamp(m.s)) == (pytest.approx(0.2), 10),
+        lambda m: [
+            _alias_set_does_nothing(p.IClamp(m.s), alias, name)
+            for alias, name in (("amplitude", "amp"), ("duration", "dur"))
+        ],
+        new=lambda m: (
+            (lambda c: (setattr(c, "amp", 0.2), setattr(c, "dur", 10), (c.amp, c.dur))[-1])(
+                p.IClamp(m.s)
+            )
+            == (pytest.approx(0.2), 10)
+        ),
     ),
     "SEClamp.delay": Spec(
-        lambda m: [_alias_set_does_nothing(p.SEClamp(m.s), alias, name) for alias, name in (
-            ("delay", "dur1"), ("duration", "dur2"), ("after", "dur3"), ("voltage", "amp2"),
-            ("holding", "amp1"))],
-        new=lambda m: (lambda c: (setattr(c, "dur1", 10), setattr(c, "amp2", -50), (c.dur1, c.amp2))[-1])(
-            p.SEClamp(m.s)) == (10, -50),
+        lambda m: [
+            _alias_set_does_nothing(p.SEClamp(m.s), alias, name)
+            for alias, name in (
+                ("delay", "dur1"),
+                ("duration", "dur2"),
+                ("after", "dur3"),
+                ("voltage", "amp2"),
+                ("holding", "amp1"),
+            )
+        ],
+        new=lambda m: (
+            (lambda c: (setattr(c, "dur1", 10), setattr(c, "amp2", -50), (c.dur1, c.amp2))[-1])(
+                p.SEClamp(m.s)
+            )
+            == (10, -50)
+        ),
     ),
     "VecStim.vector": Spec(lambda m: p.VecStim, raises=AttributeError),
     "PointProcess.parameters": Spec(
-        lambda m: m.syn.parameters, raises=AttributeError,
+        lambda m: m.syn.parameters,
+        raises=AttributeError,
         new=lambda m: "tau" in dir(neuron.h.ExpSyn) and type(m.syn.e) is float,
     ),
     "__neuron__": Spec(lambda m: m.s.__neuron__() is m.s and patch.transform(m.syn) is m.syn),
-    "__ref__": Spec(lambda m: m.s.__ref__, raises=AttributeError,
-                    new=lambda m: m.syn in patch.references(m.s)),
+    "__ref__": Spec(
+        lambda m: m.s.__ref__, raises=AttributeError, new=lambda m: m.syn in patch.references(m.s)
+    ),
     "_connections": Spec(
-        lambda m: m.syn._connections, raises=AttributeError,
+        lambda m: m.syn._connections,
+        raises=AttributeError,
         new=lambda m: (lambda nc: nc in patch.references(m.syn))(m.s.connect_points(m.syn)),
     ),
-    "__arc__": Spec(lambda m: (p.ExpSyn(_Duck(m.s)).get_segment().sec is m.s,
-                               p.Vector().record(_Duck(m.s)))),
+    "__arc__": Spec(
+        lambda m: (p.ExpSyn(_Duck(m.s)).get_segment().sec is m.s, p.Vector().record(_Duck(m.s)))
+    ),
 }
 
 #: Rows about module attributes (``patch...``) whose meaning changed, checked beyond the
@@ -589,8 +674,9 @@ def _check_spec(spec: Spec, fate: str, m: Any) -> None:
             assert spec.new(m) is not False, "the replacement does not do what the guide says"
 
 
-@pytest.mark.parametrize("row", [r for r in guide_rows() if not _is_module_row(r)],
-                         ids=lambda row: row.names[0])
+@pytest.mark.parametrize(
+    "row", [r for r in guide_rows() if not _is_module_row(r)], ids=lambda row: row.names[0]
+)
 def test_every_name_on_objects(row, m):
     _check_spec(ROWS[row.names[0]], row.fate, m)
 

@@ -52,17 +52,23 @@ def clean_environment(**extra):
 
 def launch(args, env=None, timeout=120):
     return subprocess.run(
-        args, capture_output=True, text=True, timeout=timeout,
+        args,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         env=env or clean_environment(),
     )
 
 
 def copied_libmpi(tmp_path):
     """The libmpi mpi4py loads, and a copy of it (a second MPI library for NEURON)."""
-    found = launch([
-        sys.executable, "-c",
-        "from mpi4py import MPI; from patch._boot import loaded_mpi_libraries as f; print(f()[0])",
-    ])
+    found = launch(
+        [
+            sys.executable,
+            "-c",
+            "from mpi4py import MPI; from patch._boot import loaded_mpi_libraries as f; print(f()[0])",
+        ]
+    )
     assert found.returncode == 0, found.stderr
     copy = tmp_path / os.path.basename(found.stdout.strip())
     shutil.copyfile(found.stdout.strip(), copy)

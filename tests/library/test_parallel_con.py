@@ -228,7 +228,9 @@ def test_receivers_may_come_before_their_transmitter():
     # A receiver of a gid that no rank transmits would never get a spike: refused.
     dend2, syn2, g2 = receiving_synapse()
     silent = p.ParallelCon(13, syn2)
-    with pytest.raises(ParallelConnectError, match=r"No rank transmits gid 13 \(received on rank 0\)"):
+    with pytest.raises(
+        ParallelConnectError, match=r"No rank transmits gid 13 \(received on rank 0\)"
+    ):
         p.run(1)
     del receiver, silent
 
@@ -270,7 +272,9 @@ def test_a_freed_transmitter_on_another_rank_is_reported_on_every_rank():
     if pc.rank == last:
         dend, syn, g = receiving_synapse()
         receiver = p.ParallelCon(40, syn, weight=WEIGHT, delay=DELAY)
-    with pytest.raises(ParallelConnectError, match=f"No rank transmits gid 40 \\(received on rank {last}\\)"):
+    with pytest.raises(
+        ParallelConnectError, match=f"No rank transmits gid 40 \\(received on rank {last}\\)"
+    ):
         p.run(10)
     del receiver
 
@@ -284,7 +288,8 @@ def test_spike_recorder_gathers_every_rank():
     p.run(10)
     local, gathered = spikes.local(), spikes.gather()
     expected = sorted(
-        [(100 + r, t + r, r) for r in range(pc.size) for t in (1.0, 6.0)], key=lambda s: (s[1], s[0])
+        [(100 + r, t + r, r) for r in range(pc.size) for t in (1.0, 6.0)],
+        key=lambda s: (s[1], s[0]),
     )
     mine = [spike for spike in expected if spike[2] == pc.rank]
     checks = everywhere((local.tolist() == mine, gathered.tolist() == expected))

@@ -40,7 +40,9 @@ def _network():
     return soma, dend, syn, stim, nc, v, clamp
 
 
-@pytest.mark.parametrize("keep", range(7), ids=["soma", "dend", "syn", "stim", "netcon", "vector", "clamp"])
+@pytest.mark.parametrize(
+    "keep", range(7), ids=["soma", "dend", "syn", "stim", "netcon", "vector", "clamp"]
+)
 def test_holding_any_one_object_keeps_the_model_working(keep):
     held = _network()[keep]
     gc.collect()

@@ -66,7 +66,9 @@ def ring_spikes(owner, cells=CELLS, run=lambda: p.run(DURATION)):
     spikes = recorder.gather()
     del kept
     pc.gid_clear()
-    return [(int(gid), float(time)) for gid, time in zip(spikes["gid"], spikes["time"])]
+    return [
+        (int(gid), float(time)) for gid, time in zip(spikes["gid"], spikes["time"], strict=False)
+    ]
 
 
 def round_robin(gid):
@@ -110,8 +112,11 @@ def test_ring_same_serially_and_on_three_ranks():
 
     def run(*launcher):
         result = subprocess.run(
-            [*launcher, sys.executable, __file__], capture_output=True, text=True,
-            timeout=120, env=env,
+            [*launcher, sys.executable, __file__],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
         )
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)

@@ -7,7 +7,7 @@ import pytest
 from neuron import h
 
 from patch import p
-from patch.exceptions import HocError, ReloadWarning, SimulatorError
+from patch.exceptions import HocError, ReloadWarning
 
 STDRUN = ("init", "advance", "run", "stdinit")
 
@@ -96,10 +96,9 @@ def test_stdinit_and_init_are_the_run_systems(stdrun_procs):
 
 def test_a_failing_user_init_is_a_hoc_error(stdrun_procs):
     p.Section(name="s")
-    h("proc init() { execerror(\"model not ready\") }")
+    h('proc init() { execerror("model not ready") }')
     with pytest.raises(HocError, match="model not ready"):
         p.run(1)
-
 
 
 def test_an_event_for_a_freed_netcon_is_refused_right_after_finitialize(run_isolated):
@@ -120,7 +119,9 @@ def test_an_event_for_a_freed_netcon_is_refused_right_after_finitialize(run_isol
         p.continuerun(1)
         print("t =", round(p.t, 6))
     """)
-    assert "refused: 2 NetCon(s) or synapse(s) were freed after the simulation was initialised" in out
+    assert (
+        "refused: 2 NetCon(s) or synapse(s) were freed after the simulation was initialised" in out
+    )
     assert "t = 1.0" in out
 
 

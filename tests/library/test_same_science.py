@@ -30,7 +30,7 @@ def build_and_run(sim, cvode=False):
     stim.number, stim.start, stim.interval = 2, 3, 20
     netcons = [sim.NetCon(stim, cells[0][2])]
     netcons[0].weight[0], netcons[0].delay = 0.04, 1
-    for (pre, _, _), (_, _, syn) in zip(cells, cells[1:] + cells[:1]):
+    for (pre, _, _), (_, _, syn) in zip(cells, cells[1:] + cells[:1], strict=False):
         nc = sim.NetCon(pre(0.5)._ref_v, syn, sec=pre)
         nc.threshold, nc.delay, nc.weight[0] = 0, 2, 0.04
         netcons.append(nc)
@@ -73,9 +73,9 @@ def test_patch_reproduces_raw_neuron_bit_for_bit(cvode):
     wrapped = build_and_run(p, cvode)
     assert sum(len(s) for s in raw["spikes"]) >= 3, "the network must be active"
     assert np.array_equal(raw["time"], wrapped["time"])
-    for a, b in zip(raw["traces"], wrapped["traces"]):
+    for a, b in zip(raw["traces"], wrapped["traces"], strict=False):
         assert np.array_equal(a, b)
-    for a, b in zip(raw["spikes"], wrapped["spikes"]):
+    for a, b in zip(raw["spikes"], wrapped["spikes"], strict=False):
         assert np.array_equal(a, b)
 
 

@@ -17,7 +17,7 @@ pytest_plugins = ["pytester"]
 
 # Every way of switching CVode on (and back off) through Patch and raw NEURON; after any
 # of them a run ends at tstop, and the next test runs fixed-step to exactly tstop.
-CVODE_SUITE = '''
+CVODE_SUITE = """
 import pytest
 from neuron import h
 
@@ -80,10 +80,10 @@ def test_untouched(p):
     assert ends_at_tstop(p, "hh") == 201
     FIXED_END.setdefault("v", p.t)
     assert p.t == FIXED_END["v"]
-'''
+"""
 
 # Global settings of every kind that a test may change; each is back before the next.
-SETTINGS_SUITE = '''
+SETTINGS_SUITE = """
 import pytest
 from neuron import h
 
@@ -129,7 +129,7 @@ def test_without_p():
 
 def test_sees_the_baseline_after_a_test_without_p(p):
     check_baseline(p)
-'''
+"""
 
 CONFTEST_STARTS_NEURON = "from neuron import h\n"
 
@@ -148,44 +148,60 @@ def _run_in_orders(pytester: pytest.Pytester, source: str, names: list[str]) -> 
     pytester.makepyfile(test_suite=source)
     for order in _orders(names, 3):
         args = [f"test_suite.py::{name}" for name in order]
-        result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider",
-                                               *args)
+        result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider", *args)
         assert result.ret == 0, f"order {order}:\n" + "\n".join(result.outlines[-40:])
 
 
 def test_every_way_of_switching_cvode_runs_to_tstop_in_any_order(pytester):
     pytester.makeconftest(CONFTEST_STARTS_NEURON)
-    _run_in_orders(pytester, CVODE_SUITE, [
-        "test_untouched", "test_switch_on", "test_leaves_it_on_for_the_next",
-        "test_switch_on_then_off", "test_in_every_configuration",
-    ])
+    _run_in_orders(
+        pytester,
+        CVODE_SUITE,
+        [
+            "test_untouched",
+            "test_switch_on",
+            "test_leaves_it_on_for_the_next",
+            "test_switch_on_then_off",
+            "test_in_every_configuration",
+        ],
+    )
 
 
 def test_global_settings_are_back_at_the_baseline_in_any_order(pytester):
     pytester.makeconftest(CONFTEST_STARTS_NEURON)
-    _run_in_orders(pytester, SETTINGS_SUITE, [
-        "test_changes_everything", "test_sees_the_baseline", "test_changes_through_hoc",
-        "test_without_p", "test_sees_the_baseline_after_a_test_without_p",
-    ])
+    _run_in_orders(
+        pytester,
+        SETTINGS_SUITE,
+        [
+            "test_changes_everything",
+            "test_sees_the_baseline",
+            "test_changes_through_hoc",
+            "test_without_p",
+            "test_sees_the_baseline_after_a_test_without_p",
+        ],
+    )
 
 
 def test_a_test_that_starts_neuron_does_not_set_the_baseline(pytester):
     # No conftest imports NEURON: the first test does, and changes settings at once.
-    pytester.makepyfile(test_first='''
+    pytester.makepyfile(
+        test_first="""
         def test_starts_neuron_and_changes_it():
             from neuron import h
             h.celsius, h.dt, h.secondorder = 34, 0.1, 2
 
         def test_uses_p(p):
             assert (p.celsius, p.dt, p.secondorder, p.tstop) == (6.3, 0.025, 0, 5)
-    ''')
+    """
+    )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
 
 
 def test_objects_left_by_a_test_without_p_are_reported_to_the_next_p_test(pytester):
     pytester.makeconftest(CONFTEST_STARTS_NEURON)
-    pytester.makepyfile(test_left='''
+    pytester.makepyfile(
+        test_left="""
         import pytest
         from neuron import h
 
@@ -209,12 +225,17 @@ def test_objects_left_by_a_test_without_p_are_reported_to_the_next_p_test(pytest
 
         def test_with_p_again(p, shared_cell):
             pass
-    ''')
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error::pytest_patch.leaks.LeakWarning", "-p", "no:randomly")
+    """
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-W", "error::pytest_patch.leaks.LeakWarning", "-p", "no:randomly"
+    )
     result.assert_outcomes(passed=3, errors=1)
     out = result.stdout.str()
     assert "ERROR at setup of test_with_p " in out
-    assert ("NEURON objects made by earlier tests that do not use the p fixture are alive and "
-            "take part in this test's simulation: test_left.py::test_creates_a_hoc_section "
-            "left soma.") in out
-    assert "shared" not in out[out.index("take part in this test's"):].split("\n")[0]
+    assert (
+        "NEURON objects made by earlier tests that do not use the p fixture are alive and "
+        "take part in this test's simulation: test_left.py::test_creates_a_hoc_section "
+        "left soma."
+    ) in out
+    assert "shared" not in out[out.index("take part in this test's") :].split("\n")[0]

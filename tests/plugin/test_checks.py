@@ -20,7 +20,7 @@ DELAY = 2.0
 
 def spikes_of(pairs: list[tuple[int, float]]) -> np.ndarray:
     spikes = np.zeros(len(pairs), dtype=SPIKE_DTYPE)
-    spikes["gid"], spikes["time"] = zip(*pairs) if pairs else ((), ())
+    spikes["gid"], spikes["time"] = zip(*pairs, strict=False) if pairs else ((), ())
     return spikes
 
 

@@ -22,7 +22,7 @@ MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or "mpi
 # The ring of data/ring_model.py; DELAY_BUG makes its connection delay depend on the
 # number of ranks, the kind of bug that only a run on another rank count shows.
 RING_MODEL = Path(__file__).parent / "data" / "ring_model.py"
-RING = '''
+RING = """
 import os
 
 import pytest
@@ -45,7 +45,7 @@ def test_ring(p, spike_regression):
 def test_after_the_matrix_the_simulator_is_back(p):
     assert int(p.parallel.nthread()) == 1 and not p.coreneuron.enable
     assert not p.CVode().active()
-'''
+"""
 
 
 def outcomes(result: pytest.RunResult) -> dict[str, str]:
@@ -66,26 +66,49 @@ def test_every_combination_matches_one_golden(ring_repo: pytest.Pytester) -> Non
     pytester.makepyfile(test_ring=RING)
     first = pytester.runpytest_subprocess("-v", "-p", "no:randomly")
     first.assert_outcomes(passed=8, failed=1)  # the first combination writes the golden
-    assert sorted(p.name for p in (pytester.path / "test_ring").iterdir()) == ["test_ring.spikes.json"]
+    assert sorted(p.name for p in (pytester.path / "test_ring").iterdir()) == [
+        "test_ring.spikes.json"
+    ]
     result = pytester.runpytest_subprocess("-v", "-p", "no:randomly")
     result.assert_outcomes(passed=9)
     assert set(outcomes(result)) == {
-        "test_ring[ranks=1-threads=1]", "test_ring[ranks=1-threads=1-coreneuron]",
-        "test_ring[ranks=1-threads=2]", "test_ring[ranks=1-threads=2-coreneuron]",
-        "test_ring[ranks=2-threads=1]", "test_ring[ranks=2-threads=1-coreneuron]",
-        "test_ring[ranks=2-threads=2]", "test_ring[ranks=2-threads=2-coreneuron]",
+        "test_ring[ranks=1-threads=1]",
+        "test_ring[ranks=1-threads=1-coreneuron]",
+        "test_ring[ranks=1-threads=2]",
+        "test_ring[ranks=1-threads=2-coreneuron]",
+        "test_ring[ranks=2-threads=1]",
+        "test_ring[ranks=2-threads=1-coreneuron]",
+        "test_ring[ranks=2-threads=2]",
+        "test_ring[ranks=2-threads=2-coreneuron]",
         "test_after_the_matrix_the_simulator_is_back",
     }
     # Under a direct mpiexec -n 2 the 2-rank combinations run; the others say why not.
     run = subprocess.run(
-        [MPIEXEC, "-n", "2", sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--with-mpi", "-rs"],
-        cwd=pytester.path, capture_output=True, text=True, timeout=180, check=False,
+        [
+            MPIEXEC,
+            "-n",
+            "2",
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "--with-mpi",
+            "-rs",
+        ],
+        cwd=pytester.path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
     )
     assert "5 passed, 4 skipped" in run.stdout, run.stdout + run.stderr
     assert "configuration ranks=1-threads=2 runs on 1 rank(s) and this world has 2" in run.stdout
 
 
-def test_a_rank_dependent_bug_is_caught_naming_the_configuration(ring_repo: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_rank_dependent_bug_is_caught_naming_the_configuration(
+    ring_repo: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytester = ring_repo
     pytester.makepyfile(test_ring=RING.replace("coreneuron=(False, True)", "coreneuron=(False,)"))
     pytester.runpytest_subprocess("test_ring.py::test_ring[ranks=1-threads=1]")
@@ -95,13 +118,18 @@ def test_a_rank_dependent_bug_is_caught_naming_the_configuration(ring_repo: pyte
     text = result.stdout.str()
     assert "FAILED test_ring.py::test_ring[ranks=2-threads=1]" in text
     assert "FAILED test_ring.py::test_ring[ranks=2-threads=2]" in text
-    assert "spikes of test_ring[ranks=2-threads=1] differ from the golden test_ring/test_ring.spikes.json" in text
+    assert (
+        "spikes of test_ring[ranks=2-threads=1] differ from the golden test_ring/test_ring.spikes.json"
+        in text
+    )
     assert "the rasters diverge at t = 4.85 ms (gid 1)" in text
     assert "gid 1: shifted 4.85 -> 4.95 (+0.1)" in text
-    assert (pytester.path / ".patch-artifacts" / "test_ring" / "test_ring__ranks=2-threads=1.spikes.png").exists()
+    assert (
+        pytester.path / ".patch-artifacts" / "test_ring" / "test_ring__ranks=2-threads=1.spikes.png"
+    ).exists()
 
 
-BAD = '''
+BAD = """
 import pytest
 
 
@@ -123,20 +151,30 @@ def test_positional(p):
 @pytest.mark.nrn_configs(cvode=("yes",))
 def test_not_bool(p):
     pass
-'''
+"""
 
 
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("test_unknown", "nrn_configs has no rank: its keywords are ranks, threads, cvode, coreneuron"),
+        (
+            "test_unknown",
+            "nrn_configs has no rank: its keywords are ranks, threads, cvode, coreneuron",
+        ),
         ("test_empty", "threads=() gives no configuration: give at least one value"),
-        ("test_positional", "nrn_configs takes keywords only (ranks, threads, cvode, coreneuron), not ((1, 2),)"),
+        (
+            "test_positional",
+            "nrn_configs takes keywords only (ranks, threads, cvode, coreneuron), not ((1, 2),)",
+        ),
         ("test_not_bool", "cvode must be True or False, not ('yes',)"),
     ],
 )
-def test_bad_markers_fail_collection_with_the_reason(pytester: pytest.Pytester, name: str, message: str) -> None:
-    source = "import pytest\n\n\n" + next(part for part in BAD.split("\n\n\n") if f"def {name}(" in part)
+def test_bad_markers_fail_collection_with_the_reason(
+    pytester: pytest.Pytester, name: str, message: str
+) -> None:
+    source = "import pytest\n\n\n" + next(
+        part for part in BAD.split("\n\n\n") if f"def {name}(" in part
+    )
     pytester.makepyfile(test_bad=source)
     result = pytester.runpytest_subprocess()
     assert result.ret == pytest.ExitCode.INTERRUPTED  # a collection error stops the run
@@ -144,7 +182,8 @@ def test_bad_markers_fail_collection_with_the_reason(pytester: pytest.Pytester, 
 
 
 def test_impossible_combinations_and_unchecked_matrices_say_so(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_cvode='''
+    pytester.makepyfile(
+        test_cvode="""
 import pytest
 from pytest_patch import current_config
 
@@ -155,38 +194,49 @@ def test_step(p, section, recording, trace_regression):
     section.insert("pas")
     v = recording(section)
     p.run(5)
-''')
+"""
+    )
     result = pytester.runpytest_subprocess("-rs")
     result.assert_outcomes(passed=3, skipped=1)
-    result.stdout.fnmatch_lines([
-        "*impossible combination: CoreNEURON has no variable time step: coreneuron=True with cvode=True cannot run",
-    ])
-    pytester.makepyfile(test_cvode='''
+    result.stdout.fnmatch_lines(
+        [
+            "*impossible combination: CoreNEURON has no variable time step: coreneuron=True with cvode=True cannot run",
+        ]
+    )
+    pytester.makepyfile(
+        test_cvode="""
 import pytest
 
 
 @pytest.mark.nrn_configs(threads=(1, 2))
 def test_step(p):
     pass
-''')
+"""
+    )
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines([
-        "*ConfigsWarning: test_step runs in 2 configurations but uses no regression fixture, so nothing compares them*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*ConfigsWarning: test_step runs in 2 configurations but uses no regression fixture, so nothing compares them*",
+        ]
+    )
     many = os.cpu_count() + 1
-    pytester.makepyfile(test_cvode=f'''
+    pytester.makepyfile(
+        test_cvode=f"""
 import pytest
 
 
 @pytest.mark.nrn_configs(ranks=({many},))
 def test_step(p, trace_regression):
     pass
-''')
+"""
+    )
     result = pytester.runpytest_subprocess("--co")
-    result.stdout.fnmatch_lines([
-        f"*ConfigsWarning: test_step asks for {many} ranks on a machine with {many - 1} cores: the mpich wheel oversubscribes by itself (slowly); Open MPI refuses unless launched with --mpi-launcher 'mpirun --oversubscribe'",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            f"*ConfigsWarning: test_step asks for {many} ranks on a machine with {many - 1} cores: the mpich wheel oversubscribes by itself (slowly); Open MPI refuses unless launched with --mpi-launcher 'mpirun --oversubscribe'",
+        ]
+    )
 
 
 TINY_MOD = """
@@ -209,13 +259,16 @@ BREAKPOINT {
 """
 
 # Compiles for NEURON, not for CoreNEURON: ifarg and getarg belong to NEURON's interpreter.
-NEURON_ONLY_MOD = TINY_MOD + """
+NEURON_ONLY_MOD = (
+    TINY_MOD
+    + """
 FUNCTION given() {
 VERBATIM
     _lgiven = ifarg(1) ? *getarg(1) : 0.;
 ENDVERBATIM
 }
 """
+)
 
 
 # Compiles for NEURON; CoreNEURON's compiler refuses a GLOBAL written during the run.
@@ -243,7 +296,7 @@ BREAKPOINT {
 }
 """
 
-USES_BOTH_FOLDERS = '''
+USES_BOTH_FOLDERS = """
 import pytest
 
 
@@ -269,7 +322,7 @@ def test_calcium_in_neuron(p, section):
     section.insert("catadj")
     p.run(1)
     assert p.tadj_catadj > 0
-'''
+"""
 
 
 def test_coreneuron_runs_the_mechanisms_it_can_compile_and_skips_the_others(
@@ -296,22 +349,26 @@ def test_coreneuron_runs_the_mechanisms_it_can_compile_and_skips_the_others(
         "test_calcium[ranks=1-threads=1-coreneuron]": "SKIPPED",
         "test_calcium_in_neuron": "PASSED",
     }
-    result.stdout.fnmatch_lines([
-        "*nrn mods: *mod for CoreNEURON -> *libcorenrnmech*",
-        "nrn mods: no CoreNEURON build of *mod_ca (its CoreNEURON tests that use its mechanisms are skipped): *\"tadj\"*should be defined as a RANGE variable instead of GLOBAL*",
-        "SKIPPED *CoreNEURON cannot run this model: it uses catadj, and the CoreNEURON build (nrnivmodl -coreneuron) of *mod_ca failed: CoreNEURON cannot run these mechanisms (NEURON can; its build is separate).",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*nrn mods: *mod for CoreNEURON -> *libcorenrnmech*",
+            'nrn mods: no CoreNEURON build of *mod_ca (its CoreNEURON tests that use its mechanisms are skipped): *"tadj"*should be defined as a RANGE variable instead of GLOBAL*',
+            "SKIPPED *CoreNEURON cannot run this model: it uses catadj, and the CoreNEURON build (nrnivmodl -coreneuron) of *mod_ca failed: CoreNEURON cannot run these mechanisms (NEURON can; its build is separate).",
+        ]
+    )
     assert "(remembered from an earlier build of the same sources" in result.stdout.str()
 
     # nrn_coreneuron = true insists: the failure stops the session, saying what auto does.
     pytester.makeini("[pytest]\nnrn_mod_dirs =\n    mod\n    mod_ca\nnrn_coreneuron = true\n")
     result = pytester.runpytest_subprocess()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([
-        "ERROR: The CoreNEURON build (nrnivmodl -coreneuron) of *mod_ca failed*",
-        "*should be defined as a RANGE variable instead of GLOBAL*",
-        "*with nrn_coreneuron = auto, NEURON's tests run*",
-    ])
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: The CoreNEURON build (nrnivmodl -coreneuron) of *mod_ca failed*",
+            "*should be defined as a RANGE variable instead of GLOBAL*",
+            "*with nrn_coreneuron = auto, NEURON's tests run*",
+        ]
+    )
     # nrn_coreneuron = false: never built for CoreNEURON; its runs of them are skipped.
     pytester.makeini("[pytest]\nnrn_mod_dirs = mod mod_ca\nnrn_coreneuron = false\n")
     result = pytester.runpytest_subprocess("-rs")
@@ -320,24 +377,37 @@ def test_coreneuron_runs_the_mechanisms_it_can_compile_and_skips_the_others(
     pytester.makeini("[pytest]\nnrn_mod_dirs = mod\nnrn_coreneuron = maybe\n")
     result = pytester.runpytest_subprocess()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: nrn_coreneuron = 'maybe': give auto (the default), true or false."])
+    result.stderr.fnmatch_lines(
+        ["ERROR: nrn_coreneuron = 'maybe': give auto (the default), true or false."]
+    )
 
 
-def test_a_mechanism_coreneuron_cannot_compile_in_c_is_its_build_failing(pytester: pytest.Pytester) -> None:
+def test_a_mechanism_coreneuron_cannot_compile_in_c_is_its_build_failing(
+    pytester: pytest.Pytester,
+) -> None:
     (pytester.path / "mod").mkdir()
     (pytester.path / "mod" / "leak2.mod").write_text(NEURON_ONLY_MOD)
-    pytester.makepyfile(test_leak=USES_BOTH_FOLDERS.split("@pytest.mark.nrn_configs(coreneuron=(False, True))\ndef test_calcium")[0])
+    pytester.makepyfile(
+        test_leak=USES_BOTH_FOLDERS.split(
+            "@pytest.mark.nrn_configs(coreneuron=(False, True))\ndef test_calcium"
+        )[0]
+    )
     pytester.makeini("[pytest]\nnrn_mod_dirs = mod\n")
     result = pytester.runpytest_subprocess("-rs", "--nrn-regen")
     result.assert_outcomes(passed=1, skipped=1)
-    result.stdout.fnmatch_lines([
-        "*it uses leak2, and the CoreNEURON build (nrnivmodl -coreneuron) of *mod failed*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*it uses leak2, and the CoreNEURON build (nrnivmodl -coreneuron) of *mod failed*",
+        ]
+    )
     assert "error: ‘ifarg’ was not declared in this scope" in result.stdout.str()
 
 
-def test_isolated_tests_run_each_configuration_on_a_fresh_neuron(ring_repo: pytest.Pytester) -> None:
-    ring_repo.makepyfile(test_iso='''
+def test_isolated_tests_run_each_configuration_on_a_fresh_neuron(
+    ring_repo: pytest.Pytester,
+) -> None:
+    ring_repo.makepyfile(
+        test_iso="""
 import os
 
 import pytest
@@ -355,7 +425,8 @@ def test_ring(p, spike_regression):
     p.run(40)
     spike_regression.check(spikes.gather(), window=1e-6)
     print("pid", os.getpid())
-''')
+"""
+    )
     ring_repo.runpytest_subprocess("-p", "no:randomly").assert_outcomes(passed=3, failed=1)
     result = ring_repo.runpytest_subprocess("-rP")
     result.assert_outcomes(passed=4)
@@ -365,10 +436,13 @@ def test_ring(p, spike_regression):
     assert len(pids) >= 2, pids
 
 
-def test_coreneuron_needs_a_gid_on_watched_voltages_not_on_artificial_cells(pytester: pytest.Pytester) -> None:
+def test_coreneuron_needs_a_gid_on_watched_voltages_not_on_artificial_cells(
+    pytester: pytest.Pytester,
+) -> None:
     # What docs/configs.md says: a NetStim (an artificial cell) needs no gid in CoreNEURON;
     # a NetCon watching a section's voltage does, and the run is refused, not aborted.
-    pytester.makepyfile(test_gids='''
+    pytester.makepyfile(
+        test_gids="""
 import pytest
 
 from pytest_patch import current_config
@@ -413,6 +487,7 @@ def test_voltage_source_without_gid(p, spike_regression):
         p.run(20)
         assert counter.n == 1
     spike_regression.check([], window=1e-9)
-''')
+"""
+    )
     pytester.runpytest_subprocess("-p", "no:randomly").assert_outcomes(passed=4, failed=2)
     pytester.runpytest_subprocess().assert_outcomes(passed=6)

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 
 pytest_plugins = ["pytester"]
 
-HOC_NAMES = '''
+HOC_NAMES = """
 import os
 import sys
 
@@ -32,7 +32,7 @@ def test_hoc_names_of_the_run_system_are_free():
     ref.rename("b")
     assert ref.sec.name() == "b"
     assert h.name_declared("tstop") == 0
-'''
+"""
 
 
 def test_a_suite_that_never_asks_for_patch_runs_as_without_it(pytester: pytest.Pytester) -> None:
@@ -46,8 +46,9 @@ def test_a_suite_that_never_asks_for_patch_runs_as_without_it(pytester: pytest.P
 def outcomes(junit):
     cases = ET.parse(junit).getroot().iter("testcase")
     return {
-        f"{case.get('classname')}::{case.get('name')}":
-        next((child.tag for child in case if child.tag in ("failure", "error", "skipped")), "passed")
+        f"{case.get('classname')}::{case.get('name')}": next(
+            (child.tag for child in case if child.tag in ("failure", "error", "skipped")), "passed"
+        )
         for case in cases
     }
 
@@ -59,9 +60,22 @@ def test_neurons_own_tests_are_unchanged_by_the_plugin(tmp_path) -> None:
     for label, extra in (("with", []), ("without", ["-p", "no:pytest_patch"])):
         junit = tmp_path / f"{label}.xml"
         run = subprocess.run(
-            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *extra,
-             f"--junitxml={junit}", "--pyargs", *modules],
-            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-p",
+                "no:cacheprovider",
+                "-q",
+                *extra,
+                f"--junitxml={junit}",
+                "--pyargs",
+                *modules,
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert run.returncode in (0, 1), run.stdout + run.stderr
         results.append(outcomes(junit))
@@ -70,7 +84,7 @@ def test_neurons_own_tests_are_unchanged_by_the_plugin(tmp_path) -> None:
     assert with_plugin == without
 
 
-MPI_MARKED = '''
+MPI_MARKED = """
 import pytest
 
 
@@ -83,7 +97,7 @@ def test_needs_two_ranks():
 @pytest.mark.mpi
 def test_marked_mpi():
     pass
-'''
+"""
 
 
 def test_a_project_opts_out_of_child_runs(pytester: pytest.Pytester) -> None:
@@ -93,10 +107,12 @@ def test_a_project_opts_out_of_child_runs(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nmpi_child_runs = false\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs")
     result.assert_outcomes(skipped=2)
-    result.stdout.fnmatch_lines([
-        "*tests marked mpi are skipped (mpi_child_runs = false)*",
-        "*marked mpi and mpi_child_runs = false (as pytest-mpi, MPI tests are skipped in a serial run): run `mpiexec -n 2 python -m pytest --with-mpi`*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*tests marked mpi are skipped (mpi_child_runs = false)*",
+            "*marked mpi and mpi_child_runs = false (as pytest-mpi, MPI tests are skipped in a serial run): run `mpiexec -n 2 python -m pytest --with-mpi`*",
+        ]
+    )
     pytester.makeini("[pytest]\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)  # by default they run, in a child mpiexec -n 2 and here

@@ -7,7 +7,7 @@ pytestmark = pytest.mark.slow
 
 pytest_plugins = ["pytester"]
 
-SUITE = '''
+SUITE = """
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -36,7 +36,7 @@ def test_all_examples_started_alike():
 @given(st.integers())
 def test_p_is_refused_by_hypothesis(p, n):
     pass
-'''
+"""
 
 
 def test_nrn_simulator_resets_every_example(pytester: pytest.Pytester) -> None:

@@ -39,7 +39,11 @@ def test_after():
 def interrupt(command: list[str], cwd: Path) -> tuple[int, str, float]:
     """Start ``command`` in its own process group, Ctrl-C it once the slow test runs."""
     process = subprocess.Popen(
-        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        command,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,
         # A shell's background job would start with SIGINT ignored: give it back.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),

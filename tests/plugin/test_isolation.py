@@ -54,9 +54,16 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("hoc_cell")
     shutil.copytree(EXAMPLE / "mod", root / "mod")
     subprocess.run(
-        [sys.executable, "-c", "import patch; patch.load_mechanisms('mod', cache='.nrn-mod-cache')"],
-        cwd=root, check=True, capture_output=True, timeout=600,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "import patch; patch.load_mechanisms('mod', cache='.nrn-mod-cache')",
+        ],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     return root
 
 
@@ -146,12 +153,14 @@ def test_a_list_keeps_it(p):
     result = run(pytester)
     result.assert_outcomes(passed=3, errors=2)
     out = result.stdout.str()
-    itself = out[out.index("ERROR at teardown of test_keeps_itself"):]
+    itself = out[out.index("ERROR at teardown of test_keeps_itself") :]
     itself = itself[: itself.index("ERROR at teardown of test_a_list")]
-    assert ("the hoc template instance SelfCell[0], which references itself (objref CellRef) "
-            "holds SelfCell[0].soma") in itself
+    assert (
+        "the hoc template instance SelfCell[0], which references itself (objref CellRef) "
+        "holds SelfCell[0].soma"
+    ) in itself
     assert "destroy()" in itself and "nrn_isolated" not in itself
-    listed = out[out.index("ERROR at teardown of test_a_list_keeps_it"):]
+    listed = out[out.index("ERROR at teardown of test_a_list_keeps_it") :]
     listed = listed[: listed.index("short test summary info")]
     assert "CELLS in module test_model" in listed
     assert "Held by hoc" not in listed and "nrn_isolated" not in listed
@@ -193,7 +202,9 @@ def test_isolated_each_test_runs_its_own_simulation(hoc_repo: pytest.Pytester) -
     # And with the leak check on: what hoc holds ends with the isolated process.
     run(hoc_repo, "--nrn-isolate=test").assert_outcomes(passed=2)
     # The marker does the same for the tests that carry it.
-    hoc_repo.makepyfile(test_model="import pytest\npytestmark = pytest.mark.nrn_isolated\n" + SECOND_LOAD)
+    hoc_repo.makepyfile(
+        test_model="import pytest\npytestmark = pytest.mark.nrn_isolated\n" + SECOND_LOAD
+    )
     run(hoc_repo).assert_outcomes(passed=2)
 
 
@@ -338,7 +349,9 @@ def test_setup_error(broken):
     )
     result = run(pytester, "--junitxml=report.xml", "-o", "junit_logging=all", "-rA")
     result.assert_outcomes(failed=1, skipped=2, xfailed=1, errors=1)
-    result.stdout.fnmatch_lines(["SKIPPED [[]1[]] test_reports.py:*: decided inside the isolated process"])
+    result.stdout.fnmatch_lines(
+        ["SKIPPED [[]1[]] test_reports.py:*: decided inside the isolated process"]
+    )
     result.stdout.fnmatch_lines(
         [
             "*def test_fails(record_property):*",
@@ -350,12 +363,23 @@ def test_setup_error(broken):
         ]
     )
     assert "RuntimeError: setup broke" in result.stdout.str()
-    cases = {case.get("name"): case for case in ElementTree.parse(pytester.path / "report.xml").iter("testcase")}
-    assert set(cases) == {"test_fails", "test_skipped", "test_skips_itself", "test_xfails", "test_setup_error"}
+    cases = {
+        case.get("name"): case
+        for case in ElementTree.parse(pytester.path / "report.xml").iter("testcase")
+    }
+    assert set(cases) == {
+        "test_fails",
+        "test_skipped",
+        "test_skips_itself",
+        "test_xfails",
+        "test_setup_error",
+    }
     failed = cases["test_fails"]
     assert failed.find("failure") is not None
     assert "to stdout from the isolated test" in (failed.findtext("system-out") or "")
-    assert [(prop.get("name"), prop.get("value")) for prop in failed.iter("property")] == [("cell", "PyrCell")]
+    assert [(prop.get("name"), prop.get("value")) for prop in failed.iter("property")] == [
+        ("cell", "PyrCell")
+    ]
     assert cases["test_setup_error"].find("error") is not None
 
 
@@ -389,7 +413,10 @@ def test_after():
     result = run(pytester)
     result.assert_outcomes(passed=2, failed=2)
     out = result.stdout.str()
-    assert "running test_crashes.py::test_segfaults was killed by SIGSEGV (signal 11) during its call" in out
+    assert (
+        "running test_crashes.py::test_segfaults was killed by SIGSEGV (signal 11) during its call"
+        in out
+    )
     assert 'test_crashes.py", line 14 in test_segfaults' in out  # the stack where it died
     assert "running test_crashes.py::test_exits exited with status 3 during its call" in out
 
@@ -584,7 +611,10 @@ def test_exits():
     )
     result = run(pytester, "--nrn-leaks", "warn")
     result.assert_outcomes(passed=2, failed=1)
-    assert "running test_fresh.py::test_exits exited with status 4 during its call" in result.stdout.str()
+    assert (
+        "running test_fresh.py::test_exits exited with status 4 during its call"
+        in result.stdout.str()
+    )
     result.stdout.fnmatch_lines(
         [f"nrn isolation: isolated tests ran in fresh python processes, * because {because}*"]
     )
@@ -632,9 +662,12 @@ def test_sleeps():
 """
     )
     session = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"], cwd=pytester.path,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"],
+        cwd=pytester.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     pids = pytester.path / "pids.txt"
     deadline = time.monotonic() + 60
     while not (pids.exists() and pids.read_text()) and time.monotonic() < deadline:
@@ -690,7 +723,9 @@ def test_an_unknown_isolation_mode_is_a_usage_error(pytester: pytest.Pytester) -
 def test_a_direct_mpiexec_session_runs_isolated_tests_outside_its_world(
     pytester: pytest.Pytester,
 ) -> None:
-    mpiexec = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which("mpiexec")
+    mpiexec = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which(
+        "mpiexec"
+    )
     assert mpiexec, "the mpich wheel provides mpiexec"
     pytester.makepyfile(
         test_direct="""
@@ -735,23 +770,42 @@ def test_in_the_world(p):
     assert p.parallel.broadcast(p.parallel.rank, root=1) == 1
 """
     )
-    command = [mpiexec, "-n", "2", sys.executable, "-m", "pytest", "--with-mpi", "-p", "no:cacheprovider", "-rA"]
+    command = [
+        mpiexec,
+        "-n",
+        "2",
+        sys.executable,
+        "-m",
+        "pytest",
+        "--with-mpi",
+        "-p",
+        "no:cacheprovider",
+        "-rA",
+    ]
     both = subprocess.run(command, cwd=pytester.path, capture_output=True, text=True, timeout=300)
     out = both.stdout
     assert both.returncode == pytest.ExitCode.TESTS_FAILED, out + both.stderr
-    for line in ["PASSED test_direct.py::test_one", "PASSED test_direct.py::test_two",
-                 "PASSED test_direct.py::test_in_the_world",
-                 "SKIPPED [1] test_direct.py:27: an isolated reason",
-                 "FAILED test_direct.py::test_fails"]:
+    for line in [
+        "PASSED test_direct.py::test_one",
+        "PASSED test_direct.py::test_two",
+        "PASSED test_direct.py::test_in_the_world",
+        "SKIPPED [1] test_direct.py:27: an isolated reason",
+        "FAILED test_direct.py::test_fails",
+    ]:
         assert line in out, out
     assert "1 failed, 3 passed, 2 skipped" in out
     assert "FAILED test_direct.py::test_fails - [rank 0] AssertionError" in out  # ran once
     # The one test that cannot run here is skipped on every rank, naming the commands.
-    assert ("run it with a serial `python -m pytest test_direct.py::test_needs_a_world_of_its_own`"
-            in out)
+    assert (
+        "run it with a serial `python -m pytest test_direct.py::test_needs_a_world_of_its_own`"
+        in out
+    )
     assert out.count("== 1 failed, 3 passed") == 1  # said once, by rank 0
     alone = subprocess.run(
         [*command, "test_direct.py::test_needs_a_world_of_its_own"],
-        cwd=pytester.path, capture_output=True, text=True, timeout=300,
+        cwd=pytester.path,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert alone.returncode == 0, alone.stdout + alone.stderr

@@ -16,7 +16,7 @@ pytest_plugins = ["pytester"]
 
 DATA = Path(__file__).parent / "data"
 
-USES_THE_MECHANISM = '''
+USES_THE_MECHANISM = """
 import pathlib
 
 
@@ -29,7 +29,7 @@ def test_event_counter(p, section):
     p.run(10)
     assert (counter.count, counter.last) == (3, 5.5)
     pathlib.Path(f"rank{p.parallel.rank}-of-{p.parallel.size}.ok").touch()
-'''
+"""
 
 BROKEN = """
 NEURON { POINT_PROCESS Broken }
@@ -117,7 +117,9 @@ def test_missing_or_empty_folder_is_a_usage_error(pytester: pytest.Pytester) -> 
     result.stderr.fnmatch_lines(["ERROR: nrn_mod_dirs: *empty contains no .mod files."])
 
 
-def test_cache_keeps_several_builds_per_folder_and_rebuilds_a_damaged_one(pytester: pytest.Pytester) -> None:
+def test_cache_keeps_several_builds_per_folder_and_rebuilds_a_damaged_one(
+    pytester: pytest.Pytester,
+) -> None:
     mods = pytester.mkdir("mods")
     source = mods / "event_counter.mod"
     shutil.copy(DATA / "mods" / "event_counter.mod", mods)
@@ -180,11 +182,14 @@ def test_mod_dirs_on_one_line_are_several_folders(pytester: pytest.Pytester) -> 
         "ASSIGNED { v (mV) i (mA/cm2) }\nBREAKPOINT { i = 0.0001 * (v + 70) }\n"
     )
     pytester.makeini("[pytest]\nnrn_mod_dirs = mod/a mod/b\n")
-    pytester.makepyfile(test_both=USES_THE_MECHANISM + '''
+    pytester.makepyfile(
+        test_both=USES_THE_MECHANISM
+        + """
 
 def test_leak3(p, section):
     section.insert("leak3")
-''')
+"""
+    )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["nrn mods: *mod/a -> *", "nrn mods: *mod/b -> *"])
@@ -193,11 +198,13 @@ def test_leak3(p, section):
 def test_a_session_without_mod_folders_does_not_start_neuron(pytester: pytest.Pytester) -> None:
     # A suite that never asks for the simulator keeps NEURON out of its process (and its
     # children keep their display: NEURON started without one turns graphics off for them).
-    pytester.makepyfile(test_plain="""
+    pytester.makepyfile(
+        test_plain="""
 import sys
 
 
 def test_nothing_started():
     assert "neuron" not in sys.modules
-""")
+"""
+    )
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_patch.mpi.launcher import Library, LauncherError, choose
+from pytest_patch.mpi.launcher import LauncherError, Library, choose
 
 # Slow (child mpiexec runs): left out of the fast subset, -m "not slow".
 pytestmark = pytest.mark.slow
@@ -117,9 +117,13 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess
     (path / "test_suite.py").write_text(SUITE)
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-v", "-ra"]
     return subprocess.run(
-        [*command, "--mpi-timeout=150"], cwd=path, capture_output=True, text=True,
-        timeout=600, check=False,
-    )  # fmt: skip
+        [*command, "--mpi-timeout=150"],
+        cwd=path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
 
 
 def lines(run: subprocess.CompletedProcess[str]) -> pytest.LineMatcher:
@@ -207,8 +211,11 @@ def test_the_child_launcher_is_the_users_choice(tmp_path: Path) -> None:
     wrapper.chmod(0o755)
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(tmp_path)]
     done = subprocess.run(
-        [*command, f"--mpi-launcher={wrapper} --a-flag"], capture_output=True, text=True,
-        timeout=120, cwd=tmp_path,
+        [*command, f"--mpi-launcher={wrapper} --a-flag"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"run in a child `{wrapper} --a-flag -n N`" in done.stdout
@@ -261,9 +268,16 @@ def test_the_default_launcher_is_that_of_the_mpi_mpi4py_loads(tmp_path: Path) ->
     """mpi4py made to load a libmpi in another prefix: the child runs start with the
     mpiexec of that prefix, not the one beside Python."""
     found = subprocess.run(
-        [sys.executable, "-c", "from pytest_patch.mpi.launcher import loaded_library as f; "
-         "print(f().path)"], capture_output=True, text=True, timeout=120, check=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "from pytest_patch.mpi.launcher import loaded_library as f; print(f().path)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     library = Path(found.stdout.strip())
     prefix = tmp_path / "prefix"
     (prefix / "lib").mkdir(parents=True)
@@ -281,8 +295,12 @@ def test_the_default_launcher_is_that_of_the_mpi_mpi4py_loads(tmp_path: Path) ->
     env = {**os.environ, "MPI4PY_LIBMPI": str(prefix / "lib" / library.name)}
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(tmp_path)],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=env,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "-n 2 " in log.read_text()  # the prefix's launcher started the ranks
 

@@ -43,9 +43,13 @@ def test_after():
 
 def run(path: Path, *command: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*command, "-p", "no:cacheprovider", "-rA"], cwd=path, capture_output=True,
-        text=True, timeout=300, check=False,
-    )  # fmt: skip
+        [*command, "-p", "no:cacheprovider", "-rA"],
+        cwd=path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def direct(path: Path, *args: str, size: int = 2) -> subprocess.CompletedProcess[str]:

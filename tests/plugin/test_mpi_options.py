@@ -41,12 +41,21 @@ def test_bad_timeout_on_the_command_line_and_in_the_ini(pytester: pytest.Pyteste
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 
-@pytest.mark.parametrize(("key", "value", "message"), [
-    ("mpi_child_runs", "maybe",
-     "ERROR: ini mpi_child_runs: invalid truth value 'maybe'; write true or false (or 1/0, yes/no, on/off)."),
-    ("nrn_coreneuron", "perhaps",
-     "ERROR: nrn_coreneuron = 'perhaps': give auto (the default), true or false."),
-])
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        (
+            "mpi_child_runs",
+            "maybe",
+            "ERROR: ini mpi_child_runs: invalid truth value 'maybe'; write true or false (or 1/0, yes/no, on/off).",
+        ),
+        (
+            "nrn_coreneuron",
+            "perhaps",
+            "ERROR: nrn_coreneuron = 'perhaps': give auto (the default), true or false.",
+        ),
+    ],
+)
 def test_an_invalid_ini_value_names_its_key(
     pytester: pytest.Pytester, key: str, value: str, message: str
 ) -> None:
@@ -61,14 +70,16 @@ def test_an_invalid_ini_value_names_its_key(
 def test_bad_marker_arguments_are_collection_errors(pytester: pytest.Pytester) -> None:
     for name, mark in BAD_MARKS.items():
         pytester.makepyfile(**{name: f"import pytest\n\n{mark}\ndef test_it():\n    pass\n"})
-    pytester.makepyfile(test_class="""
+    pytester.makepyfile(
+        test_class="""
         import pytest
 
         @pytest.mark.mpi(min_size=1.5)
         class TestC:
             def test_it(self):
                 pass
-    """)  # fmt: skip
+    """
+    )
     result = pytester.runpytest("--strict-markers")
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines_random(
@@ -99,7 +110,7 @@ def test_with_mpi_without_mpiexec_says_so_and_skips(pytester: pytest.Pytester) -
         @pytest.mark.mpi_xfail
         def test_broken_under_mpi():
             assert False
-    """)  # fmt: skip
+    """)
     result = pytester.runpytest("--with-mpi", "-rsx", "--strict-markers")
     result.stdout.fnmatch_lines(
         [
@@ -117,22 +128,49 @@ def test_loads_with_autoload_off_and_documents_everything(
     monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
     result = pytester.runpytest_subprocess("-p", "pytest_patch", "-p", "no:pytest_mpi", "--help")
     result.stdout.fnmatch_lines(
-        ["*--mpi-timeout=SECONDS*", "*--with-mpi*run MPI tests; pair it with mpiexec*",
-         "*--only-mpi*", "*mpi_timeout*default for --mpi-timeout*"]
-    )  # fmt: skip
+        [
+            "*--mpi-timeout=SECONDS*",
+            "*--with-mpi*run MPI tests; pair it with mpiexec*",
+            "*--only-mpi*",
+            "*mpi_timeout*default for --mpi-timeout*",
+        ]
+    )
     result = pytester.runpytest_subprocess("-p", "pytest_patch", "--markers")
     result.stdout.fnmatch_lines_random(
-        ["@pytest.mark.mpi(min_size=1): the test needs an MPI world of at least min_size*",
-         "@pytest.mark.mpi_skip:*", "@pytest.mark.mpi_xfail:*"]
-    )  # fmt: skip
+        [
+            "@pytest.mark.mpi(min_size=1): the test needs an MPI world of at least min_size*",
+            "@pytest.mark.mpi_skip:*",
+            "@pytest.mark.mpi_xfail:*",
+        ]
+    )
 
 
 def test_child_runs_repeat_the_parents_plugin_and_neuron_options() -> None:
-    args = ["-x", "-p", "no:foo", "-pbar", "-o", "a=1", "--nrn-leaks", "warn", "--nrn-mod-dir=m",
-            "-k", "x", "--mpi-timeout=3", "tests"]  # fmt: skip
+    args = [
+        "-x",
+        "-p",
+        "no:foo",
+        "-pbar",
+        "-o",
+        "a=1",
+        "--nrn-leaks",
+        "warn",
+        "--nrn-mod-dir=m",
+        "-k",
+        "x",
+        "--mpi-timeout=3",
+        "tests",
+    ]
     assert forwarded_args(args) == [
-        "-p", "no:foo", "-pbar", "-o", "a=1", "--nrn-leaks", "warn", "--nrn-mod-dir=m"
-    ]  # fmt: skip
+        "-p",
+        "no:foo",
+        "-pbar",
+        "-o",
+        "a=1",
+        "--nrn-leaks",
+        "warn",
+        "--nrn-mod-dir=m",
+    ]
 
 
 def test_combined_outcome() -> None:

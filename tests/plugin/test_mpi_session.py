@@ -181,7 +181,7 @@ def test_failure_on_one_rank_is_reported_once_with_its_traceback(session) -> Non
         [
             "*_ test_fails_on_rank_1 _*",
             "*- rank 1 -*",
-            "*assert RANK != 1, \"rank 1 disagrees\"",
+            '*assert RANK != 1, "rank 1 disagrees"',
             "E*AssertionError: rank 1 disagrees",
             "*- Captured stdout call ?rank 0? -*",
             "output of rank 0",
@@ -234,9 +234,10 @@ def test_each_rank_has_its_own_tmp_path(session) -> None:
 
 
 @pytest.mark.parametrize(
-    ("how", "size"), [("fails", 2), ("skips", 2), ("xfails", 2), ("fails", 3)],
+    ("how", "size"),
+    [("fails", 2), ("skips", 2), ("xfails", 2), ("fails", 3)],
     ids=["fails-2", "skips-2", "xfails-2", "fails-3"],
-)  # fmt: skip
+)
 def test_one_rank_leaving_a_test_others_wait_in_is_reported_at_once(
     tmp_path: Path, how: str, size: int
 ) -> None:
@@ -297,9 +298,11 @@ def test_mpiexec_without_with_mpi_refuses_to_nest_mpiexec(tmp_path_factory) -> N
     run = mpiexec_pytest(path, 1)
     assert run.ret == 1
     run.lines.fnmatch_lines(
-        ["*This test needs 2 MPI ranks, but pytest was started by an MPI launcher without "
-         "--with-mpi*"]
-    )  # fmt: skip
+        [
+            "*This test needs 2 MPI ranks, but pytest was started by an MPI launcher without "
+            "--with-mpi*"
+        ]
+    )
 
 
 @pytest.mark.parametrize("size", [2, 3])

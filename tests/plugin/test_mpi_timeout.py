@@ -66,9 +66,13 @@ def test_a_per_test_timeout_ends_a_hang_with_its_own_report(tmp_path: Path, mode
     if mode == "mpiexec --with-mpi":
         command = [MPIEXEC, "-n", "2", *command, "--with-mpi"]
     done = subprocess.run(
-        [*command, "--mpi-timeout=120"], cwd=tmp_path, capture_output=True, text=True,
-        timeout=400, check=False,
-    )  # fmt: skip
+        [*command, "--mpi-timeout=120"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
     output = done.stdout + done.stderr
     assert done.returncode == 1, output
     pytest.LineMatcher(done.stdout.splitlines()).fnmatch_lines(EXPECTED)

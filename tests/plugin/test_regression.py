@@ -13,7 +13,6 @@ import xml.etree.ElementTree as ElementTree
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import pytest_patch
@@ -33,11 +32,12 @@ def _simulator_at_baseline(nrn_simulator: pytest_patch.Simulator) -> None:
     as it cannot be imported twice."""
     nrn_simulator.reset()
 
+
 MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or "mpiexec"
 
 # A Hodgkin-Huxley soma under a current step whose amplitude the environment sets, so a
 # second run can change the model's output without changing the test.
-MODEL = '''
+MODEL = """
 import os
 
 import pytest
@@ -60,9 +60,9 @@ def soma_run(p, section, iclamp, recording):
         p.cvode.atol(1e-6)
     p.run(float(os.environ.get("TSTOP", "50")))
     yield {"soma": v, "m": m, "spikes": spikes.as_numpy().copy()}
-'''
+"""
 
-TESTS = '''
+TESTS = """
 def test_trace(soma_run, trace_regression):
     trace_regression.check({"soma": soma_run["soma"], "m": soma_run["m"]})
 
@@ -73,7 +73,7 @@ def test_spikes(soma_run, spike_regression):
 
 def test_features(soma_run, feature_regression):
     feature_regression.check(soma_run["soma"], stimulus=(5, 45))
-'''
+"""
 
 
 @pytest.fixture
@@ -85,7 +85,11 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
 
 def goldens(pytester: pytest.Pytester) -> dict[str, bytes]:
     folder = pytester.path / "test_cell"
-    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())} if folder.exists() else {}
+    return (
+        {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+        if folder.exists()
+        else {}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +99,9 @@ def cell_goldens(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "conftest.py").write_text(MODEL)
     (root / "test_cell.py").write_text(TESTS)
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
-    made = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=120, check=False)
+    made = subprocess.run(
+        command, cwd=root, capture_output=True, text=True, timeout=120, check=False
+    )
     assert "3 failed" in made.stdout, made.stdout
     return root / "test_cell"
 
@@ -108,15 +114,19 @@ def first_run(suite: pytest.Pytester, goldens_: Path) -> None:
 def test_a_missing_golden_is_written_and_fails_once(suite: pytest.Pytester) -> None:
     result = suite.runpytest()
     result.assert_outcomes(failed=3)
-    result.stdout.fnmatch_lines([
-        "test_trace had no golden files, so they were written:",
-        "  test_cell/test_trace.traces.npz",
-        "Review them and commit them; the next run compares with them.",
-        "*golden files written*",
-        "test_cell/test_features.features.json  (test_cell.py::test_features)",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "test_trace had no golden files, so they were written:",
+            "  test_cell/test_trace.traces.npz",
+            "Review them and commit them; the next run compares with them.",
+            "*golden files written*",
+            "test_cell/test_features.features.json  (test_cell.py::test_features)",
+        ]
+    )
     assert sorted(goldens(suite)) == [
-        "test_features.features.json", "test_spikes.spikes.json", "test_trace.traces.npz"
+        "test_features.features.json",
+        "test_spikes.spikes.json",
+        "test_trace.traces.npz",
     ]
     spikes = json.loads((suite.path / "test_cell" / "test_spikes.spikes.json").read_text())
     assert spikes["kind"] == "spikes" and spikes["format"] == 1
@@ -136,7 +146,9 @@ def test_a_missing_golden_is_written_and_fails_once(suite: pytest.Pytester) -> N
     assert goldens(suite) == before
 
 
-def test_a_changed_trace_says_where_and_by_how_much(suite: pytest.Pytester, cell_goldens: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_changed_trace_says_where_and_by_how_much(
+    suite: pytest.Pytester, cell_goldens: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first_run(suite, cell_goldens)
     before = goldens(suite)
     monkeypatch.setenv("AMP", "0.21")
@@ -144,17 +156,33 @@ def test_a_changed_trace_says_where_and_by_how_much(suite: pytest.Pytester, cell
     result.assert_outcomes(failed=1)
     text = result.stdout.str()
     assert "traces of test_trace differ from the golden test_cell/test_trace.traces.npz:" in text
-    assert re.search(r"'soma':\n.*1800 of 2001 points differ; the first at t = 5\.025 ms: "
-                     r"expected -63\.96\d+, got -63\.91\d+", text)
-    assert re.search(r"largest absolute error 47\.\d at t = 43\.35 ms; largest relative error", text)
+    assert re.search(
+        r"'soma':\n.*1800 of 2001 points differ; the first at t = 5\.025 ms: "
+        r"expected -63\.96\d+, got -63\.91\d+",
+        text,
+    )
+    assert re.search(
+        r"largest absolute error 47\.\d at t = 43\.35 ms; largest relative error", text
+    )
     assert re.search(r"would pass with atol=47\.\d \(at rtol=1e-06\) or rtol=", text)
     # What a modeller needs: the spikes moved, and where the difference became large.
-    assert re.search(r"the difference first exceeds 10% of the golden's range \(118\) at t = 15\.6\d* ms: "
-                     r"expected -32\.2\d*, got -19\.6\d*", text)
-    assert re.search(r"spikes \(upward crossings of 0 mV\): 5 of 5 shifted by more than 0\.001 ms, "
-                     r"largest -0\.5\d+ ms at 43\.\d+ ms \(golden: 5 spikes, run: 5\)", text)
-    assert "spikes (upward" not in text.split("'m':")[1].split("'soma':")[0]  # a gating variable has no spikes
-    assert "If the change is intended: pytest --nrn-regen rewrites test_cell/test_trace.traces.npz" in text
+    assert re.search(
+        r"the difference first exceeds 10% of the golden's range \(118\) at t = 15\.6\d* ms: "
+        r"expected -32\.2\d*, got -19\.6\d*",
+        text,
+    )
+    assert re.search(
+        r"spikes \(upward crossings of 0 mV\): 5 of 5 shifted by more than 0\.001 ms, "
+        r"largest -0\.5\d+ ms at 43\.\d+ ms \(golden: 5 spikes, run: 5\)",
+        text,
+    )
+    assert (
+        "spikes (upward" not in text.split("'m':")[1].split("'soma':")[0]
+    )  # a gating variable has no spikes
+    assert (
+        "If the change is intended: pytest --nrn-regen rewrites test_cell/test_trace.traces.npz"
+        in text
+    )
     assert "pytest_patch" not in text.split("FAILURES")[1]  # no traceback from inside the plugin
     # The picture is written, named in the failure and attached to the junit report.
     png = suite.path / ".patch-artifacts" / "test_cell" / "test_trace.traces.png"
@@ -169,50 +197,64 @@ def test_a_changed_trace_says_where_and_by_how_much(suite: pytest.Pytester, cell
     assert goldens(suite) == before  # never overwritten without --nrn-regen
 
 
-def test_tolerances_per_name_and_artifacts_folder(suite: pytest.Pytester, cell_goldens: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tolerances_per_name_and_artifacts_folder(
+    suite: pytest.Pytester, cell_goldens: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first_run(suite, cell_goldens)
     monkeypatch.setenv("AMP", "0.2001")
-    suite.makepyfile(test_cell='''
+    suite.makepyfile(
+        test_cell="""
 def test_trace(soma_run, trace_regression):
     trace_regression.check({"soma": soma_run["soma"], "m": soma_run["m"]},
                            tolerances={"soma": {"atol": 1.0}, "m": {"atol": 0.01}})
-''')
+"""
+    )
     suite.runpytest().assert_outcomes(passed=1)
-    suite.makepyfile(test_cell='''
+    suite.makepyfile(
+        test_cell="""
 def test_trace(soma_run, trace_regression):
     trace_regression.check({"soma": soma_run["soma"], "m": soma_run["m"]},
                            tolerances={"soma": {"atol": 1.0}})
-''')
+"""
+    )
     result = suite.runpytest("--nrn-artifacts", "plots")
     result.assert_outcomes(failed=1)
     assert "\n'm':" in result.stdout.str() and "'soma':" not in result.stdout.str()
     assert (suite.path / "plots" / "test_cell" / "test_trace.traces.png").exists()
 
 
-def test_regen_rewrites_failing_goldens_and_passes_with_a_warning(suite: pytest.Pytester, cell_goldens: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_regen_rewrites_failing_goldens_and_passes_with_a_warning(
+    suite: pytest.Pytester, cell_goldens: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first_run(suite, cell_goldens)
     before = goldens(suite)
     monkeypatch.setenv("AMP", "0.21")
     result = suite.runpytest("--nrn-regen", "-k", "spikes or trace")
     result.assert_outcomes(passed=2, deselected=1)
-    result.stdout.fnmatch_lines([
-        "*GoldenWrittenWarning: spikes of test_spikes changed: rewrote test_cell/test_spikes.spikes.json (--nrn-regen)",
-        "*golden files written*",
-        "test_cell/test_trace.traces.npz  (test_cell.py::test_trace)",
-        "test_cell/test_spikes.spikes.json  (test_cell.py::test_spikes)",
-        "--nrn-regen with -k/-m/--lf: 1 deselected tests were not run, so their goldens were neither checked nor rewritten",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*GoldenWrittenWarning: spikes of test_spikes changed: rewrote test_cell/test_spikes.spikes.json (--nrn-regen)",
+            "*golden files written*",
+            "test_cell/test_trace.traces.npz  (test_cell.py::test_trace)",
+            "test_cell/test_spikes.spikes.json  (test_cell.py::test_spikes)",
+            "--nrn-regen with -k/-m/--lf: 1 deselected tests were not run, so their goldens were neither checked nor rewritten",
+        ]
+    )
     after = goldens(suite)
     assert after["test_features.features.json"] == before["test_features.features.json"]
     assert after["test_spikes.spikes.json"] != before["test_spikes.spikes.json"]
     suite.runpytest("-k", "spikes or trace").assert_outcomes(passed=2, deselected=1)
 
 
-def test_a_run_on_another_time_base_is_aligned(suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    suite.makepyfile(test_cell='''
+def test_a_run_on_another_time_base_is_aligned(
+    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    suite.makepyfile(
+        test_cell="""
 def test_trace(soma_run, trace_regression):
     trace_regression.check({"soma": soma_run["soma"]}, atol=2.0)
-''')
+"""
+    )
     monkeypatch.setenv("AMP", "0.005")  # below threshold: a smooth trace
     suite.runpytest()
     suite.runpytest().assert_outcomes(passed=1)
@@ -224,21 +266,27 @@ def test_trace(soma_run, trace_regression):
     assert "the run covers 0 to 30 ms, the golden 0 to 50 ms" in result.stdout.str()
 
 
-def test_names_that_differ_between_golden_and_run(suite: pytest.Pytester, cell_goldens: Path) -> None:
+def test_names_that_differ_between_golden_and_run(
+    suite: pytest.Pytester, cell_goldens: Path
+) -> None:
     first_run(suite, cell_goldens)
-    suite.makepyfile(test_cell='''
+    suite.makepyfile(
+        test_cell="""
 def test_trace(soma_run, trace_regression):
     trace_regression.check({"soma": soma_run["soma"], "axon": soma_run["m"]})
-''')
+"""
+    )
     result = suite.runpytest()
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
-        "*traces in the golden but not in this run: m",
-        "*traces in this run but not in the golden: axon",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*traces in the golden but not in this run: m",
+            "*traces in this run but not in the golden: axon",
+        ]
+    )
 
 
-SPIKES = '''
+SPIKES = """
 import numpy as np
 from patch import SPIKE_DTYPE
 
@@ -262,41 +310,48 @@ def test_raster(spike_regression):
 
 def test_mapping(spike_regression):
     spike_regression.check({3: [1.0, 2.0], 4: np.array([0.5])}, name="by_gid")
-'''
+"""
 
 
-def test_spikes_are_matched_gid_by_gid(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_spikes_are_matched_gid_by_gid(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytester.makepyfile(test_net=SPIKES)
     pytester.runpytest().assert_outcomes(failed=2)
     assert sorted(p.name for p in (pytester.path / "test_net").iterdir()) == [
-        "test_mapping.by_gid.spikes.json", "test_raster.spikes.json"
+        "test_mapping.by_gid.spikes.json",
+        "test_raster.spikes.json",
     ]
     pytester.runpytest().assert_outcomes(passed=2)
     monkeypatch.setenv("CHANGE", "shift")
     result = pytester.runpytest("-k", "raster")
     result.assert_outcomes(failed=1, deselected=1)
-    result.stdout.fnmatch_lines([
-        "*1 of 4 gids differ (golden: 6 spikes of 4 gids; run: 6 spikes of 4 gids; window 0.001 ms)",
-        "*the rasters diverge at t = 13 ms (gid 1)",
-        "*gid 1: shifted 13 -> 13.4 (+0.4)",
-        "*would pass with window=0.401 ms",
-        "*plot: .patch-artifacts/test_net/test_raster.spikes.png",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*1 of 4 gids differ (golden: 6 spikes of 4 gids; run: 6 spikes of 4 gids; window 0.001 ms)",
+            "*the rasters diverge at t = 13 ms (gid 1)",
+            "*gid 1: shifted 13 -> 13.4 (+0.4)",
+            "*would pass with window=0.401 ms",
+            "*plot: .patch-artifacts/test_net/test_raster.spikes.png",
+        ]
+    )
     monkeypatch.setenv("WINDOW", "0.5")
     pytester.runpytest("-k", "raster").assert_outcomes(passed=1, deselected=1)
     monkeypatch.setenv("CHANGE", "drop")
     result = pytester.runpytest("-k", "raster")
     result.assert_outcomes(failed=1, deselected=1)
-    result.stdout.fnmatch_lines([
-        "*2 of 5 gids differ*",
-        "*the rasters diverge at t = 1 ms (gid 9)",
-        "*gid 2: shifted 5 -> 20 (+15)",
-        "*gid 9: extra [[]1[]]",
-        "*no window passes: gid 9 has a different number of spikes",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*2 of 5 gids differ*",
+            "*the rasters diverge at t = 1 ms (gid 9)",
+            "*gid 2: shifted 5 -> 20 (+15)",
+            "*gid 9: extra [[]1[]]",
+            "*no window passes: gid 9 has a different number of spikes",
+        ]
+    )
 
 
-FEATURES = '''
+FEATURES = """
 import os
 
 from pytest_patch import assert_features
@@ -314,10 +369,12 @@ def test_validation(soma_run):
          "voltage_base": (-65, 0.5)},
         stimulus=(5, 45),
     )
-'''
+"""
 
 
-def test_features_against_goldens_and_experimental_bands(suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_features_against_goldens_and_experimental_bands(
+    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     suite.makepyfile(test_cell=FEATURES)
     suite.runpytest().assert_outcomes(passed=1, failed=1)
     suite.runpytest().assert_outcomes(passed=2)
@@ -328,15 +385,17 @@ def test_features_against_goldens_and_experimental_bands(suite: pytest.Pytester,
     monkeypatch.setenv("FREQ", "180")
     result = suite.runpytest()
     result.assert_outcomes(failed=2)
-    result.stdout.fnmatch_lines([
-        "*features of test_features differ from the golden test_cell/test_features.features.json:",
-        "*AP_amplitude: expected [[]106.7*, got no value",
-        "*spike_count: expected [[]5[]], got [[]0[]]*",
-        "*2 of 3 features outside mean ± 2 sd:",
-        "*FAIL spike_count *0  (expected 5 ± 1)  z = -5.00",
-        "*FAIL mean_frequency  no value (eFEL found none: no spikes?)  (expected 180 ± 5)",
-        "*ok   voltage_base *-64.9* (expected -65 ± 0.5)  z = +0.*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*features of test_features differ from the golden test_cell/test_features.features.json:",
+            "*AP_amplitude: expected [[]106.7*, got no value",
+            "*spike_count: expected [[]5[]], got [[]0[]]*",
+            "*2 of 3 features outside mean ± 2 sd:",
+            "*FAIL spike_count *0  (expected 5 ± 1)  z = -5.00",
+            "*FAIL mean_frequency  no value (eFEL found none: no spikes?)  (expected 180 ± 5)",
+            "*ok   voltage_base *-64.9* (expected -65 ± 0.5)  z = +0.*",
+        ]
+    )
 
 
 def test_features_need_efel_and_say_so(suite: pytest.Pytester) -> None:
@@ -344,7 +403,11 @@ def test_features_need_efel_and_say_so(suite: pytest.Pytester) -> None:
     suite.makepyfile(test_cell=TESTS)
     result = suite.runpytest("-k", "features")
     result.assert_outcomes(failed=1, deselected=2)
-    result.stdout.fnmatch_lines(['*ImportError: feature checks compute features with eFEL, which is not installed: pip install "nrn-patch[[]features[]]" (or pip install efel)'])
+    result.stdout.fnmatch_lines(
+        [
+            '*ImportError: feature checks compute features with eFEL, which is not installed: pip install "nrn-patch[[]features[]]" (or pip install efel)'
+        ]
+    )
     assert "pytest_patch" not in result.stdout.str().split("FAILURES")[1]
 
 
@@ -352,15 +415,32 @@ def test_features_need_efel_and_say_so(suite: pytest.Pytester) -> None:
     ("content", "message"),
     [
         (b"\x00garbage", "is not valid JSON"),
-        (b'{"kind": "spikes", "format": 7, "spikes": {}}', "written by a newer pytest-patch (format 7; this one reads up to 1): upgrade nrn-patch, or rewrite it with --nrn-regen"),
-        (b'{"kind": "spikes", "format": 1, "spikes": {"0": "soon"}}', "the spikes of gid 0 must be a list of numbers"),
+        (
+            b'{"kind": "spikes", "format": 7, "spikes": {}}',
+            "written by a newer pytest-patch (format 7; this one reads up to 1): upgrade nrn-patch, or rewrite it with --nrn-regen",
+        ),
+        (
+            b'{"kind": "spikes", "format": 1, "spikes": {"0": "soon"}}',
+            "the spikes of gid 0 must be a list of numbers",
+        ),
         (b'{"kind": "spikes", "format": 1, "spikes": {"zero": [1]}}', "'zero' is not a gid"),
         (b'{"kind": "traces", "format": 1}', "is not a spikes golden file"),
-        (b'{"kind": "spikes", "format": 1, "spikes": {"0": ' + b"[" * 200_000 + b"]" * 200_000 + b"}}", "(JSON nested too deep)"),
-        (b'{"kind": "spikes", "format": 1, "spikes": {"0": [1.0, NaN]}}', "the spikes of gid 0 must be a list of numbers, not NaN or infinity"),
+        (
+            b'{"kind": "spikes", "format": 1, "spikes": {"0": '
+            + b"[" * 200_000
+            + b"]" * 200_000
+            + b"}}",
+            "(JSON nested too deep)",
+        ),
+        (
+            b'{"kind": "spikes", "format": 1, "spikes": {"0": [1.0, NaN]}}',
+            "the spikes of gid 0 must be a list of numbers, not NaN or infinity",
+        ),
     ],
 )
-def test_an_unusable_golden_is_named_and_never_overwritten(suite: pytest.Pytester, cell_goldens: Path, content: bytes, message: str) -> None:
+def test_an_unusable_golden_is_named_and_never_overwritten(
+    suite: pytest.Pytester, cell_goldens: Path, content: bytes, message: str
+) -> None:
     first_run(suite, cell_goldens)
     golden = suite.path / "test_cell" / "test_spikes.spikes.json"
     golden.write_bytes(content)
@@ -392,7 +472,9 @@ def npy_claiming(count: int) -> bytes:
     return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + b"\x00" * 64
 
 
-def test_a_trace_archive_claiming_more_values_than_it_holds(suite: pytest.Pytester, cell_goldens: Path) -> None:
+def test_a_trace_archive_claiming_more_values_than_it_holds(
+    suite: pytest.Pytester, cell_goldens: Path
+) -> None:
     """A forged or damaged header is a clear failure, not a MemoryError, and --nrn-regen replaces it."""
     first_run(suite, cell_goldens)
     path = suite.path / "test_cell" / "test_trace.traces.npz"
@@ -400,7 +482,11 @@ def test_a_trace_archive_claiming_more_values_than_it_holds(suite: pytest.Pytest
         archive.writestr("soma/values.npy", npy_claiming(10**14))
     result = suite.runpytest("-k", "trace")
     result.assert_outcomes(failed=1, deselected=2)
-    result.stdout.fnmatch_lines(["*test_trace.traces.npz is not a readable traces golden: soma/values.npy claims 100000000000000 values but holds * bytes"])
+    result.stdout.fnmatch_lines(
+        [
+            "*test_trace.traces.npz is not a readable traces golden: soma/values.npy claims 100000000000000 values but holds * bytes"
+        ]
+    )
     assert "MemoryError" not in result.stdout.str()
     suite.runpytest("-k", "trace", "--nrn-regen").assert_outcomes(passed=1, deselected=2)
     suite.runpytest("-k", "trace").assert_outcomes(passed=1, deselected=2)
@@ -413,14 +499,22 @@ def test_a_golden_path_that_is_a_folder(suite: pytest.Pytester, cell_goldens: Pa
     path.mkdir()
     result = suite.runpytest("-k", "spikes")
     result.assert_outcomes(failed=1, deselected=2)
-    result.stdout.fnmatch_lines(["*test_spikes.spikes.json is a folder, not a golden file: move or delete it"])
+    result.stdout.fnmatch_lines(
+        ["*test_spikes.spikes.json is a folder, not a golden file: move or delete it"]
+    )
     result = suite.runpytest("-k", "spikes", "--nrn-regen")
     result.assert_outcomes(failed=1, deselected=2)
-    result.stdout.fnmatch_lines(["*cannot write the golden file test_cell/test_spikes.spikes.json: a folder has its name; move or delete that folder"])
+    result.stdout.fnmatch_lines(
+        [
+            "*cannot write the golden file test_cell/test_spikes.spikes.json: a folder has its name; move or delete that folder"
+        ]
+    )
     assert "writable" not in result.stdout.str()
 
 
-def test_what_a_killed_write_left_is_removed_and_named(suite: pytest.Pytester, cell_goldens: Path) -> None:
+def test_what_a_killed_write_left_is_removed_and_named(
+    suite: pytest.Pytester, cell_goldens: Path
+) -> None:
     first_run(suite, cell_goldens)
     folder = suite.path / "test_cell"
     old = folder / ".test_spikes.spikes.json.4242.tmp"
@@ -430,11 +524,15 @@ def test_what_a_killed_write_left_is_removed_and_named(suite: pytest.Pytester, c
     in_progress.write_text("{")
     result = suite.runpytest("-k", "spikes", "-W", "default")
     result.assert_outcomes(passed=1, deselected=2)
-    result.stdout.fnmatch_lines(["*removed what killed writes of test_cell/test_spikes.spikes.json left: test_cell/.test_spikes.spikes.json.4242.tmp"])
+    result.stdout.fnmatch_lines(
+        [
+            "*removed what killed writes of test_cell/test_spikes.spikes.json left: test_cell/.test_spikes.spikes.json.4242.tmp"
+        ]
+    )
     assert not old.exists() and in_progress.exists()
 
 
-BAD_CALLS = '''
+BAD_CALLS = """
 import math
 
 import numpy as np
@@ -473,7 +571,7 @@ def test_bad_tolerance(trace_regression):
 
 def test_float_gid(spike_regression):
     spike_regression.check({1.5: [1.0]})
-'''
+"""
 
 
 def test_bad_input_gets_a_clear_message(pytester: pytest.Pytester) -> None:
@@ -493,17 +591,26 @@ def test_bad_input_gets_a_clear_message(pytester: pytest.Pytester) -> None:
     ]:
         assert f"E       {expected}" in text
     assert "pytest_patch/regression" not in result.stdout.str()
-    assert not (pytester.path / "test_bad").exists() or len(list((pytester.path / "test_bad").iterdir())) <= 2
+    assert (
+        not (pytester.path / "test_bad").exists()
+        or len(list((pytester.path / "test_bad").iterdir())) <= 2
+    )
 
 
 def test_an_unwritable_golden_folder(suite: pytest.Pytester) -> None:
     (suite.path / "test_cell").write_text("a file where the golden folder should be")
     result = suite.runpytest("-k", "spikes")
     result.assert_outcomes(failed=1, deselected=2)
-    result.stdout.fnmatch_lines(["*ValueError: cannot write the golden file test_cell/test_spikes.spikes.json: *; make its folder writable"])
+    result.stdout.fnmatch_lines(
+        [
+            "*ValueError: cannot write the golden file test_cell/test_spikes.spikes.json: *; make its folder writable"
+        ]
+    )
 
 
-def test_unused_goldens_are_found_in_a_complete_run(suite: pytest.Pytester, cell_goldens: Path) -> None:
+def test_unused_goldens_are_found_in_a_complete_run(
+    suite: pytest.Pytester, cell_goldens: Path
+) -> None:
     first_run(suite, cell_goldens)
     folder = suite.path / "test_cell"
     (folder / "test_removed.spikes.json").write_text("{}")
@@ -511,23 +618,37 @@ def test_unused_goldens_are_found_in_a_complete_run(suite: pytest.Pytester, cell
     (folder / "notes.txt").write_text("not a golden")
     result = suite.runpytest("--nrn-unused=report")
     result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines([
-        "*unused golden files*",
-        "test_cell/test_removed.spikes.json",
-        "test_cell/test_trace.old_name.traces.npz",
-        "--nrn-unused=delete deletes them",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*unused golden files*",
+            "test_cell/test_removed.spikes.json",
+            "test_cell/test_trace.old_name.traces.npz",
+            "--nrn-unused=delete deletes them",
+        ]
+    )
     result = suite.runpytest("--nrn-unused=delete", "-k", "trace")
-    result.stdout.fnmatch_lines(["--nrn-unused: not checked, as the run was not complete: 2 tests were deselected*"])
+    result.stdout.fnmatch_lines(
+        ["--nrn-unused: not checked, as the run was not complete: 2 tests were deselected*"]
+    )
     assert (folder / "test_removed.spikes.json").exists()
     result = suite.runpytest("--nrn-unused=delete")
-    result.stdout.fnmatch_lines(["deleted test_cell/test_removed.spikes.json", "deleted test_cell/test_trace.old_name.traces.npz"])
+    result.stdout.fnmatch_lines(
+        [
+            "deleted test_cell/test_removed.spikes.json",
+            "deleted test_cell/test_trace.old_name.traces.npz",
+        ]
+    )
     assert sorted(p.name for p in folder.iterdir()) == [
-        "notes.txt", "test_features.features.json", "test_spikes.spikes.json", "test_trace.traces.npz"
+        "notes.txt",
+        "test_features.features.json",
+        "test_spikes.spikes.json",
+        "test_trace.traces.npz",
     ]
 
 
-def test_regen_with_exitfirst_says_what_was_not_rewritten(suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_regen_with_exitfirst_says_what_was_not_rewritten(
+    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     suite.makepyfile(test_cell=TESTS + "\n\ndef test_broken():\n    assert False\n")
     first = suite.runpytest("-p", "no:randomly")
     first.assert_outcomes(failed=4)
@@ -535,10 +656,16 @@ def test_regen_with_exitfirst_says_what_was_not_rewritten(suite: pytest.Pytester
     suite.makepyfile(test_cell="def test_broken():\n    assert False\n" + TESTS)
     result = suite.runpytest("--nrn-regen", "-x")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*--nrn-regen with -x/--maxfail: the run stopped early, so the goldens of the tests after the stop were not rewritten"])
+    result.stdout.fnmatch_lines(
+        [
+            "*--nrn-regen with -x/--maxfail: the run stopped early, so the goldens of the tests after the stop were not rewritten"
+        ]
+    )
 
 
-def test_variants_are_written_for_a_build_and_preferred(suite: pytest.Pytester, cell_goldens: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_variants_are_written_for_a_build_and_preferred(
+    suite: pytest.Pytester, cell_goldens: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from importlib.metadata import version
 
     first_run(suite, cell_goldens)
@@ -557,21 +684,27 @@ def test_variants_are_written_for_a_build_and_preferred(suite: pytest.Pytester, 
     assert "--nrn-variant names the variant --nrn-regen writes" in result.stderr.str()
 
 
-def test_calibration_stores_the_spread_it_measured(suite: pytest.Pytester, cell_goldens: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_calibration_stores_the_spread_it_measured(
+    suite: pytest.Pytester, cell_goldens: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first_run(suite, cell_goldens)
     result = suite.runpytest("--nrn-calibrate", "-k", "spikes or features")
     result.assert_outcomes(passed=2, deselected=1)
-    result.stdout.fnmatch_lines([
-        "*calibrated tolerances*",
-        "test_cell.py::test_spikes:",
-        "  test_cell/test_spikes.spikes.json spikes: window=* stored (dt/2: window=*, cvode atol=1e-06: window=*, threads=2: window=0; x2)",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*calibrated tolerances*",
+            "test_cell.py::test_spikes:",
+            "  test_cell/test_spikes.spikes.json spikes: window=* stored (dt/2: window=*, cvode atol=1e-06: window=*, threads=2: window=0; x2)",
+        ]
+    )
     stored = json.loads((suite.path / "test_cell" / "test_spikes.spikes.json").read_text())
     window = stored["tolerances"]["spikes"]["window"]
     assert 0.05 < window < 5
     features = json.loads((suite.path / "test_cell" / "test_features.features.json").read_text())
     assert "spike_count" not in features["tolerances"]  # no perturbation changed it
-    result.stdout.fnmatch_lines(["*test_features.features.json spike_count: no perturbation changed it: nothing stored"])
+    result.stdout.fnmatch_lines(
+        ["*test_features.features.json spike_count: no perturbation changed it: nothing stored"]
+    )
     # A change within the calibrated spread now passes; one beyond it still fails.
     monkeypatch.setenv("AMP", "0.2002")
     suite.runpytest("-k", "spikes").assert_outcomes(passed=1, deselected=2)
@@ -606,8 +739,21 @@ def test_only_rank_0_checks(p, section, recording, trace_regression):
 
 
 def mpiexec(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [MPIEXEC, "-n", "2", sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--with-mpi", *args]
-    return subprocess.run(command, cwd=path, capture_output=True, text=True, timeout=180, check=False)
+    command = [
+        MPIEXEC,
+        "-n",
+        "2",
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "--with-mpi",
+        *args,
+    ]
+    return subprocess.run(
+        command, cwd=path, capture_output=True, text=True, timeout=180, check=False
+    )
 
 
 def test_goldens_do_not_depend_on_the_number_of_ranks(pytester: pytest.Pytester) -> None:
@@ -625,32 +771,46 @@ def test_goldens_do_not_depend_on_the_number_of_ranks(pytester: pytest.Pytester)
     # A check made on one rank only is reported within seconds, naming where rank 0 waits.
     run = mpiexec(pytester.path, "-k", "only_rank_0", "--mpi-timeout=60")
     assert "MPI deadlock in test_ring.py::test_only_rank_0_checks (call)" in run.stdout, run.stdout
-    assert "in check" in run.stdout and "test_ring.py\", line" in run.stdout
+    assert "in check" in run.stdout and 'test_ring.py", line' in run.stdout
 
 
 def test_the_regression_fixtures_are_documented(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_nothing(): pass")
     result = pytester.runpytest("--fixtures")
-    result.stdout.fnmatch_lines([
-        "trace_regression*", "*Compare traces with this test's golden traces*",
-        "spike_regression*", "feature_regression*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "trace_regression*",
+            "*Compare traces with this test's golden traces*",
+            "spike_regression*",
+            "feature_regression*",
+        ]
+    )
     result = pytester.runpytest("--help")
-    result.stdout.fnmatch_lines(["*--nrn-regen*", "*--nrn-unused*", "*--nrn-variant*", "*--nrn-artifacts*", "*--nrn-calibrate*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*--nrn-regen*",
+            "*--nrn-unused*",
+            "*--nrn-variant*",
+            "*--nrn-artifacts*",
+            "*--nrn-calibrate*",
+        ]
+    )
 
 
 def test_under_xdist_the_controller_lists_what_workers_wrote(suite: pytest.Pytester) -> None:
     result = suite.runpytest("-n", "2")
     result.assert_outcomes(failed=3)
-    result.stdout.fnmatch_lines_random([
-        "test_cell/test_trace.traces.npz  (test_cell.py::test_trace)",
-        "test_cell/test_spikes.spikes.json  (test_cell.py::test_spikes)",
-        "test_cell/test_features.features.json  (test_cell.py::test_features)",
-    ])
+    result.stdout.fnmatch_lines_random(
+        [
+            "test_cell/test_trace.traces.npz  (test_cell.py::test_trace)",
+            "test_cell/test_spikes.spikes.json  (test_cell.py::test_spikes)",
+            "test_cell/test_features.features.json  (test_cell.py::test_features)",
+        ]
+    )
     suite.runpytest("-n", "2").assert_outcomes(passed=3)
 
 
-ALL_CHECKS = '''
+ALL_CHECKS = """
 import os
 
 
@@ -660,26 +820,47 @@ def test_all(soma_run, trace_regression, spike_regression, feature_regression):
     feature_regression.check(soma_run["soma"], stimulus=(5, 45), features=["spike_count", "AP_amplitude"])
     if os.environ.get("OWN"):
         assert len(soma_run["spikes"]) == 4, "the model's own assertion"
-'''
+"""
 
 
-def test_every_check_of_a_test_runs_and_the_test_fails_once_with_each_report(suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_check_of_a_test_runs_and_the_test_fails_once_with_each_report(
+    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     suite.makepyfile(test_cell=ALL_CHECKS)
     suite.runpytest().assert_outcomes(failed=1)
-    assert sorted(goldens(suite)) == ["test_all.features.json", "test_all.spikes.json", "test_all.traces.npz"]
+    assert sorted(goldens(suite)) == [
+        "test_all.features.json",
+        "test_all.spikes.json",
+        "test_all.traces.npz",
+    ]
     monkeypatch.setenv("AMP", "0.21")  # every check fails
     result = suite.runpytest("--junitxml=report.xml")
     result.assert_outcomes(failed=1)
     text = result.stdout.str()
     assert "3 of 3 regression checks of test_all failed:" in text
-    for what, file in [("traces", "test_all.traces.npz"), ("spikes", "test_all.spikes.json"), ("features", "test_all.features.json")]:
+    for what, file in [
+        ("traces", "test_all.traces.npz"),
+        ("spikes", "test_all.spikes.json"),
+        ("features", "test_all.features.json"),
+    ]:
         assert f"{what} of test_all differ from the golden test_cell/{file}:" in text
     assert "'soma':" in text and "gids differ" in text and "AP_amplitude: expected [106.7" in text
     assert "(checked at test_cell.py:5)" in text and "(checked at test_cell.py:7)" in text
     # One failure, not three (the short summary repeats it whole under CI=true).
-    assert text[: text.index("short test summary info")].count("regression checks of test_all failed:") == 1
-    properties = [prop.get("value") for prop in ElementTree.parse(suite.path / "report.xml").iter("property") if prop.get("name") == "nrn_golden"]
-    assert sorted(properties) == ["test_cell/test_all.features.json", "test_cell/test_all.spikes.json", "test_cell/test_all.traces.npz"]
+    assert (
+        text[: text.index("short test summary info")].count("regression checks of test_all failed:")
+        == 1
+    )
+    properties = [
+        prop.get("value")
+        for prop in ElementTree.parse(suite.path / "report.xml").iter("property")
+        if prop.get("name") == "nrn_golden"
+    ]
+    assert sorted(properties) == [
+        "test_cell/test_all.features.json",
+        "test_cell/test_all.spikes.json",
+        "test_cell/test_all.traces.npz",
+    ]
     # The test's own assertion after failed checks: both are reported.
     monkeypatch.setenv("OWN", "1")
     result = suite.runpytest()
@@ -689,7 +870,7 @@ def test_every_check_of_a_test_runs_and_the_test_fails_once_with_each_report(sui
     assert "3 of 3 regression checks of test_all failed:" in text and "gids differ" in text
 
 
-MPI_CHECKS = '''
+MPI_CHECKS = """
 import os
 
 import pytest
@@ -709,15 +890,24 @@ def test_both(p, section, iclamp, recording, trace_regression, spike_regression)
     p.run(50)
     trace_regression.check({f"v{rank}": v})
     spike_regression.check(spikes.gather())
-'''
+"""
 
 
-def test_under_mpi_every_check_runs_and_every_rank_fails_the_same(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_under_mpi_every_check_runs_and_every_rank_fails_the_same(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytester.makepyfile(test_net=MPI_CHECKS)
     first = mpiexec(pytester.path)
-    assert "1 failed" in first.stdout and "had no golden files" in first.stdout, first.stdout + first.stderr
-    assert sorted(p.name for p in (pytester.path / "test_net").iterdir()) == ["test_both.spikes.json", "test_both.traces.npz"]
-    assert sorted(json.loads((pytester.path / "test_net" / "test_both.spikes.json").read_text())["spikes"]) == ["0", "1"]
+    assert "1 failed" in first.stdout and "had no golden files" in first.stdout, (
+        first.stdout + first.stderr
+    )
+    assert sorted(p.name for p in (pytester.path / "test_net").iterdir()) == [
+        "test_both.spikes.json",
+        "test_both.traces.npz",
+    ]
+    assert sorted(
+        json.loads((pytester.path / "test_net" / "test_both.spikes.json").read_text())["spikes"]
+    ) == ["0", "1"]
     assert "1 passed" in mpiexec(pytester.path).stdout
     monkeypatch.setenv("AMP", "0.25")
     run = mpiexec(pytester.path, "-rf")
@@ -726,7 +916,9 @@ def test_under_mpi_every_check_runs_and_every_rank_fails_the_same(pytester: pyte
     assert "traces of test_both differ" in run.stdout and "spikes of test_both differ" in run.stdout
 
 
-def test_calibration_never_makes_a_broken_model_pass(suite: pytest.Pytester, cell_goldens: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_calibration_never_makes_a_broken_model_pass(
+    suite: pytest.Pytester, cell_goldens: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first_run(suite, cell_goldens)
     monkeypatch.setenv("FIXDT", "1")  # dt/2 then changes nothing
     result = suite.runpytest("--nrn-calibrate", "-k", "trace")
@@ -734,18 +926,29 @@ def test_calibration_never_makes_a_broken_model_pass(suite: pytest.Pytester, cel
     text = result.stdout.str()
     # CVode and dt/2 shift the spikes: no voltage atol is stored for the spiking trace, nor
     # one comparable to the range of the gating variable.
-    assert re.search(r"test_cell/test_trace.traces.npz soma: spikes shifted by up to \d\.\d+ ms under cvode atol=1e-06: "
-                     r"not stored, as a voltage atol that covers it \(atol=\d+\.?\d* mV\) would let shifted spikes pass", text), text
+    assert re.search(
+        r"test_cell/test_trace.traces.npz soma: spikes shifted by up to \d\.\d+ ms under cvode atol=1e-06: "
+        r"not stored, as a voltage atol that covers it \(atol=\d+\.?\d* mV\) would let shifted spikes pass",
+        text,
+    ), text
     assert "compare its spike times with spike_regression (window=" in text
-    assert re.search(r"test_cell/test_trace.traces.npz m: atol=0\.\d+ not stored: comparable to the trace's range \(0\.98\d*;", text), text
-    assert "soma: dt/2, threads=2 changed nothing (not counted; where it should have, the model sets it itself)" in text
-    assert golden.read(suite.path / "test_cell" / "test_trace.traces.npz", "traces").tolerances == {}
+    assert re.search(
+        r"test_cell/test_trace.traces.npz m: atol=0\.\d+ not stored: comparable to the trace's range \(0\.98\d*;",
+        text,
+    ), text
+    assert (
+        "soma: dt/2, threads=2 changed nothing (not counted; where it should have, the model sets it itself)"
+        in text
+    )
+    assert (
+        golden.read(suite.path / "test_cell" / "test_trace.traces.npz", "traces").tolerances == {}
+    )
     # Half the sodium still fails.
     monkeypatch.setenv("GNA", "0.06")
     suite.runpytest("-k", "trace").assert_outcomes(failed=1, deselected=2)
 
 
-FORKING = '''
+FORKING = """
 import os
 
 
@@ -758,7 +961,7 @@ def test_forks(soma_run, spike_regression):
             os._exit(0)
     os.waitpid(pid, 0)
     spike_regression.check(soma_run["spikes"])
-'''
+"""
 
 
 def test_a_perturbation_that_hangs_is_stopped_and_skipped(suite: pytest.Pytester) -> None:
@@ -766,17 +969,26 @@ def test_a_perturbation_that_hangs_is_stopped_and_skipped(suite: pytest.Pytester
     suite.makepyfile(test_cell=FORKING)
     suite.runpytest().assert_outcomes(failed=1)
     suite.runpytest().assert_outcomes(passed=1)
-    result = suite.runpytest_subprocess("--nrn-calibrate", "--nrn-calibrate-timeout=15", timeout=170)
+    result = suite.runpytest_subprocess(
+        "--nrn-calibrate", "--nrn-calibrate-timeout=15", timeout=170
+    )
     result.assert_outcomes(passed=1)
     text = result.stdout.str()
-    assert "threads=2: skipped, as the test did not end within 15 s (a deadlock? NEURON's threads do not survive a fork)" in text, text
-    assert re.search(r"spikes: window=\S+ stored \(dt/2: window=\S+, cvode atol=1e-06: window=\S+; x2\)", text), text
+    assert (
+        "threads=2: skipped, as the test did not end within 15 s (a deadlock? NEURON's threads do not survive a fork)"
+        in text
+    ), text
+    assert re.search(
+        r"spikes: window=\S+ stored \(dt/2: window=\S+, cvode atol=1e-06: window=\S+; x2\)", text
+    ), text
     # The hung child was killed, not left behind.
-    stray = subprocess.run(["pgrep", "-f", str(suite.path)], capture_output=True, text=True, check=False)
+    stray = subprocess.run(
+        ["pgrep", "-f", str(suite.path)], capture_output=True, text=True, check=False
+    )
     assert stray.stdout == "", stray.stdout
 
 
-PARAMETRIZED = '''
+PARAMETRIZED = """
 import os
 
 import pytest
@@ -785,15 +997,19 @@ import pytest
 @pytest.mark.parametrize("cell", ["a", "b", "c d"])
 def test_fig1_cell(cell, spike_regression):
     spike_regression.check([1.0, 2.0 + float(os.environ.get("SHIFT", "0"))])
-'''
+"""
 
 
-def test_goldens_of_parametrized_tests_need_no_shell_quoting(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_goldens_of_parametrized_tests_need_no_shell_quoting(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytester.makepyfile(test_fig=PARAMETRIZED)
     pytester.runpytest().assert_outcomes(failed=3)
     folder = pytester.path / "test_fig"
     assert sorted(p.name for p in folder.iterdir()) == [
-        "test_fig1_cell__a.spikes.json", "test_fig1_cell__b.spikes.json", "test_fig1_cell__c_d.spikes.json"
+        "test_fig1_cell__a.spikes.json",
+        "test_fig1_cell__b.spikes.json",
+        "test_fig1_cell__c_d.spikes.json",
     ]
     # A golden written under the old name, with brackets, is still read, and not unused...
     (folder / "test_fig1_cell__b.spikes.json").rename(folder / "test_fig1_cell[b].spikes.json")
@@ -807,9 +1023,13 @@ def test_goldens_of_parametrized_tests_need_no_shell_quoting(pytester: pytest.Py
     # ... until --nrn-regen rewrites it under the new name.
     result = pytester.runpytest("-k", "b", "--nrn-regen")
     result.assert_outcomes(passed=1, deselected=2)
-    result.stdout.fnmatch_lines(["test_fig/test_fig1_cell__b.spikes.json  (test_fig.py::test_fig1_cell[[]b[]])"])
+    result.stdout.fnmatch_lines(
+        ["test_fig/test_fig1_cell__b.spikes.json  (test_fig.py::test_fig1_cell[[]b[]])"]
+    )
     assert sorted(p.name for p in folder.iterdir()) == [
-        "test_fig1_cell__a.spikes.json", "test_fig1_cell__b.spikes.json", "test_fig1_cell__c_d.spikes.json"
+        "test_fig1_cell__a.spikes.json",
+        "test_fig1_cell__b.spikes.json",
+        "test_fig1_cell__c_d.spikes.json",
     ]
     pytester.runpytest("-k", "b").assert_outcomes(passed=1, deselected=2)
 
@@ -822,12 +1042,24 @@ def test_stopping_pytest_during_a_hung_perturbation_leaves_no_child(suite: pytes
     suite.makeconftest(MODEL.replace('yield {"soma"', 'yield {"run": lambda: p.run(50), "soma"'))
     suite.makepyfile(test_cell=FORKING)
     suite.runpytest()
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--nrn-calibrate", "--nrn-calibrate-timeout=120"]
-    run = subprocess.Popen(command, cwd=suite.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "--nrn-calibrate",
+        "--nrn-calibrate-timeout=120",
+    ]
+    run = subprocess.Popen(
+        command, cwd=suite.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         hung, seen, deadline = None, {}, time.monotonic() + 100
         while hung is None and time.monotonic() < deadline:  # a child alive for 3 s: the deadlock
-            children = subprocess.run(["pgrep", "-P", str(run.pid)], capture_output=True, text=True, check=False).stdout.split()
+            children = subprocess.run(
+                ["pgrep", "-P", str(run.pid)], capture_output=True, text=True, check=False
+            ).stdout.split()
             now = time.monotonic()
             seen = {pid: seen.get(pid, now) for pid in children}
             hung = next((pid for pid, since in seen.items() if now - since > 3), None)

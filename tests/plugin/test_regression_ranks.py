@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "data"))
-from ring_model import CELLS, ring  # noqa: E402
+from ring_model import CELLS, ring
 
 
 def check_ring(p, recording, trace_regression, spike_regression, feature_regression):
@@ -22,11 +22,15 @@ def check_ring(p, recording, trace_regression, spike_regression, feature_regress
     spike_regression.check(gathered)
     trace_regression.check(traces)
     # The rank holding cell 3 hands its trace over; the others pass None.
-    feature_regression.check(traces.get("cell3"), stimulus=(5, 55), features=["spike_count", "AP_amplitude"])
+    feature_regression.check(
+        traces.get("cell3"), stimulus=(5, 55), features=["spike_count", "AP_amplitude"]
+    )
 
 
 @pytest.mark.mpi
-def test_ring_matches_its_goldens_on_any_number_of_ranks(p, recording, trace_regression, spike_regression, feature_regression):
+def test_ring_matches_its_goldens_on_any_number_of_ranks(
+    p, recording, trace_regression, spike_regression, feature_regression
+):
     check_ring(p, recording, trace_regression, spike_regression, feature_regression)
 
 

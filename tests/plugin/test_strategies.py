@@ -14,8 +14,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, Phase, find, given, settings, target
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, Phase, find, given, settings, strategies as st, target
 from hypothesis.errors import InvalidArgument
 
 import patch
@@ -111,7 +110,9 @@ def test_holding_one_section_of_a_morphology_keeps_the_tree() -> None:
         return Counter(patch.live_objects()["sections"])
 
     before = live()
-    morphology = find(morphologies(min_sections=4, prefix="kept."), lambda m: True, settings=_search)
+    morphology = find(
+        morphologies(min_sections=4, prefix="kept."), lambda m: True, settings=_search
+    )
     names = Counter(s.name() for s in morphology.sections)
     leaf = morphology.sections[-1]
     del morphology
@@ -181,7 +182,9 @@ def test_point_processes_find_mechanisms_loaded_after_the_strategy_was_made(tmp_
         print("drew", tick, "on", tick.get_segment())
         """
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     assert "drew Tick[" in result.stdout
 
@@ -206,15 +209,17 @@ def test_networks_build_their_description(network: Network) -> None:
     assert len(network.synapses) == len(spec.synapses)
     assert len(network.stimuli) == len(spec.stimuli)
     assert len(network.netcons) == len(spec.stimuli) + len(spec.connections)
-    for netcon, stim in zip(network.netcons, spec.stimuli):
+    for netcon, stim in zip(network.netcons, spec.stimuli, strict=False):
         assert netcon.pre() is network.stimuli[spec.stimuli.index(stim)]
         assert netcon.syn() is network.synapses[stim.synapse]
         assert netcon.delay == pytest.approx(stim.delay)
         assert netcon.weight[0] == pytest.approx(stim.weight)
-    for netcon, con in zip(network.netcons[len(spec.stimuli):], spec.connections):
+    for netcon, con in zip(network.netcons[len(spec.stimuli) :], spec.connections, strict=False):
         assert netcon.preseg().sec is network.cells[con.source].root
         assert netcon.syn() is network.synapses[con.synapse]
-        assert netcon.delay == pytest.approx(con.delay) and netcon.weight[0] == pytest.approx(con.weight)
+        assert netcon.delay == pytest.approx(con.delay) and netcon.weight[0] == pytest.approx(
+            con.weight
+        )
         assert netcon.valid()
     assert repr(network).startswith("Network(NetworkSpec(")
 
@@ -333,7 +338,9 @@ def test_picklable_payloads_broadcast_from_every_root(payload: object) -> None:
 
 # -- composition and validation ---------------------------------------------------------------
 @given(
-    st.builds(lambda s, m: (s.L, len(m.sections)), sections(max_length=10.0), morphologies(max_sections=2)),
+    st.builds(
+        lambda s, m: (s.L, len(m.sections)), sections(max_length=10.0), morphologies(max_sections=2)
+    ),
     sections().map(lambda s: s.nseg).filter(lambda n: n > 1),
     picklable().filter(lambda x: isinstance(x, list)),
 )

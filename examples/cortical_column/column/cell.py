@@ -51,7 +51,9 @@ class PyramidalCell:
         self._insert_channels()
 
     # -- morphology -----------------------------------------------------------------------
-    def _section(self, name: str, length: float, diam: float, nseg: int = 1, parent: Any = None) -> Any:
+    def _section(
+        self, name: str, length: float, diam: float, nseg: int = 1, parent: Any = None
+    ) -> Any:
         section = p.Section(name=f"cell{self.gid}.{name}")
         section.L, section.diam, section.nseg = length, diam, nseg
         if parent is not None:
@@ -72,7 +74,9 @@ class PyramidalCell:
                 daughter = self._section(f"dend[{tree}][{branch}]", 60, 1.2, parent=primary)
                 self.basal.append(daughter)
                 for twig in range(2):
-                    tip = self._section(f"dend[{tree}][{branch}][{twig}]", 100, 0.7, parent=daughter)
+                    tip = self._section(
+                        f"dend[{tree}][{branch}][{twig}]", 100, 0.7, parent=daughter
+                    )
                     self.basal.append(tip)
         parent = self.soma
         self.trunk = []
@@ -82,7 +86,9 @@ class PyramidalCell:
             self.trunk.append(trunk)
             self.apical.append(trunk)
             for side in range(2):
-                self.apical.append(self._section(f"apic[{i}].oblique[{side}]", 90, 0.9, parent=trunk))
+                self.apical.append(
+                    self._section(f"apic[{i}].oblique[{side}]", 90, 0.9, parent=trunk)
+                )
             parent = trunk
         for i in range(2):
             tuft = self._section(f"tuft[{i}]", 150, 1.5, parent=parent)
@@ -92,7 +98,11 @@ class PyramidalCell:
 
     # -- biophysics -----------------------------------------------------------------------
     def _insert_channels(self) -> None:
-        densities = {self.soma: (SOMA_NA, SOMA_K), self.ais: (AIS_NA, AIS_K), self.axon: (AXON_NA, AXON_K)}
+        densities = {
+            self.soma: (SOMA_NA, SOMA_K),
+            self.ais: (AIS_NA, AIS_K),
+            self.axon: (AXON_NA, AXON_K),
+        }
         for section in self.sections:
             section.cm, section.Ra = CM, RA
             for mechanism in ("pas", "nat", "kdr", "hcn"):

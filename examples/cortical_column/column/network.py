@@ -37,8 +37,13 @@ class Column:
     before the run records every local gid; ``.gather()`` gives the whole raster.
     """
 
-    def __init__(self, n: int = 20, *, drive_weight: float = DRIVE_WEIGHT,
-                 recurrent_weight: float = RECURRENT_WEIGHT) -> None:
+    def __init__(
+        self,
+        n: int = 20,
+        *,
+        drive_weight: float = DRIVE_WEIGHT,
+        recurrent_weight: float = RECURRENT_WEIGHT,
+    ) -> None:
         self.n = n
         pc = p.parallel
         self.cells: dict[int, PyramidalCell] = {}
@@ -55,7 +60,9 @@ class Column:
                 # The first oblique of trunk section source % 5: inputs spread along the trunk.
                 synapse = cell.synapse(cell.apical[3 * (source % 5) + 1], 0.5)
                 self.receivers.append(
-                    p.ParallelCon(source, synapse, weight=recurrent_weight, delay=self.delay(source, gid))
+                    p.ParallelCon(
+                        source, synapse, weight=recurrent_weight, delay=self.delay(source, gid)
+                    )
                 )
 
     def _build_cell(self, gid: int, drive_weight: float) -> None:

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-
 from column import V_REST, PyramidalCell
 
 
@@ -33,7 +32,9 @@ def step(p, cell, iclamp, recording):
     ``delay`` lets Ih settle before the step; ``tail`` is recorded after it.
     """
 
-    def run(amp: float, *, delay: float = 50.0, duration: float = 200.0, tail: float = 20.0) -> Step:
+    def run(
+        amp: float, *, delay: float = 50.0, duration: float = 200.0, tail: float = 20.0
+    ) -> Step:
         clamp = iclamp(cell.soma, amp=amp, delay=delay, duration=duration)
         soma, apical = recording(cell.soma), recording(cell.trunk[-1](0.5))
         p.run(delay + duration + tail)

@@ -2,11 +2,10 @@
 against target bands (f-I curve, input resistance and sag)."""
 
 import numpy as np
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from column import V_REST, PyramidalCell
+from hypothesis import given, settings, strategies as st
 
 import pytest_patch
-from column import V_REST, PyramidalCell
 
 
 def test_morphology(cell):

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from column import V_REST, Column
+
 from pytest_patch import assert_all, assert_spikes_equal
 from pytest_patch.regression import golden
 

@@ -57,7 +57,7 @@ class Ring:
     def spikes(self):
         """``{gid: [times]}`` of this rank's cells."""
         trains = {gid: [] for gid in self.cells}
-        for gid, time in zip(self.gids, self.times):
+        for gid, time in zip(self.gids, self.times, strict=False):
             trains[int(gid)].append(time)
         return trains
 

@@ -29,7 +29,9 @@ def step(p, amp, **conductances):
     return cell, np.array(t), np.array(v)
 
 
-def test_step_response_matches_its_goldens(p, trace_regression, spike_regression, feature_regression):
+def test_step_response_matches_its_goldens(
+    p, trace_regression, spike_regression, feature_regression
+):
     cell, t, v = step(p, 0.3)
     trace_regression.check({"soma": (t, v)}, atol=1e-6)
     spike_regression.check(np.array(cell.spikes), window=0.01)

@@ -1,7 +1,6 @@
 """The ring network (network/ring.py, raw NEURON) in every configuration, one golden raster."""
 
 import pytest
-
 from network.ring import Ring
 
 

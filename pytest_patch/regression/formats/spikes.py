@@ -23,8 +23,7 @@ import numpy as np
 
 from ...compare import Raster, SpikeComparison, compare_spikes
 from .. import plots
-from . import header as header_
-from . import text
+from . import header as header_, text
 from .protocol import Golden, GoldenError, Outcome, Tolerances
 
 

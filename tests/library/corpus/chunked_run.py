@@ -33,13 +33,13 @@ detector = h.NetCon(soma(0.5)._ref_v, None, sec=soma)
 detector.threshold = 0
 detector.record(spikes)
 
-amplitudes = np.linspace(0.05, 0.3, 6)       # one per chunk
-checkpoints = np.arange(0, 61, 10)[1:]       # 10, 20, ..., 60 (numpy integers)
+amplitudes = np.linspace(0.05, 0.3, 6)  # one per chunk
+checkpoints = np.arange(0, 61, 10)[1:]  # 10, 20, ..., 60 (numpy integers)
 v_start = np.array([-65.0, -70.0])[0]
 
 progress = []
 h.finitialize(v_start)
-for amplitude, stop in zip(amplitudes, checkpoints):
+for amplitude, stop in zip(amplitudes, checkpoints, strict=False):
     clamp.amp = amplitude
     h.continuerun(stop)
     line = f"t = {h.t:.3f} ms, amp = {amplitude:.2f} nA: {int(spikes.size())} spikes so far"

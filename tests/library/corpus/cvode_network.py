@@ -51,7 +51,7 @@ stim_nc = h.NetCon(stim, drive)
 stim_nc.weight[0], stim_nc.delay = 0.02, 1
 
 ring = []
-for pre, post in zip(cells, cells[1:] + cells[:1]):
+for pre, post in zip(cells, cells[1:] + cells[:1], strict=False):
     nc = h.NetCon(pre.soma(0.5)._ref_v, post.syn, sec=pre.soma)
     nc.threshold, nc.delay, nc.weight[0] = 10, 3, 0.012
     ring.append(nc)

@@ -38,6 +38,7 @@ def step_to(amplitude):
         log.append(["step", h.t, amplitude])
         if h.cvode.active():
             h.cvode.re_init()
+
     return callback
 
 

@@ -39,9 +39,13 @@ plain = h.OptDrive(cells["C"](0.5))  # its POINTER stays unset on purpose
 plain.gbase, plain.gmod = 0.0002, 0.05
 
 traces = {}
-for name, ref in (("v_A", cells["A"](0.5)._ref_v), ("v_B", cells["B"](0.5)._ref_v),
-                  ("v_C", cells["C"](0.5)._ref_v), ("g_A", coupled._ref_g),
-                  ("g_C", plain._ref_g)):
+for name, ref in (
+    ("v_A", cells["A"](0.5)._ref_v),
+    ("v_B", cells["B"](0.5)._ref_v),
+    ("v_C", cells["C"](0.5)._ref_v),
+    ("g_A", coupled._ref_g),
+    ("g_C", plain._ref_g),
+):
     traces[name] = h.Vector()
     traces[name].record(ref)
 

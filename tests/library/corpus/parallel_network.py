@@ -84,7 +84,7 @@ pc.psolve(h.tstop)
 local = {
     "rank": rank,
     "t": h.t,
-    "spikes": sorted(zip(spike_gids, spike_times)),
+    "spikes": sorted(zip(spike_gids, spike_times, strict=False)),
     "v": {gid: list(cell.v) for gid, cell in cells.items()},
 }
 everyone = pc.py_gather(local, 0)

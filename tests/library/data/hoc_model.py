@@ -13,7 +13,7 @@ h.load_file("stdrun.hoc")
 h.load_file(os.path.join(os.path.dirname(os.path.abspath(__file__)), "cell.hoc"))
 rng = h.Random(7)
 cells = []
-for i in range(3):
+for _ in range(3):
     cell = h.BallStick(h.Vector(), rng)
     cells.append(cell)
 stim = h.NetStim()
@@ -35,9 +35,13 @@ cvode = h.CVode()
 cvode.active(int(sys.argv[2]) if len(sys.argv) > 2 else 0)
 h.finitialize(-65)
 h.continuerun(60)
-print(json.dumps({
-    "spikes": [list(cell.spikes) for cell in cells],
-    "trace": list(trace),
-    "lengths": [cell.dend.L for cell in cells],
-    "celsius": h.celsius,
-}))
+print(
+    json.dumps(
+        {
+            "spikes": [list(cell.spikes) for cell in cells],
+            "trace": list(trace),
+            "lengths": [cell.dend.L for cell in cells],
+            "celsius": h.celsius,
+        }
+    )
+)

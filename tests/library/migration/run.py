@@ -18,9 +18,9 @@ with warnings.catch_warnings(record=True) as caught:
     namespace = runpy.run_path(script, run_name="__main__")
 
 # Only now: the script is the one to start NEURON.
-import neuron  # noqa: E402
+import neuron
 
-from patch import p  # noqa: E402
+from patch import p
 
 result = {
     "versions": {"nrn-patch": version("nrn-patch"), "neuron": neuron.__version__},
@@ -28,8 +28,12 @@ result = {
     "celsius": p.celsius,
     "t": p.t,
     "warnings": [
-        {"category": w.category.__name__, "message": str(w.message),
-         "filename": w.filename.rsplit("/", 1)[-1], "lineno": w.lineno}
+        {
+            "category": w.category.__name__,
+            "message": str(w.message),
+            "filename": w.filename.rsplit("/", 1)[-1],
+            "lineno": w.lineno,
+        }
         for w in caught
     ],
 }
