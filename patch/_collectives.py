@@ -129,38 +129,39 @@ class _Channel:
         self.first = bytearray(_FIRST_BYTES)
         self.view = memoryview(self.first)
         # mpi4py's Bcast, bound once; the root is passed by position (no keyword parsing).
-        self.bcast: Any = self.world.Bcast if self.world is not None else None
+        # Named Bcast where it is called: a rank stuck in it shows the MPI call's name.
+        self.Bcast: Any = self.world.Bcast if self.world is not None else None
 
     def send(self, data: Any, root: int) -> Any:
         payload, buffers, error = _pickle(data)
         status = _OK
         if error is not None:
             payload, buffers, status = error.encode(), [], _FAILED
-        first, length, bcast = self.first, len(payload), self.bcast
+        first, length, Bcast = self.first, len(payload), self.Bcast
         _HEADER.pack_into(first, 0, status, length, len(buffers))
         if buffers:
             struct.pack_into(f"<{len(buffers)}q", first, _HEADER.size, *(b.nbytes for b in buffers))
         if length <= _INLINE_BYTES:
             first[_INLINE_AT : _INLINE_AT + length] = payload
-            bcast(first, root)
+            Bcast(first, root)
         else:
             first[_INLINE_AT:] = memoryview(payload)[:_INLINE_BYTES]
-            bcast(first, root)
-            bcast(memoryview(payload)[_INLINE_BYTES:], root)
+            Bcast(first, root)
+            Bcast(memoryview(payload)[_INLINE_BYTES:], root)
         if status == _FAILED:
             raise BroadcastError(f"{error} (raised on root {root})")
         for buffer in buffers:
-            bcast(buffer, root)
+            Bcast(buffer, root)
         return data
 
     def receive(self, data: Any, root: int) -> Any:
-        first, bcast = self.first, self.bcast
-        bcast(first, root)
+        first, Bcast = self.first, self.Bcast
+        Bcast(first, root)
         status, length, count = _HEADER.unpack_from(first)
         if length > _INLINE_BYTES:
             payload: Any = bytearray(length)
             payload[:_INLINE_BYTES] = first[_INLINE_AT:]
-            bcast(memoryview(payload)[_INLINE_BYTES:], root)
+            Bcast(memoryview(payload)[_INLINE_BYTES:], root)
         else:
             payload = self.view[_INLINE_AT : _INLINE_AT + length]  # no copy: loads reads it
         if status == _FAILED:
@@ -170,7 +171,7 @@ class _Channel:
         if count:
             for size in struct.unpack_from(f"<{count}q", first, _HEADER.size):
                 buffer = np.empty(size, dtype=np.uint8)
-                bcast(buffer, root)
+                Bcast(buffer, root)
                 buffers.append(buffer)
         return _unpickle(data, payload, buffers)
 
