@@ -17,12 +17,7 @@ class FeaturesKind:
     what = "features"
 
     def read(self, path: Path) -> Golden:
-        header, body = text.read(path, "features")
-        data: dict[str, Any] = {}
-        for name, values in body.items():
-            message = f"{path}: feature {name!r} must be a list of numbers or null"
-            data[name] = None if values is None else text.numbers(values, message)
-        return text.golden(path, "features", header, data)
+        return text.read_number_lists(path, "features", "feature")
 
     def write(self, header: dict[str, Any], data: features.Features) -> bytes:
         return text.write(header, "features", data)

@@ -26,12 +26,7 @@ class OutputKind:
     what = "printed output"
 
     def read(self, path: Path) -> Golden:
-        header, body = text.read(path, "output")
-        data: dict[str, Any] = {}
-        for key, values in body.items():
-            message = f"{path}: output line {key!r} must be a list of numbers or null"
-            data[key] = None if values is None else text.numbers(values, message)
-        return text.golden(path, "output", header, data)
+        return text.read_number_lists(path, "output", "output line")
 
     def write(self, header: dict[str, Any], data: dict[str, np.ndarray]) -> bytes:
         return text.write(header, "output", data)

@@ -104,6 +104,17 @@ def golden(path: Path, kind: str, header: dict[str, Any], data: dict[Any, Any]) 
     )
 
 
+def read_number_lists(path: Path, kind: str, label: str) -> Golden:
+    """A readable golden whose ``kind`` mapping gives each name a list of numbers or null
+    (features, printed output); ``label`` names an entry in the error of a bad one."""
+    header, body = read(path, kind)
+    data: dict[str, Any] = {}
+    for name, values in body.items():
+        message = f"{path}: {label} {name!r} must be a list of numbers or null"
+        data[name] = None if values is None else numbers(values, message)
+    return golden(path, kind, header, data)
+
+
 def numbers(values: Any, message: str) -> np.ndarray:
     """A list of numbers from JSON as a float array, or :class:`GoldenError` with ``message``."""
     if not isinstance(values, list):
