@@ -591,6 +591,49 @@ class Network:
         return f"Network({self.description!r}, parallel={self.parallel})"
 
 
+def _synapse_specs(cell: int, sections: int, max_synapses: int) -> Any:
+    return st.lists(
+        st.builds(
+            SynapseSpec,
+            cell=st.just(cell),
+            section=st.integers(0, sections - 1),
+            x=st.sampled_from((0.5, 0.0, 1.0)),
+            kind=st.sampled_from(("ExpSyn", "Exp2Syn")),
+            tau=st.floats(1.0, 10.0),
+        ),
+        min_size=1,
+        max_size=max_synapses,
+    )
+
+
+def _stimulus_specs(targets: Any, delays: Any, max_stimuli: int) -> Any:
+    return st.lists(
+        st.builds(
+            StimulusSpec,
+            synapse=targets,
+            start=st.floats(0.0, 10.0),
+            interval=st.floats(2.0, 20.0),
+            number=st.integers(1, 5),
+            weight=st.floats(0.0, 0.1),
+            delay=delays,
+        ),
+        max_size=max_stimuli,
+    )
+
+
+def _connection_specs(cells: int, targets: Any, delays: Any, max_connections: int) -> Any:
+    return st.lists(
+        st.builds(
+            ConnectionSpec,
+            source=st.integers(0, cells - 1),
+            synapse=targets,
+            weight=st.floats(0.0, 0.1),
+            delay=delays,
+        ),
+        max_size=max_connections,
+    )
+
+
 @st.composite
 def _network_spec(
     draw: Any,
@@ -614,48 +657,11 @@ def _network_spec(
     synapses: list[SynapseSpec] = []
     for cell_index, cell in enumerate(cells):
         # Every cell gets at least one synapse, so that stimuli and connections have targets.
-        synapses += draw(
-            st.lists(
-                st.builds(
-                    SynapseSpec,
-                    cell=st.just(cell_index),
-                    section=st.integers(0, len(cell.sections) - 1),
-                    x=st.sampled_from((0.5, 0.0, 1.0)),
-                    kind=st.sampled_from(("ExpSyn", "Exp2Syn")),
-                    tau=st.floats(1.0, 10.0),
-                ),
-                min_size=1,
-                max_size=max_synapses,
-            )
-        )
+        synapses += draw(_synapse_specs(cell_index, len(cell.sections), max_synapses))
     targets = st.integers(0, len(synapses) - 1)
     delays = st.floats(1.0, 5.0)
-    stimuli = draw(
-        st.lists(
-            st.builds(
-                StimulusSpec,
-                synapse=targets,
-                start=st.floats(0.0, 10.0),
-                interval=st.floats(2.0, 20.0),
-                number=st.integers(1, 5),
-                weight=st.floats(0.0, 0.1),
-                delay=delays,
-            ),
-            max_size=max_stimuli,
-        )
-    )
-    connections = draw(
-        st.lists(
-            st.builds(
-                ConnectionSpec,
-                source=st.integers(0, count - 1),
-                synapse=targets,
-                weight=st.floats(0.0, 0.1),
-                delay=delays,
-            ),
-            max_size=max_connections,
-        )
-    )
+    stimuli = draw(_stimulus_specs(targets, delays, max_stimuli))
+    connections = draw(_connection_specs(count, targets, delays, max_connections))
     return NetworkSpec(cells, tuple(synapses), tuple(stimuli), tuple(connections))
 
 

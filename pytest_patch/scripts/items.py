@@ -89,18 +89,22 @@ class ScriptItem(pytest.Item):
         self.settings = settings
         self.runner = runner
 
+    def _skip_without_runner(self) -> None:
+        if patch.launched_by_mpi():
+            pytest.skip(
+                "nrn_scripts items run a model's script on a fresh serial NEURON, which a "
+                "session started by an MPI launcher cannot fork: run them with a serial "
+                f"`python -m pytest {self.nodeid}`"
+            )
+        pytest.skip(
+            "nrn_scripts items need a process forked before NEURON started; this "
+            "session has none (an xdist controller, or collection only)"
+        )
+
     def runtest(self) -> None:
         if self.runner is None:
-            if patch.launched_by_mpi():
-                pytest.skip(
-                    "nrn_scripts items run a model's script on a fresh serial NEURON, which a "
-                    "session started by an MPI launcher cannot fork: run them with a serial "
-                    f"`python -m pytest {self.nodeid}`"
-                )
-            pytest.skip(
-                "nrn_scripts items need a process forked before NEURON started; this "
-                "session has none (an xdist controller, or collection only)"
-            )
+            self._skip_without_runner()
+            return
         cache = str(self.config.rootpath / patch.MechanismBuild.CACHE_DIR)
         mods = [(str(build.folder), cache) for build in self.config.stash.get(mod_builds_key, [])]
         produced = self.runner.run(self.nodeid, self.line, mods)
@@ -136,24 +140,8 @@ class ScriptItem(pytest.Item):
                 lambda: traces.check(produced.vectors, name="vectors", rtol=rtol, atol=atol),
             )
         if produced.spikes:
-            # One raster: each Vector of spike times is a "gid", by its variable's place in
-            # alphabetical order; a failure names the variables.
-            variables = sorted(produced.spikes)
-            trains = {gid: produced.spikes[name] for gid, name in enumerate(variables)}
-            # A failed check is recorded for the end of the item (or raised at once):
-            # either way its report names the variables.
             recorded = regression.failed(self)
-            if recorded is None:
-                recorded = []
-            before, before_recorded = len(failures), len(recorded)
-            attempt(
-                "spike times", lambda: spikes.check(trains, window=settings.window, name="spikes")
-            )
-            for reports, start in ((failures, before), (recorded, before_recorded)):
-                if len(reports) > start:
-                    reports[-1] = _GID.sub(
-                        lambda m: f"{m[0]} ({_variable(variables, m[1])})", reports[-1]
-                    )
+            _check_spikes(produced.spikes, spikes, settings.window, attempt, failures, recorded)
         printed = curated(produced.output, settings.ignore)
         output = OutputRegression(request, regression)
         attempt("printed output", lambda: output.check(printed, rtol=rtol, atol=atol))
@@ -167,3 +155,24 @@ class ScriptItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, None, f"{self.path.name}: {self.line.text}"
+
+
+def _check_spikes(
+    spike_vectors: dict[str, Any],
+    spikes: SpikeRegression,
+    window: float,
+    attempt: Callable[[str, Callable[[], None]], None],
+    failures: list[str],
+    recorded: list[str] | None,
+) -> None:
+    """One raster: each Vector of spike times is a "gid", by its variable's place in
+    alphabetical order; a failure names the variables, whether it is reported at once
+    (``failures``) or recorded for the end of the item (``recorded``)."""
+    variables = sorted(spike_vectors)
+    trains = {gid: spike_vectors[name] for gid, name in enumerate(variables)}
+    recorded = [] if recorded is None else recorded
+    before, before_recorded = len(failures), len(recorded)
+    attempt("spike times", lambda: spikes.check(trains, window=window, name="spikes"))
+    for reports, start in ((failures, before), (recorded, before_recorded)):
+        if len(reports) > start:
+            reports[-1] = _GID.sub(lambda m: f"{m[0]} ({_variable(variables, m[1])})", reports[-1])
