@@ -22,6 +22,15 @@ def _run_isolated(code: str) -> str:
 
 
 @pytest.fixture
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """pytester, whose sessions run without hypothesis's pytest plugin: it imports all of
+    hypothesis at the end of every session (a quarter of a small session's CPU), and only
+    a session with @given tests needs it (such a test deletes PYTEST_ADDOPTS again)."""
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
+    return pytester
+
+
+@pytest.fixture
 def run_isolated():
     """Run code with Patch in a fresh interpreter (raw NEURON would crash this session
     on what it tests); it must exit cleanly. Returns what it printed."""

@@ -39,7 +39,10 @@ def test_p_is_refused_by_hypothesis(p, n):
 """
 
 
-def test_nrn_simulator_resets_every_example(pytester: pytest.Pytester) -> None:
+def test_nrn_simulator_resets_every_example(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PYTEST_ADDOPTS")  # the suite's @given tests need hypothesis's plugin
     pytester.makepyfile(test_suite=SUITE)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly")
     result.assert_outcomes(passed=2, failed=1)
