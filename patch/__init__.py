@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import exceptions
-from ._compat import RETIRED, retired
+from ._compat import RETIRED as _RETIRED, retired as _retired
 from ._launcher import launched_by_mpi, launcher_rank, serial_environment
 from .exceptions import PatchError
 
@@ -51,7 +51,7 @@ __all__ = list(_PUBLIC)
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
-        return retired("patch", name, RETIRED)
+        return _retired("patch", name, _RETIRED)
     value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value
