@@ -46,7 +46,7 @@ mpiexec -n 2 python -m pytest -q --with-mpi -p no:cacheprovider
 
 # Models in the style of ModelDB (mosinit.hoc, templates, their own .mod files, Graphs and
 # printed results; one in Python) under regression with no test code: three ini lines
-# each (nrn_scripts), run on a virtual display (Xvfb, scripts/install-xvfb.sh).
+# each (nrn_scripts), run on a virtual display (Xvfb, scripts/install-system-packages.sh).
 for model in modeldb_dendrite modeldb_ring modeldb_python; do
     cd "../$model"
     echo "== $model: its scripts as tests"

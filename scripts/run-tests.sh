@@ -6,6 +6,17 @@ source "$(dirname "$0")/setup-venv.sh"
 # The suite starts hundreds of Python processes: let them share compiled modules (and
 # pytest's assertion-rewritten ones) instead of compiling them again in each.
 unset PYTHONDONTWRITEBYTECODE
+# With ccache installed, the many nrnivmodl runs of the same sources (CoreNEURON's own
+# mechanisms in every -coreneuron build above all) compile once. Its cache is kept in the
+# environment's folder; PATCH_NO_CCACHE=1 compiles everything afresh.
+if command -v ccache >/dev/null && [ -z "${PATCH_NO_CCACHE:-}" ]; then
+    export CCACHE_DIR="${CCACHE_DIR:-$venv/ccache}"
+    mkdir -p "$venv/ccache-bin"
+    for compiler in gcc g++ cc c++; do
+        ln -sf "$(command -v ccache)" "$venv/ccache-bin/$compiler"
+    done
+    export PATH="$venv/ccache-bin:$PATH"
+fi
 # A stuck run is a failure, not a wait: each run has a generous upper bound. The serial
 # run spreads its tests over PATCH_WORKERS pytest-xdist workers (default 2); a worker
 # that is done takes tests from the other (the tests' durations are very unequal).

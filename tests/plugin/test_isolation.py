@@ -25,9 +25,11 @@ pytestmark = pytest.mark.slow
 pytest_plugins = ["pytester"]
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hoc_cell"
+# The mod folder is the module's compiled copy (by its absolute path), so that every
+# test's session finds the build the `compiled` fixture made in its copied cache.
 INI = """
 [pytest]
-nrn_mod_dirs = mod
+nrn_mod_dirs = {mod}
 {extra}
 """
 # Runs the example's protocol with a step of `amp` nA, as a modeller's test would.
@@ -72,7 +74,7 @@ def hoc_repo(pytester: pytest.Pytester, compiled: Path) -> pytest.Pytester:
     """A model repository: the hoc model, its mod folder (built already) and an ini file."""
     shutil.copytree(compiled, pytester.path, dirs_exist_ok=True)
     shutil.copytree(EXAMPLE / "model", pytester.path / "model")
-    pytester.makeini(INI.format(extra=""))
+    pytester.makeini(INI.format(mod=compiled / "mod", extra=""))
     return pytester
 
 

@@ -46,12 +46,12 @@ def test_after_the_hangs(p):
 EXPECTED = [
     "*_ test_hangs_on_every_rank _*",
     "*- rank 0 -*",
-    "E*Failed: Timeout (>8.0s) from pytest-timeout.",
+    "E*Failed: Timeout (>4.0s) from pytest-timeout.",
     "*- rank 1 -*",
-    "E*Failed: Timeout (>8.0s) from pytest-timeout.",
+    "E*Failed: Timeout (>4.0s) from pytest-timeout.",
     "*_ test_hangs_on_rank_1 _*",
     "*- rank 1 -*",
-    "E*Failed: Timeout (>8.0s) from pytest-timeout.",
+    "E*Failed: Timeout (>4.0s) from pytest-timeout.",
     "*short test summary info*",
 ]
 
@@ -62,7 +62,7 @@ def test_a_per_test_timeout_ends_a_hang_with_its_own_report(tmp_path: Path, mode
     pytest-timeout (signal method) fails the test, the session goes on. A child run is
     not itself timed: its tests are, one by one, in the child."""
     (tmp_path / "test_hangs.py").write_text(SUITE)
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-ra", "--timeout=8"]
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-ra", "--timeout=4"]
     if mode == "mpiexec --with-mpi":
         command = [MPIEXEC, "-n", "2", *command, "--with-mpi"]
     done = subprocess.run(

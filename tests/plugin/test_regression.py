@@ -971,12 +971,12 @@ def test_a_perturbation_that_hangs_is_stopped_and_skipped(suite: pytest.Pytester
     suite.runpytest().assert_outcomes(failed=1)
     suite.runpytest().assert_outcomes(passed=1)
     result = suite.runpytest_subprocess(
-        "--nrn-calibrate", "--nrn-calibrate-timeout=15", timeout=170
+        "--nrn-calibrate", "--nrn-calibrate-timeout=6", timeout=170
     )
     result.assert_outcomes(passed=1)
     text = result.stdout.str()
     assert (
-        "threads=2: skipped, as the test did not end within 15 s (a deadlock? NEURON's threads do not survive a fork)"
+        "threads=2: skipped, as the test did not end within 6 s (a deadlock? NEURON's threads do not survive a fork)"
         in text
     ), text
     assert re.search(
