@@ -17,8 +17,7 @@ envs="${PATCH_MPI_ENVS:-$repo}"
 install() {
     local venv="$1"; shift
     [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-    if ! { "$venv/bin/python" -m pip install --upgrade pip \
-           && "$venv/bin/python" -m pip install "$@" \
+    if ! { "$venv/bin/python" -m pip install "$@" \
            && "$venv/bin/python" -m pip install -e "$repo[test]"; } >"$venv/install.log" 2>&1; then
         cat "$venv/install.log"
         echo "installation into $venv failed (the log is above)" >&2

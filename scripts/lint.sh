@@ -3,7 +3,7 @@
 #   ruff check, ruff format --check, mypy --strict over patch/ and pytest_patch/.
 # `ruff check --fix . && ruff format .` repairs most of what it reports.
 set -euo pipefail
-source "$(dirname "$0")/setup-venv.sh"
+PATCH_EXTRAS="test,mpich,lint" source "$(dirname "$0")/setup-venv.sh"
 echo "== ruff"
 python -m ruff check .
 python -m ruff format --check .

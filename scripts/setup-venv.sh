@@ -1,24 +1,38 @@
 #!/usr/bin/env bash
-# Sourced by the other scripts: make a virtual environment with the project, its test
-# extras and the mpich wheel installed (editable), and put it first on PATH. pip's output
-# is kept in $venv/install.log and shown only when the installation fails. An environment
-# already installed from this pyproject.toml is used as it is.
+# Sourced by the other scripts: make a virtual environment with the project and the extras
+# in $PATCH_EXTRAS (default: test,mpich; lint.sh adds lint) installed (editable), and put
+# it first on PATH. pip's output is kept in $venv/install.log and shown only when the
+# installation fails. An environment already installed from this pyproject.toml with
+# these extras (or more) is used as it is.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 venv="${PATCH_VENV:-.venv}"
+extras="${PATCH_EXTRAS:-test,mpich}"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 log="$venv/install.log"
 stamp="$venv/.patch-installed"
-wanted="$(sha256sum pyproject.toml | cut -d' ' -f1) $PWD"
-if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
-    echo "== installing Patch and its test extras into $venv (log: $log)"
-    if ! { "$venv/bin/python" -m pip install --upgrade pip \
-           && "$venv/bin/python" -m pip install -e '.[test,mpich]'; } >"$log" 2>&1; then
+project="$(sha256sum pyproject.toml | cut -d' ' -f1) $PWD"
+installed_extras=""
+read -r installed_sha installed_path installed_extras < "$stamp" 2>/dev/null || true
+up_to_date=0
+if [ "${installed_sha:-} ${installed_path:-}" = "$project" ]; then
+    up_to_date=1
+    for extra in ${extras//,/ }; do
+        case ",$installed_extras," in *",$extra,"*) ;; *) up_to_date=0 ;; esac
+    done
+fi
+if [ "$up_to_date" = 0 ]; then
+    # The extras installed before stay (an install for lint.sh also serves the tests).
+    if [ "${installed_sha:-} ${installed_path:-}" = "$project" ] && [ -n "$installed_extras" ]; then
+        extras="$installed_extras,$extras"
+    fi
+    echo "== installing Patch with [$extras] into $venv (log: $log)"
+    if ! "$venv/bin/python" -m pip install -e ".[$extras]" >"$log" 2>&1; then
         cat "$log"
         echo "installation failed (the log is above)" >&2
         exit 1
     fi
-    echo "$wanted" > "$stamp"
+    echo "$project $extras" > "$stamp"
 fi
 case "$venv" in /*) ;; *) venv="$PWD/$venv" ;; esac
 export PATH="$venv/bin:$PATH"
