@@ -23,8 +23,10 @@ if [ "${installed_sha:-} ${installed_path:-}" = "$project" ]; then
 fi
 if [ "$up_to_date" = 0 ]; then
     # The extras installed before stay (an install for lint.sh also serves the tests).
-    if [ "${installed_sha:-} ${installed_path:-}" = "$project" ] && [ -n "$installed_extras" ]; then
-        extras="$installed_extras,$extras"
+    if [ "${installed_sha:-} ${installed_path:-}" = "$project" ]; then
+        for extra in ${installed_extras//,/ }; do
+            case ",$extras," in *",$extra,"*) ;; *) extras="$extras,$extra" ;; esac
+        done
     fi
     echo "== installing Patch with [$extras] into $venv (log: $log)"
     if ! "$venv/bin/python" -m pip install -e ".[$extras]" >"$log" 2>&1; then
