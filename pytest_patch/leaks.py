@@ -75,6 +75,10 @@ def configure(config: pytest.Config) -> None:
     config.pluginmanager.register(simulator, "pytest-patch-simulator")
 
 
+# A variable the run system (stdrun.hoc) declares: whether it was loaded.
+_RUN_SYSTEM_MARK = "v_init"
+
+
 class Simulator:
     """The session's NEURON: the baseline each test starts from, and the leak check."""
 
@@ -103,16 +107,27 @@ class Simulator:
         Read before the first test that runs once NEURON is started (so no test has
         changed them yet), completed with the run system's own settings when a test
         first asks for the simulator (which loads ``stdrun.hoc``). When NEURON was first
-        started inside a test, NEURON's own defaults stand in for what that test changed.
+        started inside a test, or its run system first loaded by one, NEURON's own defaults
+        stand in for what that test changed.
         """
         if self._baseline is None:
             # Started here, NEURON is at its defaults: no fresh interpreter is needed.
             started_now = "neuron" not in sys.modules
+            # A test loaded the run system after the first part was read (a test without
+            # the p fixture, say): its settings are that test's, not NEURON's.
+            loaded_by_a_test = (
+                not started_now
+                and self._early is not None
+                and _RUN_SYSTEM_MARK not in self._early.values
+                and sys.modules["neuron"].h.name_declared(_RUN_SYSTEM_MARK) == 5
+            )
             patch.p.load_stdrun()
             h = patch.transform(patch.p)
             if self._early is None and self._ran_without_neuron and not started_now:
                 self._early = pristine()
             values = GlobalState.capture(h).values
+            if loaded_by_a_test:
+                values.update(pristine().values)
             values.update(self._early.values if self._early else {})
             values["t"] = 0.0
             self._baseline = GlobalState(values).bind(h)

@@ -239,3 +239,26 @@ def test_objects_left_by_a_test_without_p_are_reported_to_the_next_p_test(pytest
         "left soma."
     ) in out
     assert "shared" not in out[out.index("take part in this test's") :].split("\n")[0]
+
+
+def test_a_test_without_p_that_loads_the_run_system_does_not_set_its_baseline(pytester):
+    # NEURON is started at import, the run system only by the first test, which changes it
+    # without the p fixture: the next tests still start from NEURON's own run settings.
+    pytester.makeconftest(CONFTEST_STARTS_NEURON)
+    pytester.makepyfile(
+        test_first="""
+        from neuron import h
+
+        def test_loads_the_run_system_and_changes_it():
+            h.load_file("stdrun.hoc")
+            h.v_init, h.tstop, h.steps_per_ms = -70, 7, 10
+
+        def test_uses_p(p):
+            assert (p.v_init, p.tstop, p.steps_per_ms) == (-65, 5, 40)
+
+        def test_again(p):
+            assert (p.v_init, p.tstop, p.steps_per_ms) == (-65, 5, 40)
+    """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3)
