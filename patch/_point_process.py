@@ -31,7 +31,6 @@ class PointProcess(HocObject):
     _plain: Any
     _plain_view: Any
     _refs_slot: Any  # the class's _refs slot
-    _event: bool  # whether NEURON's event queue may point at an instance
     get_segment: Any  # NEURON's methods, from the hoc class
     has_loc: Any
     #: Artificial cells (NetStim, IntFire1, ...) live on no section.
@@ -43,7 +42,7 @@ class PointProcess(HocObject):
                 if not args:
                     self = _hoc_new(cls, hocbase=cls._hoc_type)
                     cls._plain.__set__(self, None)
-                    _track(self, cls._refs_slot, None, cls._event)
+                    _track(self, cls._refs_slot, None)
                     return self
             elif len(args) == 1:
                 where = args[0]
@@ -78,7 +77,7 @@ class PointProcess(HocObject):
                     return _new(cls, args, kwargs)
                 self = _hoc_new(cls, segment, hocbase=cls._hoc_type)
                 cls._plain.__set__(self, None)
-                _track(self, cls._refs_slot, section, cls._event)
+                _track(self, cls._refs_slot, section)
                 return self
         return _new(cls, args, kwargs)
 
@@ -90,9 +89,6 @@ class PointProcess(HocObject):
         result = self.baseattr("loc")(*args, **({} if sec is None else {"sec": sec}))
         _graph.move(self, previous, self.get_segment().sec if self.has_loc() else None)
         return result
-
-    def _event_object(self) -> bool:
-        return self._mechanism.netcon_target
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise ArgumentError(
@@ -257,7 +253,8 @@ def point_process_class(name: str) -> type:
         made: Any = type(name, (PointProcess, HocBaseObject), namespace, hoc_type=getattr(h, name))
         made._plain = made.__dict__["_plain_view"]
         made._refs_slot = made.__dict__["_refs"]
-        _graph.register_class(made)
-        made._event = mechanism.netcon_target  # NEURON's event queue may point at it
+        # NEURON hands point processes back (nc.syn()); its event queue may point at a
+        # NetCon target.
+        _graph.register_class(made, handed_back=True, event_object=mechanism.netcon_target)
         _classes[name] = cls = made
     return cls
