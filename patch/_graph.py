@@ -1,15 +1,17 @@
 """The reference graph: the one place where edges between Patch objects are made and cut.
 
-Each Patch object keeps, in its ``_refs`` slot, what it depends on: nothing (``None``), the
-one object it depends on, or a set once it has two or more. Edges always run both ways,
-so holding any one object of a model keeps the whole connected model alive, and dropping
-all of them leaves a cycle that ``gc.collect()`` frees. The graph also finds the one
+Each Patch object keeps, in its ``_refs`` slot (and, for point processes and NetCons, a
+second slot ``_refs2``), what it depends on: nothing, one or two objects directly, or a set
+once there are more. Edges always run both ways, so holding any one object of a model
+keeps the whole connected model alive, and dropping all of them leaves a cycle that
+``gc.collect()`` frees. The graph also finds the one
 Python object of a NEURON object that NEURON hands back (``nc.syn()``).
 
 Python's cyclic garbage collector runs after every few hundred objects it tracks are
 made, so each one a Patch object adds costs time in every model that builds many. A
-point process is one such object (itself), not three: its one edge needs no set, and its
-entry in the registry of handed-back objects is two numbers, not a weak reference.
+point process is one such object (itself), not three: its edges to its section and a
+NetCon need no set, and its entry in the registry of handed-back objects is two numbers,
+not a weak reference.
 """
 
 from __future__ import annotations
@@ -116,23 +118,33 @@ def lookup(obj: Any) -> Any:
     return obj
 
 
-#: The ``_refs`` slot of each class, as (read, write), or ``None`` for a class outside the
-#: graph (NEURON's own): reading the slot through its descriptor skips NEURON's attribute
+#: The ``_refs`` slots of each class, as (read, write, read the second, write the second;
+#: the last two ``None`` for a class with one slot), or ``None`` for a class outside the
+#: graph (NEURON's own): reading a slot through its descriptor skips NEURON's attribute
 #: look-up (a section's range variables, a hoc object's names), which comes first on
 #: ``obj._refs``.
 _slots: dict[type, Any] = {}
 
 
+def _accessors(cls: type) -> Any:
+    first = getattr(cls, "_refs", None)  # a subclass of a Patch class inherits the slots
+    if not isinstance(first, MemberDescriptorType):
+        return None
+    second = getattr(cls, "_refs2", None)
+    if isinstance(second, MemberDescriptorType):
+        return (first.__get__, first.__set__, second.__get__, second.__set__)
+    return (first.__get__, first.__set__, None, None)
+
+
 def register_class(cls: type, *, handed_back: bool = False, event_object: bool = False) -> None:
-    """Make ``cls`` (with a ``_refs`` slot) a class of the graph's nodes.
+    """Make ``cls`` (with a ``_refs`` slot, and optionally ``_refs2``) a class of the graph.
 
     ``handed_back``: NEURON hands instances back (``nc.syn()``), so each is registered as the
     one Python object of its NEURON object; the class's ``__del__`` takes it out of the
     registry again. ``event_object``: NEURON's event queue may point at instances, so their
     freeing is counted (see ``freed_event_objects``).
     """
-    slot = cls.__dict__["_refs"]
-    _slots[cls] = (slot.__get__, slot.__set__)
+    _slots[cls] = _accessors(cls)
     if handed_back:
         cls.__del__ = _forget_event_object if event_object else _forget  # type: ignore[attr-defined]
         _by_id.add(cls)
@@ -140,21 +152,26 @@ def register_class(cls: type, *, handed_back: bool = False, event_object: bool =
             _event_classes.add(cls)
 
 
-def _slot_of(cls: type) -> Any:
-    """``cls``'s ``_refs`` slot as (read, write), or ``None``; remembered for ``cls``."""
-    slot = getattr(cls, "_refs", None)  # a subclass of a Patch class inherits the slot
-    found = (slot.__get__, slot.__set__) if isinstance(slot, MemberDescriptorType) else None
-    _slots[cls] = found
+def _slots_of(cls: type) -> Any:
+    """``cls``'s accessors (see ``_slots``), remembered for ``cls``."""
+    found = _slots[cls] = _accessors(cls)
     return found
+
+
+# What an object depends on is in its slots: ``_refs`` holds nothing (``None``), one object
+# or a set of all of them; ``_refs2``, where the class has it, a second object while
+# ``_refs`` holds the first. Only the second edge of a class without ``_refs2``, or the third
+# of one with it, makes a set: a point process with its section and one NetCon, and a NetCon
+# with its source and target, need none.
 
 
 def _hold(holder: Any, other: Any) -> None:
     """``holder`` keeps ``other`` alive, if ``holder`` is a node of the graph."""
     cls = type(holder)
-    slot = _slots[cls] if cls in _slots else _slot_of(cls)
-    if slot is None:
+    slots = _slots[cls] if cls in _slots else _slots_of(cls)
+    if slots is None:
         return
-    read, write = slot
+    read, write, read2, write2 = slots
     try:
         refs = read(holder)
     except AttributeError:  # not set up yet (a Section between __new__ and __init__)
@@ -164,39 +181,56 @@ def _hold(holder: Any, other: Any) -> None:
     elif refs is None:
         write(holder, other)
     elif refs is not other:
-        write(holder, {refs, other})
+        if read2 is None:
+            write(holder, {refs, other})
+            return
+        second = read2(holder)
+        if second is None:
+            write2(holder, other)
+        elif second is not other:
+            write(holder, {refs, second, other})
+            write2(holder, None)
 
 
 def _let_go(holder: Any, other: Any) -> None:
     """``holder`` no longer keeps ``other`` alive."""
     cls = type(holder)
-    slot = _slots[cls] if cls in _slots else _slot_of(cls)
-    if slot is None:
+    slots = _slots[cls] if cls in _slots else _slots_of(cls)
+    if slots is None:
         return
-    read, write = slot
+    read, write, read2, write2 = slots
     try:
         refs = read(holder)
     except AttributeError:
         return
     if type(refs) is set:
         refs.discard(other)
+        return
+    second = None if read2 is None else read2(holder)
+    if second is not None and (second is other or second == other):
+        write2(holder, None)
     elif refs is not None and (refs is other or refs == other):
-        write(holder, None)
+        write(holder, second)  # the second, if any, becomes the first
+        if second is not None:
+            write2(holder, None)
 
 
 def _held(obj: Any) -> Any:
     """What ``obj`` keeps alive, as an iterable."""
     cls = type(obj)
-    slot = _slots[cls] if cls in _slots else _slot_of(cls)
-    if slot is None:
+    slots = _slots[cls] if cls in _slots else _slots_of(cls)
+    if slots is None:
         return ()
     try:
-        refs = slot[0](obj)
+        refs = slots[0](obj)
     except AttributeError:
         return ()
     if type(refs) is set:
         return refs
-    return () if refs is None else (refs,)
+    if refs is None:
+        return ()
+    second = None if slots[2] is None else slots[2](obj)
+    return (refs,) if second is None else (refs, second)
 
 
 def track(obj: Any, *dependencies: Any, returned_by_neuron: bool = False) -> None:
@@ -206,10 +240,12 @@ def track(obj: Any, *dependencies: Any, returned_by_neuron: bool = False) -> Non
     registered as the one Python object of its NEURON object (its class was registered
     with ``handed_back=True``).
     """
-    # The class's own slot, set directly: a wrapper's __setattr__ is for NEURON's names.
+    # The class's own slots, set directly: a wrapper's __setattr__ is for NEURON's names.
     cls = type(obj)
-    slot = _slots[cls] if cls in _slots else _slot_of(cls)
-    slot[1](obj, None)
+    slots = _slots[cls] if cls in _slots else _slots_of(cls)
+    slots[1](obj, None)
+    if slots[3] is not None:
+        slots[3](obj, None)
     if returned_by_neuron:
         _register(obj)
     for dependency in dependencies:
@@ -217,22 +253,21 @@ def track(obj: Any, *dependencies: Any, returned_by_neuron: bool = False) -> Non
             link(obj, dependency)
 
 
-def track_returned(obj: Any, slot: Any, dependency: Any, other: Any = None) -> None:
+def track_returned(obj: Any, dependency: Any, other: Any = None) -> None:
     """``track(obj, dependency, other, returned_by_neuron=True)``, for the paths that make
-    most objects (a point process, a NetCon): ``slot`` is the ``_refs`` slot of ``obj``'s
-    class; ``dependency`` and ``other`` may be ``None``."""
-    if other is None:
-        slot.__set__(obj, dependency)  # nothing, or the one object it depends on
-        if dependency is not None:
-            _hold(dependency, obj)
-    elif dependency is None:
-        slot.__set__(obj, other)
-        _hold(other, obj)
-    else:
-        slot.__set__(obj, {dependency, other})
+    most objects (a point process, a NetCon: classes with both slots); ``dependency`` and
+    ``other`` may be ``None``."""
+    cls = type(obj)
+    slots = _slots[cls] if cls in _slots else _slots_of(cls)
+    if dependency is None:
+        dependency, other = other, None
+    slots[1](obj, dependency)  # nothing, or the first object it depends on
+    slots[3](obj, other if other is not dependency else None)
+    if dependency is not None:
         _hold(dependency, obj)
-        _hold(other, obj)
-    if type(obj) in _by_id:
+        if other is not None and other is not dependency:
+            _hold(other, obj)
+    if cls in _by_id:
         _wrappers[hash(obj)] = id(obj)
     else:
         _register(obj)

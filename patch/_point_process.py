@@ -30,7 +30,6 @@ class PointProcess(HocObject):
     #: made on the first attribute set; each class has its own.
     _plain: Any
     _plain_view: Any
-    _refs_slot: Any  # the class's _refs slot
     get_segment: Any  # NEURON's methods, from the hoc class
     has_loc: Any
     #: Artificial cells (NetStim, IntFire1, ...) live on no section.
@@ -42,7 +41,7 @@ class PointProcess(HocObject):
                 if not args:
                     self = _hoc_new(cls, hocbase=cls._hoc_type)
                     cls._plain.__set__(self, None)
-                    _track(self, cls._refs_slot, None)
+                    _track(self, None)
                     return self
             elif len(args) == 1:
                 where = args[0]
@@ -77,7 +76,7 @@ class PointProcess(HocObject):
                     return _new(cls, args, kwargs)
                 self = _hoc_new(cls, segment, hocbase=cls._hoc_type)
                 cls._plain.__set__(self, None)
-                _track(self, cls._refs_slot, section)
+                _track(self, section)
                 return self
         return _new(cls, args, kwargs)
 
@@ -242,7 +241,7 @@ def point_process_class(name: str) -> type:
     if cls is None:
         mechanism = point_processes()[name]
         namespace = {
-            "__slots__": ("_refs", "_plain_view"),
+            "__slots__": ("_refs", "_refs2", "_plain_view"),
             "__module__": "patch",
             "__qualname__": name,
             "artificial": mechanism.artificial,
@@ -252,7 +251,6 @@ def point_process_class(name: str) -> type:
         }
         made: Any = type(name, (PointProcess, HocBaseObject), namespace, hoc_type=getattr(h, name))
         made._plain = made.__dict__["_plain_view"]
-        made._refs_slot = made.__dict__["_refs"]
         # NEURON hands point processes back (nc.syn()); its event queue may point at a
         # NetCon target.
         _graph.register_class(made, handed_back=True, event_object=mechanism.netcon_target)

@@ -176,9 +176,9 @@ def test_a_point_process_is_one_object_for_the_garbage_collector():
     assert _tracked_per_call(p.NetStim) == 1
 
 
-def test_a_connected_synapse_costs_the_collector_five_objects():
-    # The synapse, stimulus and NetCon; the synapse's two edges (section, NetCon) and the
-    # NetCon's two (synapse, stimulus) are sets. Raw NEURON's objects are untracked.
+def test_a_connected_synapse_costs_the_collector_three_objects():
+    # The synapse, stimulus and NetCon, and no container: the synapse's two edges
+    # (section, NetCon) and the NetCon's two (synapse, stimulus) fit its two slots.
     section = p.Section()
 
     def connected():
@@ -186,7 +186,7 @@ def test_a_connected_synapse_costs_the_collector_five_objects():
         stimulus = p.NetStim()
         return p.NetCon(stimulus, synapse)
 
-    assert _tracked_per_call(connected) == 5
+    assert _tracked_per_call(connected) == 3
 
 
 def test_a_subclass_with_its_own_finalizer_is_handed_back_and_freed():
@@ -210,3 +210,34 @@ def test_a_subclass_with_its_own_finalizer_is_handed_back_and_freed():
     assert freed == [True]
     assert h.List("ExpSyn").count() == 0
     assert netcon.syn() is None
+
+
+def test_edges_beyond_two_slots_and_moves_keep_what_they_should():
+    # A synapse holds its section and one NetCon in its slots; a second NetCon makes a
+    # set; moving it to another section or dropping its section keeps the rest.
+    a, b = p.Section(name="a"), p.Section(name="b")
+    synapse = p.ExpSyn(a(0.5))
+    assert patch.references(synapse) == {a}
+    first = p.NetCon(None, synapse)
+    assert patch.references(synapse) == {a, first}
+    synapse.loc(b(0.5))
+    assert patch.references(synapse) == {b, first}
+    assert synapse not in patch.references(a)
+    second = p.NetCon(p.NetStim(), synapse)
+    assert patch.references(synapse) == {b, first, second}
+    synapse.loc(a(0.5))
+    assert patch.references(synapse) == {a, first, second}
+    stimulus = second.pre()
+    assert patch.references(second) == {synapse, stimulus}
+    assert patch.references(stimulus) == {second}
+    del first, second, stimulus, b
+    gc.collect()
+    assert h.List("NetCon").count() == 2, "the synapse holds both NetCons"
+    del synapse
+    gc.collect()
+    assert h.List("NetCon").count() == 2, "the section holds the synapse"
+    del a
+    gc.collect()
+    assert h.List("NetCon").count() == 0
+    assert h.List("ExpSyn").count() == 0
+    assert h.List("NetStim").count() == 0
