@@ -126,6 +126,7 @@ class NetCon(HocObject, hoc.NetCon):
 
 _netcon_new = hoc.NetCon.__new__
 _plain = NetCon.__dict__["_plain_view"]
+_read_plain = _plain.__get__
 _graph.register_class(NetCon, handed_back=True, event_object=True)
 _track = _graph.track_returned
 #: The NetCon variables a plain view sets (``weight`` is set by index).
@@ -135,7 +136,7 @@ RECEIVERS: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 
 
 def _plain_of(netcon: Any) -> Any:
-    plain = netcon._plain_view
+    plain = _read_plain(netcon)  # not netcon._plain_view: NEURON's look-up comes first
     if plain is None:
         plain = plain_view(netcon)
         _plain.__set__(netcon, plain)

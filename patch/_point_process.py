@@ -30,6 +30,7 @@ class PointProcess(HocObject):
     #: made on the first attribute set; each class has its own.
     _plain: Any
     _plain_view: Any
+    _read_plain: Any  # _plain.__get__
     get_segment: Any  # NEURON's methods, from the hoc class
     has_loc: Any
     #: Artificial cells (NetStim, IntFire1, ...) live on no section.
@@ -99,11 +100,15 @@ class PointProcess(HocObject):
         # NEURON's rule for subclasses keeps an attribute it does not know as a Python
         # attribute: `pp._ref_p = x` would leave the POINTER unset, and a misspelled
         # `clamp.duration = 10` would change nothing. Raw NEURON refuses both; so does Patch.
-        if name in self._known:
-            plain = self._plain_view
+        # The class's names and the slot are read through the class: `self._known` and
+        # `self._plain_view` go through NEURON's attribute look-up first, which costs more
+        # than the set itself.
+        cls = type(self)
+        if name in cls._known:
+            plain = cls._read_plain(self)
             if plain is None:
                 plain = plain_view(self)
-                type(self)._plain.__set__(self, plain)
+                cls._plain.__set__(self, plain)
             try:
                 setattr(plain, name, value)
             except TypeError as error:
@@ -251,6 +256,7 @@ def point_process_class(name: str) -> type:
         }
         made: Any = type(name, (PointProcess, HocBaseObject), namespace, hoc_type=getattr(h, name))
         made._plain = made.__dict__["_plain_view"]
+        made._read_plain = made._plain.__get__
         # NEURON hands point processes back (nc.syn()); its event queue may point at a
         # NetCon target.
         _graph.register_class(made, handed_back=True, event_object=mechanism.netcon_target)
