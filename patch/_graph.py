@@ -4,8 +4,8 @@ Each Patch object keeps, in its ``_refs`` slot (and, for point processes and Net
 second slot ``_refs2``), what it depends on: nothing, one or two objects directly, or a set
 once there are more. Edges always run both ways, so holding any one object of a model
 keeps the whole connected model alive, and dropping all of them leaves a cycle that
-``gc.collect()`` frees. The graph also finds the one
-Python object of a NEURON object that NEURON hands back (``nc.syn()``).
+``gc.collect()`` frees. The graph also finds the one Python object of a NEURON object that
+NEURON hands back (``nc.syn()``).
 
 Python's cyclic garbage collector runs after every few hundred objects it tracks are
 made, so each one a Patch object adds costs time in every model that builds many. A
