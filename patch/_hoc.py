@@ -35,16 +35,7 @@ class HocObject:
         return self
 
     def _setup(self, *dependencies: Any) -> None:
-        _graph.track(
-            self,
-            *dependencies,
-            returned_by_neuron=self._returned_by_neuron,
-            event_object=self._returned_by_neuron and self._event_object(),
-        )
-
-    def _event_object(self) -> bool:
-        """Whether NEURON's event queue may point at this object."""
-        return False
+        _graph.track(self, *dependencies, returned_by_neuron=self._returned_by_neuron)
 
     def __str__(self) -> str:
         return hoc.HocObject.__repr__(self)  # NEURON's text ("ExpSyn[0]"), as with raw h

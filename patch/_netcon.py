@@ -29,11 +29,8 @@ class NetCon(HocObject, hoc.NetCon):
     Holding the NetCon keeps its source, target and their sections alive.
     """
 
-    __slots__ = ("_refs", "_plain_view", "__weakref__")
+    __slots__ = ("_refs", "_refs2", "_plain_view", "__weakref__")
     _returned_by_neuron = True
-
-    def _event_object(self) -> bool:
-        return True
 
     def __new__(cls, source: Any = None, target: Any = None, *args: Any, **kwargs: Any) -> NetCon:
         target_mechanism = getattr(type(target), "_mechanism", None)
@@ -49,7 +46,7 @@ class NetCon(HocObject, hoc.NetCon):
                 raise _not_a_target(target)
             self = _netcon_new(cls, source, target)
             _plain.__set__(self, None)
-            _track(self, _refs, target, True, source)
+            _track(self, target, source)
             if type(target).__name__ == "NetStim":  # Patch's classes are named so
                 _simulation.watch_netcon(self, target)
             return self
@@ -129,8 +126,8 @@ class NetCon(HocObject, hoc.NetCon):
 
 _netcon_new = hoc.NetCon.__new__
 _plain = NetCon.__dict__["_plain_view"]
-_refs = NetCon.__dict__["_refs"]
-_graph.register_class(NetCon)
+_read_plain = _plain.__get__
+_graph.register_class(NetCon, handed_back=True, event_object=True)
 _track = _graph.track_returned
 #: The NetCon variables a plain view sets (``weight`` is set by index).
 _VARIABLES = frozenset({"delay", "threshold"})
@@ -139,7 +136,7 @@ RECEIVERS: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 
 
 def _plain_of(netcon: Any) -> Any:
-    plain = netcon._plain_view
+    plain = _read_plain(netcon)  # not netcon._plain_view: NEURON's look-up comes first
     if plain is None:
         plain = plain_view(netcon)
         _plain.__set__(netcon, plain)

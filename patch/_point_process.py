@@ -30,8 +30,7 @@ class PointProcess(HocObject):
     #: made on the first attribute set; each class has its own.
     _plain: Any
     _plain_view: Any
-    _refs_slot: Any  # the class's _refs slot
-    _event: bool  # whether NEURON's event queue may point at an instance
+    _read_plain: Any  # _plain.__get__
     get_segment: Any  # NEURON's methods, from the hoc class
     has_loc: Any
     #: Artificial cells (NetStim, IntFire1, ...) live on no section.
@@ -43,7 +42,7 @@ class PointProcess(HocObject):
                 if not args:
                     self = _hoc_new(cls, hocbase=cls._hoc_type)
                     cls._plain.__set__(self, None)
-                    _track(self, cls._refs_slot, None, cls._event)
+                    _track(self, None)
                     return self
             elif len(args) == 1:
                 where = args[0]
@@ -78,7 +77,7 @@ class PointProcess(HocObject):
                     return _new(cls, args, kwargs)
                 self = _hoc_new(cls, segment, hocbase=cls._hoc_type)
                 cls._plain.__set__(self, None)
-                _track(self, cls._refs_slot, section, cls._event)
+                _track(self, section)
                 return self
         return _new(cls, args, kwargs)
 
@@ -91,9 +90,6 @@ class PointProcess(HocObject):
         _graph.move(self, previous, self.get_segment().sec if self.has_loc() else None)
         return result
 
-    def _event_object(self) -> bool:
-        return self._mechanism.netcon_target
-
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise ArgumentError(
             f"{self.hname()} is a point process, not a section: it cannot be called. "
@@ -104,11 +100,15 @@ class PointProcess(HocObject):
         # NEURON's rule for subclasses keeps an attribute it does not know as a Python
         # attribute: `pp._ref_p = x` would leave the POINTER unset, and a misspelled
         # `clamp.duration = 10` would change nothing. Raw NEURON refuses both; so does Patch.
-        if name in self._known:
-            plain = self._plain_view
+        # The class's names and the slot are read through the class: `self._known` and
+        # `self._plain_view` go through NEURON's attribute look-up first, which costs more
+        # than the set itself.
+        cls = type(self)
+        if name in cls._known:
+            plain = cls._read_plain(self)
             if plain is None:
                 plain = plain_view(self)
-                type(self)._plain.__set__(self, plain)
+                cls._plain.__set__(self, plain)
             try:
                 setattr(plain, name, value)
             except TypeError as error:
@@ -246,7 +246,7 @@ def point_process_class(name: str) -> type:
     if cls is None:
         mechanism = point_processes()[name]
         namespace = {
-            "__slots__": ("_refs", "_plain_view"),
+            "__slots__": ("_refs", "_refs2", "_plain_view"),
             "__module__": "patch",
             "__qualname__": name,
             "artificial": mechanism.artificial,
@@ -256,8 +256,9 @@ def point_process_class(name: str) -> type:
         }
         made: Any = type(name, (PointProcess, HocBaseObject), namespace, hoc_type=getattr(h, name))
         made._plain = made.__dict__["_plain_view"]
-        made._refs_slot = made.__dict__["_refs"]
-        _graph.register_class(made)
-        made._event = mechanism.netcon_target  # NEURON's event queue may point at it
+        made._read_plain = made._plain.__get__
+        # NEURON hands point processes back (nc.syn()); its event queue may point at a
+        # NetCon target.
+        _graph.register_class(made, handed_back=True, event_object=mechanism.netcon_target)
         _classes[name] = cls = made
     return cls

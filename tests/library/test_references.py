@@ -146,3 +146,98 @@ def test_neuron_hands_back_the_one_wrapper_of_a_synapse_on_any_section(where):
     del raw_netcon, syn, section  # a Patch section keeps its synapse: dropped as well
     gc.collect()
     assert h.List("ExpSyn").count() == 0, "the wrapper is freed with what held it"
+
+
+def _tracked_per_call(make, n=200):
+    """How many objects Python's cyclic collector tracks per ``make()`` kept alive."""
+    make()  # first use: classes and caches are made
+    gc.collect()
+    gc.disable()
+    try:
+        before = len(gc.get_objects())
+        kept = []
+        for _ in range(n):
+            kept.append(make())
+        tracked = len(gc.get_objects()) - before - 1  # the list
+    finally:
+        gc.enable()
+    del kept
+    return tracked / n
+
+
+def test_a_point_process_is_one_object_for_the_garbage_collector():
+    # The collector runs after every few hundred tracked objects are made: each extra one
+    # per synapse makes a model that builds thousands pay for more collections. Its one
+    # edge (to its section) needs no set, and the registry behind nc.syn() no weak
+    # reference.
+    section = p.Section()
+    assert _tracked_per_call(lambda: p.ExpSyn(section(0.5))) == 1
+    assert _tracked_per_call(lambda: p.ExpSyn(section)) == 1
+    assert _tracked_per_call(p.NetStim) == 1
+
+
+def test_a_connected_synapse_costs_the_collector_three_objects():
+    # The synapse, stimulus and NetCon, and no container: the synapse's two edges
+    # (section, NetCon) and the NetCon's two (synapse, stimulus) fit its two slots.
+    section = p.Section()
+
+    def connected():
+        synapse = p.ExpSyn(section)
+        stimulus = p.NetStim()
+        return p.NetCon(stimulus, synapse)
+
+    assert _tracked_per_call(connected) == 3
+
+
+def test_a_subclass_with_its_own_finalizer_is_handed_back_and_freed():
+    # A subclass whose __del__ replaces Patch's is registered through a weak reference:
+    # nc.syn() still gives it back, and once it is freed NEURON's object is no longer
+    # mistaken for it.
+    freed = []
+
+    class Counted(p.ExpSyn):
+        __slots__ = ()
+
+        def __del__(self):
+            freed.append(True)
+
+    section = p.Section()
+    synapse = Counted(section(0.5))
+    netcon = h.NetCon(None, synapse)
+    assert p.NetCon(None, synapse).syn() is synapse
+    del synapse, section
+    gc.collect()
+    assert freed == [True]
+    assert h.List("ExpSyn").count() == 0
+    assert netcon.syn() is None
+
+
+def test_edges_beyond_two_slots_and_moves_keep_what_they_should():
+    # A synapse holds its section and one NetCon in its slots; a second NetCon makes a
+    # set; moving it to another section or dropping its section keeps the rest.
+    a, b = p.Section(name="a"), p.Section(name="b")
+    synapse = p.ExpSyn(a(0.5))
+    assert patch.references(synapse) == {a}
+    first = p.NetCon(None, synapse)
+    assert patch.references(synapse) == {a, first}
+    synapse.loc(b(0.5))
+    assert patch.references(synapse) == {b, first}
+    assert synapse not in patch.references(a)
+    second = p.NetCon(p.NetStim(), synapse)
+    assert patch.references(synapse) == {b, first, second}
+    synapse.loc(a(0.5))
+    assert patch.references(synapse) == {a, first, second}
+    stimulus = second.pre()
+    assert patch.references(second) == {synapse, stimulus}
+    assert patch.references(stimulus) == {second}
+    del first, second, stimulus, b
+    gc.collect()
+    assert h.List("NetCon").count() == 2, "the synapse holds both NetCons"
+    del synapse
+    gc.collect()
+    assert h.List("NetCon").count() == 2, "the section holds the synapse"
+    del a
+    gc.collect()
+    assert h.List("NetCon").count() == 0
+    assert h.List("ExpSyn").count() == 0
+    assert h.List("NetStim").count() == 0
