@@ -970,9 +970,7 @@ def test_a_perturbation_that_hangs_is_stopped_and_skipped(suite: pytest.Pytester
     suite.makepyfile(test_cell=FORKING)
     suite.runpytest().assert_outcomes(failed=1)
     suite.runpytest().assert_outcomes(passed=1)
-    result = suite.runpytest_subprocess(
-        "--nrn-calibrate", "--nrn-calibrate-timeout=6", timeout=170
-    )
+    result = suite.runpytest_subprocess("--nrn-calibrate", "--nrn-calibrate-timeout=6", timeout=170)
     result.assert_outcomes(passed=1)
     text = result.stdout.str()
     assert (
