@@ -18,9 +18,11 @@ if command -v ccache >/dev/null && [ -z "${PATCH_NO_CCACHE:-}" ]; then
     export PATH="$venv/ccache-bin:$PATH"
 fi
 # A stuck run is a failure, not a wait: each run has a generous upper bound. The serial
-# run spreads its tests over PATCH_WORKERS pytest-xdist workers (default 2); a worker
-# that is done takes tests from the other (the tests' durations are very unequal).
+# run spreads its tests over PATCH_WORKERS pytest-xdist workers (default: one more than
+# the CPUs, since many tests wait on processes, timeouts and MPI launchers); a worker that
+# is done takes tests from the others (the tests' durations are very unequal).
 echo "== serial"
-timeout --kill-after=30 1200 python -m pytest -n "${PATCH_WORKERS:-2}" --dist worksteal "$@"
+workers="${PATCH_WORKERS:-$(($(nproc) + 1))}"
+timeout --kill-after=30 1200 python -m pytest -n "$workers" --dist worksteal "$@"
 echo "== mpiexec -n 2"
 timeout --kill-after=30 600 mpiexec -n 2 python -m pytest --with-mpi -m mpi -p no:cacheprovider "$@"
