@@ -12,8 +12,10 @@ extras="${PATCH_EXTRAS:-test,mpich}"
 log="$venv/install.log"
 stamp="$venv/.patch-installed"
 project="$(sha256sum pyproject.toml | cut -d' ' -f1) $PWD"
-installed_extras=""
-read -r installed_sha installed_path installed_extras < "$stamp" 2>/dev/null || true
+installed_sha="" installed_path="" installed_extras=""
+if [ -f "$stamp" ]; then
+    read -r installed_sha installed_path installed_extras < "$stamp" || true
+fi
 up_to_date=0
 if [ "${installed_sha:-} ${installed_path:-}" = "$project" ]; then
     up_to_date=1
