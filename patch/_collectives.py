@@ -1,17 +1,25 @@
 """Collectives over the MPI world: one protocol, raised on every rank when one fails.
 
-Broadcast runs on mpi4py. The root pickles with protocol 5 and sends large contiguous
-buffers (numpy arrays, Vectors) out of band, so they travel with one ``MPI_Bcast`` each
-and no per-byte Python work. A first message of fixed size carries a header (the root's
-verdict, the sizes that follow) and, for small data, the whole pickle: one collective per
-small broadcast. The verdict is how an error on the root becomes the same
-``BroadcastError`` on every rank instead of a hang.
+Broadcast runs on mpi4py. Every broadcast starts with one message of fixed size (2 KB):
+a byte saying what follows, then one complete pickle (protocol 5), which each receiver
+loads as it arrives. For small data, the common case, that pickle is the data itself: one
+``MPI_Bcast`` and one ``pickle.loads`` per broadcast. Otherwise it is a note:
+
+- the root's failure: how an error on the root becomes the same ``BroadcastError`` on
+  every rank instead of a hang;
+- the sizes of what follows: the data's pickle, then its large contiguous buffers
+  (numpy arrays, Vectors) out of band, one ``MPI_Bcast`` each, no per-byte Python work.
+
+A numpy array of numbers below the out-of-band size travels as its type code, shape and
+bytes, and is rebuilt the way pickle rebuilds it (``np.frombuffer(...).reshape``): its
+own pickle spends most of its time on the dtype and on looking up the functions that
+rebuild it. ``pickle.loads`` ignores the bytes after a pickle's end, so what an earlier,
+longer message left in the buffer is never read.
 """
 
 from __future__ import annotations
 
 import pickle
-import struct
 from typing import Any
 
 import numpy as np
@@ -21,17 +29,28 @@ from ._validate import is_integer
 from ._vector import Vector
 from .exceptions import BroadcastError, CollectiveError
 
-# First message: a header (status, pickle length, number of out-of-band buffers, their
-# sizes), then as much of the pickle as fits.
-_HEADER = struct.Struct("<3q")
-_MAX_BUFFERS = 13
-_INLINE_AT = _HEADER.size + 8 * _MAX_BUFFERS
 _FIRST_BYTES = 1 << 11
-_INLINE_BYTES = _FIRST_BYTES - _INLINE_AT
-_OK, _FAILED = 0, 1
+# What the first message holds (its first byte), after which pickle:
+_DATA = 0  # the data
+_ARRAY = 1  # (type code, shape, buffer) of a numpy array
+_VECTOR = 2  # a Vector's values
+_FAILED = 3  # why the root could not send its data
+_LARGE = 4  # (what the pickle that follows holds, its length, the sizes of the buffers)
+# At most this many buffers travel out of band (the rest stay in the pickle), so the note
+# that lists their sizes always fits in the first message.
+_MAX_BUFFERS = 13
 # Buffers smaller than this stay inside the pickle: a collective each would cost more.
 OUT_OF_BAND_BYTES = 1 << 16
+# The dtypes an array may have to travel as type code, shape and bytes: numpy's own
+# instances (native byte order, no metadata), so the type code gives the same dtype back.
+_DTYPES = {
+    code: np.dtype(code) for code in np.typecodes["AllInteger"] + np.typecodes["AllFloat"] + "?"
+}
 _HocObject = hoc.HocObject
+_Vector = hoc.Vector
+_ndarray = np.ndarray
+_frombuffer = np.frombuffer
+_PickleBuffer: Any = pickle.PickleBuffer  # numpy's stubs do not say arrays are buffers
 _loads = pickle.loads
 _dumps = pickle.dumps
 
@@ -44,53 +63,79 @@ class _Epoch:
     moves every rank to a fresh communicator, where no such message waits.
     """
 
-    comm: Any = world
-    entered = 0
-    channel: _Channel | None = None  # made on the first broadcast of the epoch
+    __slots__ = ("comm", "entered", "channel")
+
+    def __init__(self) -> None:
+        self.comm: Any = world
+        self.entered = 0
+        self.channel: _Channel | None = None  # made on the first broadcast of the epoch
+
+
+_epoch = _Epoch()
 
 
 def entered() -> int:
     """How many of Patch's collectives this rank has entered since the last ``renew()``."""
-    return _Epoch.entered
+    return _epoch.entered
 
 
 def renew() -> None:
     """Move every rank to a fresh communicator (collective); the count starts again at 0."""
     if world is not None and world.Get_size() > 1:
-        previous = _Epoch.comm
-        _Epoch.comm = world.Dup()
-        _Epoch.channel = None
+        previous = _epoch.comm
+        _epoch.comm = world.Dup()
+        _epoch.channel = None
         if previous is not world:
             previous.Free()
-    _Epoch.entered = 0
+    _epoch.entered = 0
 
 
 #: The number of ranks of this process's MPI world (1 without one).
 SIZE = world.Get_size() if world is not None else 1
 
 
-def broadcast(data: Any, root: Any) -> Any:
-    """Send ``data`` from rank ``root`` and return it on every rank (see ParallelContext)."""
-    _Epoch.entered += 1
-    size = SIZE
-    if not is_integer(root):
-        raise BroadcastError(f"root={root!r} is not a rank: give an int from 0 to {size - 1}.")
-    if not 0 <= root < size:
-        raise BroadcastError(
-            f"root={root!r} is not a rank of this world of {size}: give an int from 0 to "
-            f"{size - 1}."
-        )
-    channel = _Epoch.channel
-    if channel is None:
-        channel = _Epoch.channel = _Channel(_Epoch.comm, size)
-    if channel.world is None:  # the root alone: what it gets back is what it sent
-        error = _pickle(data)[2]
+def broadcast(_context: Any, data: Any, root: Any = 0) -> Any:
+    """Send ``data`` from rank ``root`` and return it on every rank (collective).
+
+    Anything picklable travels; a ``Vector`` is filled in place on ranks that pass
+    one. An unpickleable object, or a hoc object other than a Vector, on the root
+    raises ``BroadcastError`` on every rank, and the ranks stay in step.
+
+    >>> data = {"weights": np.ones(3)} if p.parallel.rank == 0 else None
+    >>> data = p.parallel.broadcast(data, root=0)
+    """
+    # This is ParallelContext.broadcast itself (``_context`` is p.parallel): a small
+    # broadcast runs in this one frame on every rank; the rest is in the helpers below.
+    epoch = _epoch
+    epoch.entered += 1
+    if type(root) is not int or not 0 <= root < SIZE:
+        root = _rank(root)
+    channel = epoch.channel or _open(epoch)
+    if channel.rank != root:
+        Bcast = channel.Bcast  # named Bcast where it is called: a rank stuck in it says so
+        Bcast(channel.view, root)
+        kind = channel.view[0]
+        if kind == _DATA:
+            return _loads(channel.body)
+        if kind == _ARRAY:
+            code, shape, buffer = _loads(channel.body)
+            return _frombuffer(buffer, _DTYPES[code]).reshape(shape)
+        return _receive(channel, kind, data, root)
+    kind, payload, buffers, error = _pickle(data)
+    if channel.Bcast is None:  # the root alone: what it gets back is what it sent
         if error is not None:
             raise BroadcastError(error)
         return data
-    if channel.rank == root:
-        return channel.send(data, int(root))
-    return channel.receive(data, int(root))
+    length = len(payload)
+    if length < _FIRST_BYTES and not buffers:
+        channel.view[0] = kind
+        channel.body[:length] = payload
+        channel.Bcast(channel.view, root)
+    else:
+        _send_large(channel, kind, payload, buffers, root)
+    if error is not None:
+        raise BroadcastError(f"{error} (raised on root {root})")
+    return data
 
 
 def allgather(data: Any) -> list[Any]:
@@ -100,7 +145,7 @@ def allgather(data: Any) -> list[Any]:
     ``CollectiveError`` on every rank (naming that rank) instead of leaving the others
     waiting.
     """
-    _Epoch.entered += 1
+    _epoch.entered += 1
     if SIZE == 1:
         return [data]
     try:
@@ -108,7 +153,7 @@ def allgather(data: Any) -> list[Any]:
         error = None
     except Exception as exception:  # anything pickle raises means: cannot be sent
         payload, error = None, f"{type(data).__name__}: {type(exception).__name__}: {exception}"
-    gathered = _Epoch.comm.allgather((error, payload))
+    gathered = _epoch.comm.allgather((error, payload))
     failed = [(rank, message) for rank, (message, _) in enumerate(gathered) if message]
     if failed:
         raise CollectiveError(
@@ -119,80 +164,57 @@ def allgather(data: Any) -> list[Any]:
     return [pickle.loads(payload) for _, payload in gathered]
 
 
+def _rank(root: Any) -> int:
+    """``root`` as the int rank it names, or ``BroadcastError``."""
+    size = SIZE
+    if not is_integer(root):
+        raise BroadcastError(f"root={root!r} is not a rank: give an int from 0 to {size - 1}.")
+    if not 0 <= root < size:
+        raise BroadcastError(
+            f"root={root!r} is not a rank of this world of {size}: give an int from 0 to "
+            f"{size - 1}."
+        )
+    return int(root)
+
+
+def _open(epoch: _Epoch) -> _Channel:
+    channel = epoch.channel = _Channel(epoch.comm, SIZE)
+    return channel
+
+
 class _Channel:
     """Broadcast over one MPI communicator (or none, in a world of one)."""
 
+    __slots__ = ("rank", "view", "body", "Bcast")
+
     def __init__(self, world: Any, size: int) -> None:
-        self.world: Any = world if world is not None and size > 1 else None
-        self.size = size
-        self.rank = world.Get_rank() if self.world is not None else 0
-        self.first = bytearray(_FIRST_BYTES)
-        self.view = memoryview(self.first)
+        alone = world is None or size == 1
+        self.rank = 0 if alone else world.Get_rank()
+        # The first message of every broadcast: the kind byte, then the pickle (body).
+        self.view = memoryview(bytearray(_FIRST_BYTES))
+        self.body = self.view[1:]
         # mpi4py's Bcast, bound once; the root is passed by position (no keyword parsing).
-        # Named Bcast where it is called: a rank stuck in it shows the MPI call's name.
-        self.Bcast: Any = self.world.Bcast if self.world is not None else None
-
-    def send(self, data: Any, root: int) -> Any:
-        payload, buffers, error = _pickle(data)
-        status = _OK
-        if error is not None:
-            payload, buffers, status = error.encode(), [], _FAILED
-        first, length, Bcast = self.first, len(payload), self.Bcast
-        _HEADER.pack_into(first, 0, status, length, len(buffers))
-        if buffers:
-            struct.pack_into(f"<{len(buffers)}q", first, _HEADER.size, *(b.nbytes for b in buffers))
-        if length <= _INLINE_BYTES:
-            first[_INLINE_AT : _INLINE_AT + length] = payload
-            Bcast(first, root)
-        else:
-            first[_INLINE_AT:] = memoryview(payload)[:_INLINE_BYTES]
-            Bcast(first, root)
-            Bcast(memoryview(payload)[_INLINE_BYTES:], root)
-        if status == _FAILED:
-            raise BroadcastError(f"{error} (raised on root {root})")
-        for buffer in buffers:
-            Bcast(buffer, root)
-        return data
-
-    def receive(self, data: Any, root: int) -> Any:
-        first, Bcast = self.first, self.Bcast
-        Bcast(first, root)
-        status, length, count = _HEADER.unpack_from(first)
-        if length > _INLINE_BYTES:
-            payload: Any = bytearray(length)
-            payload[:_INLINE_BYTES] = first[_INLINE_AT:]
-            Bcast(memoryview(payload)[_INLINE_BYTES:], root)
-        else:
-            payload = self.view[_INLINE_AT : _INLINE_AT + length]  # no copy: loads reads it
-        if status == _FAILED:
-            payload = bytes(payload)
-            raise BroadcastError(f"{payload.decode(errors='replace')} (raised on root {root})")
-        buffers = []
-        if count:
-            for size in struct.unpack_from(f"<{count}q", first, _HEADER.size):
-                buffer = np.empty(size, dtype=np.uint8)
-                Bcast(buffer, root)
-                buffers.append(buffer)
-        return _unpickle(data, payload, buffers)
+        self.Bcast: Any = None if alone else world.Bcast
 
 
-def _pickle(data: Any) -> tuple[bytes, list[memoryview], str | None]:
-    """Protocol-5 pickle of ``data`` with large buffers out of band, or an error message."""
+def _pickle(data: Any) -> tuple[int, bytes, list[memoryview], str | None]:
+    """What the first message says ``data`` is, its protocol-5 pickle, the buffers that
+    travel out of band; for data that cannot be broadcast, the failure and its message."""
+    if type(data) is _ndarray:
+        dtype = data.dtype
+        code = dtype.char
+        if _DTYPES.get(code) is dtype and data.nbytes < OUT_OF_BAND_BYTES:
+            if data.flags.c_contiguous:  # as pickle would: it keeps Fortran order
+                return _ARRAY, _dumps((code, data.shape, _PickleBuffer(data)), 5), [], None
+    kind = _DATA
     if isinstance(data, _HocObject):
-        if not isinstance(data, hoc.Vector):
-            return (
-                b"",
-                [],
-                (
-                    f"Cannot broadcast {data!r}: the only hoc objects that can be broadcast are "
-                    "Vectors. Send its data instead (e.g. a list, dict or numpy array)."
-                ),
+        if not isinstance(data, _Vector):
+            return _failure(
+                f"Cannot broadcast {data!r}: the only hoc objects that can be broadcast are "
+                "Vectors. Send its data instead (e.g. a list, dict or numpy array)."
             )
-        data = _VectorData(data.as_numpy())
+        kind, data = _VECTOR, data.as_numpy()
     buffers: list[memoryview] = []
-    if type(data) is np.ndarray and data.nbytes < OUT_OF_BAND_BYTES and not data.dtype.hasobject:
-        # A small array of numbers, the common case: its buffer stays in the pickle.
-        return _dumps(data, protocol=5), buffers, None
 
     def out_of_band(buffer: pickle.PickleBuffer) -> bool:
         try:
@@ -205,36 +227,57 @@ def _pickle(data: Any) -> tuple[bytes, list[memoryview], str | None]:
         return False
 
     try:
-        payload = pickle.dumps(data, protocol=5, buffer_callback=out_of_band)
+        payload = _dumps(data, 5, buffer_callback=out_of_band)
     except Exception as error:  # anything pickle raises means: not broadcastable
-        return (
-            b"",
-            [],
-            (
-                f"Cannot broadcast {type(data).__name__}: {type(error).__name__}: {error}. "
-                "Only picklable data can be broadcast."
-            ),
+        return _failure(
+            f"Cannot broadcast {type(data).__name__}: {type(error).__name__}: {error}. "
+            "Only picklable data can be broadcast."
         )
-    return payload, buffers, None
+    return kind, payload, buffers, None
 
 
-def _unpickle(original: Any, payload: Any, buffers: list[Any]) -> Any:
-    data = _loads(payload, buffers=buffers)
-    if type(data) is _VectorData:
-        if isinstance(original, hoc.Vector):
-            original.from_python(data.values)
+def _failure(message: str) -> tuple[int, bytes, list[memoryview], str]:
+    return _FAILED, _dumps(message, 5), [], message
+
+
+def _send_large(
+    channel: _Channel, kind: int, payload: bytes, buffers: list[memoryview], root: int
+) -> None:
+    """The root's side of a broadcast whose pickle does not fit in the first message or
+    that has buffers out of band: a note of their sizes, the pickle, each buffer."""
+    note = _dumps((kind, len(payload), [buffer.nbytes for buffer in buffers]), 5)
+    Bcast = channel.Bcast
+    channel.view[0] = _LARGE
+    channel.body[: len(note)] = note
+    Bcast(channel.view, root)
+    Bcast(payload, root)
+    for buffer in buffers:
+        Bcast(buffer, root)
+
+
+def _receive(channel: _Channel, kind: int, original: Any, root: int) -> Any:
+    """What a receiver returns (or raises) for a first message that is not all the data."""
+    if kind == _LARGE:
+        kind, length, sizes = _loads(channel.body)
+        Bcast = channel.Bcast
+        payload = bytearray(length)
+        Bcast(payload, root)
+        buffers = []
+        for size in sizes:
+            buffer = np.empty(size, dtype=np.uint8)
+            Bcast(buffer, root)
+            buffers.append(buffer)
+        received = _loads(payload, buffers=buffers)
+    else:
+        received = _loads(channel.body)
+    if kind == _FAILED:
+        raise BroadcastError(f"{received} (raised on root {root})")
+    if kind == _ARRAY:
+        code, shape, buffer = received
+        return _frombuffer(buffer, _DTYPES[code]).reshape(shape)
+    if kind == _VECTOR:
+        if isinstance(original, _Vector):
+            original.from_python(received)
             return original
-        return Vector(data.values)
-    return data
-
-
-class _VectorData:
-    """A Vector's values on their way through pickle."""
-
-    __slots__ = ("values",)
-
-    def __init__(self, values: np.ndarray) -> None:
-        self.values = values
-
-    def __reduce__(self) -> Any:
-        return (_VectorData, (self.values,))
+        return Vector(received)
+    return received

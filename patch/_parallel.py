@@ -145,18 +145,9 @@ class ParallelContext(HocObject, hoc.ParallelContext):
         """The number of ranks."""
         return int(self.nhost())
 
-    def broadcast(self, data: Any, root: int = 0) -> Any:
-        """Send ``data`` from rank ``root`` and return it on every rank (collective).
-
-        Anything picklable travels; a ``Vector`` is filled in place on ranks that pass
-        one. An unpickleable object, or a hoc object other than a Vector, on the root
-        raises ``BroadcastError`` on every rank, and the ranks stay in step.
-
-        >>> data = {"weights": np.ones(3)} if p.parallel.rank == 0 else None
-        >>> data = p.parallel.broadcast(data, root=0)
-        """
-        # On the MPI world, whose size _collectives read once (``self.size`` asks NEURON).
-        return _collectives.broadcast(data, root)
+    # Send ``data`` from rank ``root`` and return it on every rank (collective): the
+    # function itself, so that a small broadcast runs in one Python frame.
+    broadcast = _collectives.broadcast
 
     @property
     def collectives_entered(self) -> int:
