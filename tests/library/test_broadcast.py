@@ -185,3 +185,81 @@ def test_resynchronize_drops_a_broadcast_that_one_rank_never_received():
     assert pc.collectives_entered == 0
     assert pc.broadcast(5 if pc.rank == 0 else None, root=0) == 5
     assert pc.broadcast(np.arange(3) if pc.rank == 0 else None, root=0).tolist() == [0, 1, 2]
+
+
+def small_arrays():
+    """Arrays under the out-of-band size, of every layout and dtype family."""
+    base = np.arange(24, dtype=np.float64).reshape(4, 6)
+    read_only = np.arange(5, dtype=np.int16)
+    read_only.flags.writeable = False
+    return {
+        "float64": np.arange(128, dtype=np.float64),
+        "0-d": np.array(3.5),
+        "empty 2d": np.zeros((0, 3), dtype=np.int32),
+        "2d": base,
+        "fortran": np.asfortranarray(base),
+        "strided": base[:, ::2],
+        "read-only": read_only,
+        "big-endian": np.arange(6, dtype=">i4"),
+        "float16": np.linspace(0, 1, 7, dtype=np.float16),
+        "complex64": np.array([1 + 2j, np.nan], dtype=np.complex64),
+        "bool": np.array([True, False, True]),
+        "int8": np.arange(-3, 3, dtype=np.int8),
+        "uint64": np.array([2**64 - 1], dtype=np.uint64),
+        "longlong": np.arange(4, dtype=np.longlong),
+        "nan": np.array([np.nan, -0.0, np.inf]),
+        "structured": np.zeros(3, dtype=[("gid", np.int64), ("t", np.float64)]),
+        "datetime": np.array(["2020-01-01"], dtype="datetime64[D]"),
+        "strings": np.array(["a", "bc"]),
+        "objects": np.array([{"a": 1}, None], dtype=object),
+        "metadata": np.arange(3, dtype=np.dtype(np.float64, metadata={"unit": "mV"})),
+        "subclass": np.ma.masked_array([1.0, 2.0], mask=[False, True]),
+        "32 KB": np.arange(4096, dtype=np.float64),
+    }
+
+
+def describe(array):
+    """What pickle keeps of an array: type, dtype (with metadata), shape, layout, flags,
+    contents."""
+    return (
+        type(array).__name__,
+        array.dtype.str,
+        array.dtype.metadata,
+        array.shape,
+        array.strides,
+        array.flags.c_contiguous,
+        array.flags.f_contiguous,
+        array.flags.writeable,
+        array.tolist() if array.dtype.hasobject else array.tobytes(),
+        np.ma.getmaskarray(array).tolist() if isinstance(array, np.ma.MaskedArray) else None,
+    )
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.parametrize("name", sorted(small_arrays()))
+def test_small_arrays_arrive_as_pickle_rebuilds_them(name):
+    import pickle
+
+    array = small_arrays()[name]
+    received = p.parallel.broadcast(array if p.parallel.rank == 0 else None, root=0)
+    expected = pickle.loads(pickle.dumps(array, protocol=5))
+    if p.parallel.rank == 0:
+        expected = array  # the root gets back what it sent
+    assert everywhere(describe(received) == describe(expected)) == [True] * p.parallel.size
+
+
+class LongRefusal:
+    """Refuses to be pickled with a message longer than the first message of a broadcast."""
+
+    def __reduce__(self):
+        raise ValueError("no: " + "x" * 5000)
+
+
+@pytest.mark.mpi(min_size=2)
+def test_a_failure_longer_than_the_first_message_reaches_every_rank():
+    pc = p.parallel
+    result = outcome(pc.broadcast, LongRefusal() if pc.rank == 0 else None, root=0)
+    results = everywhere(result)
+    assert {kind for kind, _ in results} == {"BroadcastError"}, results
+    assert all("x" * 5000 in message and "raised on root 0" in message for _, message in results)
+    assert all(everywhere(pc.broadcast("next" if pc.rank == 0 else None) == "next"))
