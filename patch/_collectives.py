@@ -20,6 +20,7 @@ longer message left in the buffer is never read.
 from __future__ import annotations
 
 import pickle
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -121,7 +122,14 @@ def broadcast(_context: Any, data: Any, root: Any = 0) -> Any:
             code, shape, buffer = _loads(channel.body)
             return _frombuffer(buffer, _DTYPES[code]).reshape(shape)
         return _receive(channel, kind, data, root)
-    kind, payload, buffers, error = _pickle(data)
+    if type(data) is _ndarray or isinstance(data, _HocObject):
+        kind, payload, buffers, error = _pickle(data)
+    else:  # plain data, the common case: pickled here, without a frame of its own
+        kind, buffers, error = _DATA, [], None
+        try:
+            payload = _dumps(data, 5, buffer_callback=partial(_out_of_band, buffers))
+        except Exception as exception:  # anything pickle raises means: not broadcastable
+            kind, payload, buffers, error = _refusal(data, exception)
     if channel.Bcast is None:  # the root alone: what it gets back is what it sent
         if error is not None:
             raise BroadcastError(error)
@@ -198,8 +206,9 @@ class _Channel:
 
 
 def _pickle(data: Any) -> tuple[int, bytes, list[memoryview], str | None]:
-    """What the first message says ``data`` is, its protocol-5 pickle, the buffers that
-    travel out of band; for data that cannot be broadcast, the failure and its message."""
+    """What the first message says ``data`` (a numpy array, a hoc object, anything) is,
+    its protocol-5 pickle, the buffers that travel out of band; for data that cannot be
+    broadcast, the failure and its message."""
     if type(data) is _ndarray:
         dtype = data.dtype
         code = dtype.char
@@ -215,25 +224,31 @@ def _pickle(data: Any) -> tuple[int, bytes, list[memoryview], str | None]:
             )
         kind, data = _VECTOR, data.as_numpy()
     buffers: list[memoryview] = []
-
-    def out_of_band(buffer: pickle.PickleBuffer) -> bool:
-        try:
-            raw = buffer.raw()
-        except BufferError:
-            return True
-        if raw.nbytes < OUT_OF_BAND_BYTES or len(buffers) == _MAX_BUFFERS:
-            return True
-        buffers.append(raw)
-        return False
-
     try:
-        payload = _dumps(data, 5, buffer_callback=out_of_band)
-    except Exception as error:  # anything pickle raises means: not broadcastable
-        return _failure(
-            f"Cannot broadcast {type(data).__name__}: {type(error).__name__}: {error}. "
-            "Only picklable data can be broadcast."
-        )
+        payload = _dumps(data, 5, buffer_callback=partial(_out_of_band, buffers))
+    except Exception as exception:  # anything pickle raises means: not broadcastable
+        return _refusal(data, exception)
     return kind, payload, buffers, None
+
+
+def _out_of_band(buffers: list[memoryview], buffer: pickle.PickleBuffer) -> bool:
+    """Pickle's buffer callback on the root: whether ``buffer`` stays in the pickle (or
+    travels on its own, added to ``buffers``)."""
+    try:
+        raw = buffer.raw()
+    except BufferError:
+        return True
+    if raw.nbytes < OUT_OF_BAND_BYTES or len(buffers) == _MAX_BUFFERS:
+        return True
+    buffers.append(raw)
+    return False
+
+
+def _refusal(data: Any, error: Exception) -> tuple[int, bytes, list[memoryview], str]:
+    return _failure(
+        f"Cannot broadcast {type(data).__name__}: {type(error).__name__}: {error}. "
+        "Only picklable data can be broadcast."
+    )
 
 
 def _failure(message: str) -> tuple[int, bytes, list[memoryview], str]:
