@@ -1,6 +1,6 @@
 """The wrapper's cost where model code spends it: the shapes of real model scripts.
 
-    python benchmarks/bench_model.py [--runs 5] [--only NAME ...] [--mpi-runs 5]
+    python benchmarks/bench_model.py [--runs 5] [--only NAME ...] [--mpi-runs 11]
 
 Each case runs in a fresh ``python -c`` that imports only ``p`` or only ``h`` (the same
 source code), ``h`` and ``p`` interleaved, ``--runs`` times each. A child times its
@@ -26,10 +26,13 @@ Cases:
 - ``graphs``: build, drop and ``gc.collect()`` 10 000 synapse graphs (two sections, an
   ExpSyn, a NetStim, a NetCon), the collection also timed alone;
 - ``sec.L``, ``seg.v``, ``sec(0.5).v``: 200 000 reads and writes each;
-- ``broadcast``: under ``mpiexec -n 2`` (a fresh world per run), one 1 KB broadcast
-  (numpy array, dict) after a barrier, ``p.parallel.broadcast`` against mpi4py's
-  ``comm.bcast`` in the same process, blocks interleaved; printed as Patch's throughput
-  over mpi4py's (higher is better, so ``≥ 1`` is the goal there).
+- ``broadcast``: under ``mpiexec -n 2``, one 1 KB broadcast (numpy array, dict) after a
+  barrier, ``p.parallel.broadcast`` against mpi4py's ``comm.bcast`` in the same process:
+  20 pairs of adjacent blocks of 100 (order alternating), each block's time the slower
+  rank's; a world's ratio is the median over its pairs, and the printed one the median
+  over ``--mpi-runs`` fresh worlds (11), with the spread of the worlds' ratios, which
+  differ more between worlds than within one. Printed as Patch's throughput over
+  mpi4py's (higher is better, so ``≥ 1`` is the goal there).
 
 Machines are noisy: compare ratios from one run, not seconds across runs.
 """
@@ -310,7 +313,7 @@ def section_against_segment(runs: int) -> dict[str, float]:
 # -- broadcast under mpiexec -n 2 ------------------------------------------------------
 
 BROADCAST_CHILD = textwrap.dedent("""\
-    import json, time
+    import json, statistics, time
     import numpy as np
     from patch import p
     from mpi4py import MPI
@@ -320,36 +323,46 @@ BROADCAST_CHILD = textwrap.dedent("""\
         "dict": {"ids": [1 << 40 | i for i in range(28)],
                  "values": [i * 0.5 for i in range(28)], "label": ["x"]},
     }
-    COUNT, BLOCKS = 200, 10
+    COUNT, PAIRS = 100, 20
+    pc = p.parallel
     def patch_bcast(data):
-        return p.parallel.broadcast(data, root=0)
+        return pc.broadcast(data, root=0)
     def mpi4py_bcast(data):
         return comm.bcast(data, root=0)
+    def block(send, data):
+        spent = 0.0
+        for _ in range(COUNT):
+            comm.Barrier()
+            start = time.perf_counter()
+            send(data)
+            spent += time.perf_counter() - start
+        # The broadcast ends when the last rank has it: the slower rank's time counts.
+        return comm.allreduce(spent / COUNT, op=MPI.MAX)
     figures = {}
-    for kind, data in payloads.items():
-        p.parallel.broadcast(data, root=0)
-        comm.bcast(data, root=0)  # first uses out of the way for both
-        spent = {"patch": 0.0, "mpi4py": 0.0}
-        for block in range(BLOCKS):
-            order = ("patch", "mpi4py") if block % 2 == 0 else ("mpi4py", "patch")
+    for kind, payload in payloads.items():
+        data = payload if comm.rank == 0 else None
+        block(patch_bcast, data)
+        block(mpi4py_bcast, data)  # first uses out of the way for both
+        times = {"patch": [], "mpi4py": []}
+        for pair in range(PAIRS):
+            order = ("patch", "mpi4py") if pair % 2 == 0 else ("mpi4py", "patch")
             for method in order:
                 send = patch_bcast if method == "patch" else mpi4py_bcast
-                for _ in range(COUNT):
-                    comm.Barrier()
-                    start = time.perf_counter()
-                    send(data if comm.rank == 0 else None)
-                    spent[method] += time.perf_counter() - start
-        figures[kind] = {m: spent[m] / (COUNT * BLOCKS) for m in spent}
-    # The broadcast ends when the last rank has it: the slower rank's time counts.
-    figures = {kind: {m: comm.allreduce(v, op=MPI.MAX) for m, v in d.items()}
-               for kind, d in figures.items()}
+                times[method].append(block(send, data))
+        figures[kind] = {
+            "patch": statistics.median(times["patch"]),
+            "mpi4py": statistics.median(times["mpi4py"]),
+            # Throughput ratio of each pair of adjacent blocks: mpi4py's time / Patch's.
+            "ratio": statistics.median(m / q for m, q in zip(times["mpi4py"], times["patch"])),
+        }
     if comm.rank == 0:
         print("BENCH", json.dumps(figures), flush=True)
 """)
 
 
-def broadcast(runs: int) -> dict[str, dict[str, float]]:
-    """Per payload: median seconds per broadcast and the median throughput ratio."""
+def broadcast(runs: int) -> dict[str, dict[str, Any]]:
+    """Per payload: median seconds per broadcast and throughput ratio over fresh worlds, and
+    the spread of the worlds' ratios (each world's ratio: the median of its block pairs)."""
     mpiexec = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or "mpiexec"
     per_run = []
     for _ in range(runs):
@@ -363,15 +376,16 @@ def broadcast(runs: int) -> dict[str, dict[str, float]]:
             timeout=600,
         )
         per_run.append(_bench_line(done, "broadcast run"))
-    return {
-        kind: {
+    figures: dict[str, dict[str, Any]] = {}
+    for kind in per_run[0]:
+        ratios = sorted(run[kind]["ratio"] for run in per_run)
+        figures[kind] = {
             "mpi4py": statistics.median(run[kind]["mpi4py"] for run in per_run),
             "patch": statistics.median(run[kind]["patch"] for run in per_run),
-            # throughput ratio: mpi4py's time / Patch's time
-            "ratio": statistics.median(run[kind]["mpi4py"] / run[kind]["patch"] for run in per_run),
+            "ratio": statistics.median(ratios),
+            "worlds": ratios,
         }
-        for kind in per_run[0]
-    }
+    return figures
 
 
 def _fmt(seconds: float) -> str:
@@ -383,7 +397,7 @@ def _fmt(seconds: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="fresh runs per case and simulator")
-    parser.add_argument("--mpi-runs", type=int, default=5, help="fresh mpiexec runs (0: skip)")
+    parser.add_argument("--mpi-runs", type=int, default=11, help="fresh mpiexec runs (0: skip)")
     parser.add_argument("--only", nargs="*", help="case names to run (default: all)")
     args = parser.parse_args()
     wanted = set(args.only or [])
@@ -407,12 +421,25 @@ def main() -> None:
             flush=True,
         )
     if args.mpi_runs > 0 and (not wanted or "broadcast" in wanted):
-        print(f"\n1 KB broadcast after a barrier, 2 ranks, median of {args.mpi_runs} fresh worlds")
-        print(f"{'payload':10} {'mpi4py':>12} {'patch':>12} {'throughput patch/mpi4py':>24}  goal")
+        print(
+            f"\n1 KB broadcast after a barrier, 2 ranks: {args.mpi_runs} fresh worlds, each "
+            "20 pairs of interleaved blocks; median over worlds of each world's median pair"
+        )
+        print(
+            f"{'payload':10} {'mpi4py':>12} {'patch':>12} {'throughput patch/mpi4py':>24}  "
+            f"{'goal':6} worlds' ratios: min, quartiles, max"
+        )
         for kind, figures in broadcast(args.mpi_runs).items():
+            ratios = figures["worlds"]
+            quartiles = (
+                statistics.quantiles(ratios, n=4, method="inclusive")
+                if len(ratios) > 1
+                else ratios * 3
+            )
+            spread = [ratios[0], *quartiles, ratios[-1]]
             print(
                 f"{kind:10} {_fmt(figures['mpi4py'])} {_fmt(figures['patch'])} "
-                f"{figures['ratio']:24.2f}  >= 1",
+                f"{figures['ratio']:24.2f}  {'>= 1':6} " + " ".join(f"{r:.2f}" for r in spread),
                 flush=True,
             )
 
