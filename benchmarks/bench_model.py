@@ -324,9 +324,8 @@ BROADCAST_CHILD = textwrap.dedent("""\
                  "values": [i * 0.5 for i in range(28)], "label": ["x"]},
     }
     COUNT, PAIRS = 100, 20
-    pc = p.parallel
     def patch_bcast(data):
-        return pc.broadcast(data, root=0)
+        return p.parallel.broadcast(data, root=0)
     def mpi4py_bcast(data):
         return comm.bcast(data, root=0)
     def block(send, data):

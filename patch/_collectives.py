@@ -47,6 +47,9 @@ OUT_OF_BAND_BYTES = 1 << 16
 _DTYPES = {
     code: np.dtype(code) for code in np.typecodes["AllInteger"] + np.typecodes["AllFloat"] + "?"
 }
+# Builtin containers and scalars (not their subclasses): no hoc object, no numpy array at
+# the top, so nothing to look at before pickling.
+_PLAIN = frozenset({dict, list, tuple, set, frozenset, str, bytes, int, float, bool, type(None)})
 _HocObject = hoc.HocObject
 _Vector = hoc.Vector
 _ndarray = np.ndarray
@@ -122,14 +125,15 @@ def broadcast(_context: Any, data: Any, root: Any = 0) -> Any:
             code, shape, buffer = _loads(channel.body)
             return _frombuffer(buffer, _DTYPES[code]).reshape(shape)
         return _receive(channel, kind, data, root)
-    if type(data) is _ndarray or isinstance(data, _HocObject):
-        kind, payload, buffers, error = _pickle(data)
-    else:  # plain data, the common case: pickled here, without a frame of its own
-        kind, buffers, error = _DATA, [], None
+    if type(data) in _PLAIN:  # the common case: pickled here, without a frame of its own
+        buffers: list[memoryview] = []
+        kind, error = _DATA, None
         try:
             payload = _dumps(data, 5, buffer_callback=partial(_out_of_band, buffers))
         except Exception as exception:  # anything pickle raises means: not broadcastable
             kind, payload, buffers, error = _refusal(data, exception)
+    else:
+        kind, payload, buffers, error = _pickle(data)
     if channel.Bcast is None:  # the root alone: what it gets back is what it sent
         if error is not None:
             raise BroadcastError(error)
@@ -206,9 +210,9 @@ class _Channel:
 
 
 def _pickle(data: Any) -> tuple[int, bytes, list[memoryview], str | None]:
-    """What the first message says ``data`` (a numpy array, a hoc object, anything) is,
-    its protocol-5 pickle, the buffers that travel out of band; for data that cannot be
-    broadcast, the failure and its message."""
+    """What the first message says ``data`` (a numpy array, a hoc object, anything not
+    plain) is, its protocol-5 pickle, the buffers that travel out of band; for data that
+    cannot be broadcast, the failure and its message."""
     if type(data) is _ndarray:
         dtype = data.dtype
         code = dtype.char
