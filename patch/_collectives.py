@@ -36,7 +36,7 @@ _DATA = 0  # the data
 _ARRAY = 1  # (type code, shape, buffer) of a numpy array
 _VECTOR = 2  # a Vector's values
 _FAILED = 3  # why the root could not send its data
-_LARGE = 4  # (what the pickle that follows holds, its length, the sizes of the buffers)
+_LARGE = 4  # (what the pickle holds, the pickle or its length, the sizes of the buffers)
 # At most this many buffers travel out of band (the rest stay in the pickle), so the note
 # that lists their sizes always fits in the first message.
 _MAX_BUFFERS = 13
@@ -263,13 +263,18 @@ def _send_large(
     channel: _Channel, kind: int, payload: bytes, buffers: list[memoryview], root: int
 ) -> None:
     """The root's side of a broadcast whose pickle does not fit in the first message or
-    that has buffers out of band: a note of their sizes, the pickle, each buffer."""
-    note = _dumps((kind, len(payload), [buffer.nbytes for buffer in buffers]), 5)
+    that has buffers out of band: a note of the sizes, holding the pickle too when it is
+    small (as it is beside large out-of-band buffers); the pickle if not; each buffer."""
+    sizes = [buffer.nbytes for buffer in buffers]
+    # At most 13 sizes: a note holding a pickle of half the first message still fits.
+    inline = len(payload) < _FIRST_BYTES // 2
+    note = _dumps((kind, payload if inline else len(payload), sizes), 5)
     Bcast = channel.Bcast
     channel.view[0] = _LARGE
     channel.body[: len(note)] = note
     Bcast(channel.view, root)
-    Bcast(payload, root)
+    if not inline:
+        Bcast(payload, root)
     for buffer in buffers:
         Bcast(buffer, root)
 
@@ -277,10 +282,11 @@ def _send_large(
 def _receive(channel: _Channel, kind: int, original: Any, root: int) -> Any:
     """What a receiver returns (or raises) for a first message that is not all the data."""
     if kind == _LARGE:
-        kind, length, sizes = _loads(channel.body)
+        kind, payload, sizes = _loads(channel.body)
         Bcast = channel.Bcast
-        payload = bytearray(length)
-        Bcast(payload, root)
+        if type(payload) is int:  # the pickle's length: the pickle follows
+            payload = bytearray(payload)
+            Bcast(payload, root)
         buffers = []
         for size in sizes:
             buffer = np.empty(size, dtype=np.uint8)
