@@ -20,6 +20,7 @@ longer message left in the buffer is never read.
 from __future__ import annotations
 
 import pickle
+import struct
 from functools import partial
 from typing import Any
 
@@ -36,10 +37,15 @@ _DATA = 0  # the data
 _ARRAY = 1  # (type code, shape, buffer) of a numpy array
 _VECTOR = 2  # a Vector's values
 _FAILED = 3  # why the root could not send its data
-_LARGE = 4  # (what the pickle holds, the pickle or its length, the sizes of the buffers)
-# At most this many buffers travel out of band (the rest stay in the pickle), so the note
-# that lists their sizes always fits in the first message.
+_LARGE = 4  # not a pickle: a header, the buffers' sizes, the start of the pickle
+_HEADER = struct.Struct("<3q")  # what the pickle holds, its length, the number of buffers
+# At most this many buffers travel out of band (the rest stay in the pickle): their sizes
+# have a fixed place in the first message of a large broadcast, the pickle's start follows.
 _MAX_BUFFERS = 13
+_SIZES = struct.Struct(f"<{_MAX_BUFFERS}q")
+_NO_SIZES = (0,) * _MAX_BUFFERS
+_HEAD_AT = 1 + _HEADER.size + _SIZES.size
+_HEAD_BYTES = _FIRST_BYTES - _HEAD_AT
 # Buffers smaller than this stay inside the pickle: a collective each would cost more.
 OUT_OF_BAND_BYTES = 1 << 16
 # The dtypes an array may have to travel as type code, shape and bytes: numpy's own
@@ -263,18 +269,20 @@ def _send_large(
     channel: _Channel, kind: int, payload: bytes, buffers: list[memoryview], root: int
 ) -> None:
     """The root's side of a broadcast whose pickle does not fit in the first message or
-    that has buffers out of band: a note of the sizes, holding the pickle too when it is
-    small (as it is beside large out-of-band buffers); the pickle if not; each buffer."""
-    sizes = [buffer.nbytes for buffer in buffers]
-    # At most 13 sizes: a note holding a pickle of half the first message still fits.
-    inline = len(payload) < _FIRST_BYTES // 2
-    note = _dumps((kind, payload if inline else len(payload), sizes), 5)
-    Bcast = channel.Bcast
-    channel.view[0] = _LARGE
-    channel.body[: len(note)] = note
-    Bcast(channel.view, root)
-    if not inline:
-        Bcast(payload, root)
+    that has buffers out of band. The first message holds a header (what the pickle
+    holds, its length, the sizes of the buffers) and as much of the pickle as fits; then
+    the rest of the pickle, if any, and each buffer."""
+    view, length, Bcast = channel.view, len(payload), channel.Bcast
+    view[0] = _LARGE
+    _HEADER.pack_into(view, 1, kind, length, len(buffers))
+    _SIZES.pack_into(
+        view, 1 + _HEADER.size, *(b.nbytes for b in buffers), *_NO_SIZES[len(buffers) :]
+    )
+    head = min(length, _HEAD_BYTES)
+    view[_HEAD_AT : _HEAD_AT + head] = memoryview(payload)[:head]
+    Bcast(view, root)
+    if length > head:
+        Bcast(memoryview(payload)[head:], root)
     for buffer in buffers:
         Bcast(buffer, root)
 
@@ -282,13 +290,15 @@ def _send_large(
 def _receive(channel: _Channel, kind: int, original: Any, root: int) -> Any:
     """What a receiver returns (or raises) for a first message that is not all the data."""
     if kind == _LARGE:
-        kind, payload, sizes = _loads(channel.body)
-        Bcast = channel.Bcast
-        if type(payload) is int:  # the pickle's length: the pickle follows
-            payload = bytearray(payload)
-            Bcast(payload, root)
+        view, Bcast = channel.view, channel.Bcast
+        kind, length, count = _HEADER.unpack_from(view, 1)
+        payload = bytearray(length)
+        head = min(length, _HEAD_BYTES)
+        payload[:head] = view[_HEAD_AT : _HEAD_AT + head]
+        if length > head:
+            Bcast(memoryview(payload)[head:], root)
         buffers = []
-        for size in sizes:
+        for size in _SIZES.unpack_from(view, 1 + _HEADER.size)[:count]:
             buffer = np.empty(size, dtype=np.uint8)
             Bcast(buffer, root)
             buffers.append(buffer)
