@@ -1,19 +1,21 @@
 """Collectives over the MPI world: one protocol, raised on every rank when one fails.
 
-Broadcast runs on mpi4py. Every broadcast starts with one message of fixed size (2 KB):
-a byte saying what follows, then one complete pickle (protocol 5), which each receiver
-loads as it arrives. For small data, the common case, that pickle is the data itself: one
-``MPI_Bcast`` and one ``pickle.loads`` per broadcast. Otherwise it is a note:
+Broadcast runs on mpi4py. Every broadcast starts with one message of fixed size (2 KB)
+whose first byte says what the rest holds:
 
-- the root's failure: how an error on the root becomes the same ``BroadcastError`` on
-  every rank instead of a hang;
-- the sizes of what follows: the data's pickle, then its large contiguous buffers
-  (numpy arrays, Vectors) out of band, one ``MPI_Bcast`` each, no per-byte Python work.
+- small data, the common case: its whole pickle (protocol 5), so a small broadcast is
+  one ``MPI_Bcast`` and one ``pickle.loads`` on each receiver, no header to read;
+- the root's failure, pickled: how an error on the root becomes the same
+  ``BroadcastError`` on every rank instead of a hang;
+- for larger data, a header (the pickle's length, the sizes of the buffers that travel
+  out of band) and the start of the pickle; the rest of the pickle follows, then each
+  large contiguous buffer (numpy arrays, Vectors) with one ``MPI_Bcast`` of its own and
+  no per-byte Python work.
 
-A numpy array of numbers below the out-of-band size travels as its type code, shape and
-bytes, and is rebuilt the way pickle rebuilds it (``np.frombuffer(...).reshape``): its
-own pickle spends most of its time on the dtype and on looking up the functions that
-rebuild it. ``pickle.loads`` ignores the bytes after a pickle's end, so what an earlier,
+A numpy array of numbers below the out-of-band size is pickled as its type code, shape
+and buffer, and rebuilt the way pickle rebuilds it (``np.frombuffer(...).reshape``): an
+array's own pickle spends most of its time on the dtype and on finding, by name, the
+functions that rebuild it. ``pickle.loads`` stops at a pickle's end, so what an earlier,
 longer message left in the buffer is never read.
 """
 
@@ -32,7 +34,7 @@ from ._vector import Vector
 from .exceptions import BroadcastError, CollectiveError
 
 _FIRST_BYTES = 1 << 11
-# What the first message holds (its first byte), after which pickle:
+# What the first byte of the first message says the rest is (a pickle, but for _LARGE):
 _DATA = 0  # the data
 _ARRAY = 1  # (type code, shape, buffer) of a numpy array
 _VECTOR = 2  # a Vector's values
