@@ -44,9 +44,8 @@ _HEADER = struct.Struct("<3q")  # what the pickle holds, its length, the number 
 # At most this many buffers travel out of band (the rest stay in the pickle): their sizes
 # have a fixed place in the first message of a large broadcast, the pickle's start follows.
 _MAX_BUFFERS = 13
-_SIZES = struct.Struct(f"<{_MAX_BUFFERS}q")
-_NO_SIZES = (0,) * _MAX_BUFFERS
-_HEAD_AT = 1 + _HEADER.size + _SIZES.size
+_SIZES_AT = 1 + _HEADER.size
+_HEAD_AT = _SIZES_AT + 8 * _MAX_BUFFERS
 _HEAD_BYTES = _FIRST_BYTES - _HEAD_AT
 # Buffers smaller than this stay inside the pickle: a collective each would cost more.
 OUT_OF_BAND_BYTES = 1 << 16
@@ -277,9 +276,8 @@ def _send_large(
     view, length, Bcast = channel.view, len(payload), channel.Bcast
     view[0] = _LARGE
     _HEADER.pack_into(view, 1, kind, length, len(buffers))
-    _SIZES.pack_into(
-        view, 1 + _HEADER.size, *(b.nbytes for b in buffers), *_NO_SIZES[len(buffers) :]
-    )
+    if buffers:
+        struct.pack_into(f"<{len(buffers)}q", view, _SIZES_AT, *(b.nbytes for b in buffers))
     head = min(length, _HEAD_BYTES)
     view[_HEAD_AT : _HEAD_AT + head] = memoryview(payload)[:head]
     Bcast(view, root)
@@ -300,7 +298,7 @@ def _receive(channel: _Channel, kind: int, original: Any, root: int) -> Any:
         if length > head:
             Bcast(memoryview(payload)[head:], root)
         buffers = []
-        for size in _SIZES.unpack_from(view, 1 + _HEADER.size)[:count]:
+        for size in struct.unpack_from(f"<{count}q", view, _SIZES_AT) if count else ():
             buffer = np.empty(size, dtype=np.uint8)
             Bcast(buffer, root)
             buffers.append(buffer)
