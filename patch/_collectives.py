@@ -124,7 +124,7 @@ def broadcast(_context: Any, data: Any, root: Any = 0) -> Any:
     channel = epoch.channel or _open(epoch)
     if channel.rank != root:
         Bcast = channel.Bcast  # named Bcast where it is called: a rank stuck in it says so
-        Bcast(channel.view, root)
+        Bcast(channel.first, root)
         kind = channel.view[0]
         if kind == _DATA:
             return _loads(channel.body)
@@ -149,7 +149,7 @@ def broadcast(_context: Any, data: Any, root: Any = 0) -> Any:
     if length < _FIRST_BYTES and not buffers:
         channel.view[0] = kind
         channel.body[:length] = payload
-        channel.Bcast(channel.view, root)
+        channel.Bcast(channel.first, root)
     else:
         _send_large(channel, kind, payload, buffers, root)
     if error is not None:
@@ -204,7 +204,7 @@ def _open(epoch: _Epoch) -> _Channel:
 class _Channel:
     """Broadcast over one MPI communicator (or none, in a world of one)."""
 
-    __slots__ = ("rank", "view", "body", "Bcast")
+    __slots__ = ("rank", "view", "body", "first", "Bcast")
 
     def __init__(self, world: Any, size: int) -> None:
         alone = world is None or size == 1
@@ -212,6 +212,13 @@ class _Channel:
         # The first message of every broadcast: the kind byte, then the pickle (body).
         self.view = memoryview(bytearray(_FIRST_BYTES))
         self.body = self.view[1:]
+        # What Bcast is given for it: mpi4py reads a [buffer, count, type] list faster
+        # than a buffer whose format it must look up.
+        self.first: list[Any] | None = None
+        if not alone:
+            from mpi4py import MPI  # the world's own module, imported already
+
+            self.first = [self.view, _FIRST_BYTES, MPI.BYTE]
         # mpi4py's Bcast, bound once; the root is passed by position (no keyword parsing).
         self.Bcast: Any = None if alone else world.Bcast
 
@@ -280,7 +287,7 @@ def _send_large(
         struct.pack_into(f"<{len(buffers)}q", view, _SIZES_AT, *(b.nbytes for b in buffers))
     head = min(length, _HEAD_BYTES)
     view[_HEAD_AT : _HEAD_AT + head] = memoryview(payload)[:head]
-    Bcast(view, root)
+    Bcast(channel.first, root)
     if length > head:
         Bcast(memoryview(payload)[head:], root)
     for buffer in buffers:
