@@ -7,7 +7,8 @@ instruction counts do not. For each payload of ``bench_model.py``'s broadcast ca
 1 KB numpy array, a small dict), a child process is run twice under callgrind, making
 ``--calls`` and then twice as many calls, and the difference divided by ``--calls`` is
 printed: what one call costs, start-up excluded (and the garbage collector's passes over
-the objects made at start-up, by ``gc.freeze()``). The calls:
+the objects made at start-up, by ``gc.freeze()``; MPI's start-up spins for a time that
+varies, hence many calls). The calls:
 
 - ``patch send``, ``patch receive``: ``p.parallel.broadcast`` on the root and on a
   receiver of a world of two, with mpi4py's ``Bcast`` replaced by a call that does
@@ -71,8 +72,9 @@ if what == "patch receive":
 else:
     sent = data
 pickled = pickle.dumps(data, 5)
-if what == "mpi4py bcast (self)":  # only then: starting MPI spins for a while
-    from mpi4py import MPI
+if what == "mpi4py bcast (self)":
+    from mpi4py import MPI  # started already, by the channel Patch made above
+
     self_comm = MPI.COMM_SELF
 steps = {{
     "patch send": lambda: p.parallel.broadcast(sent, root=0),
