@@ -7,8 +7,7 @@ instruction counts do not. For each payload of ``bench_model.py``'s broadcast ca
 1 KB numpy array, a small dict), a child process is run twice under callgrind, making
 ``--calls`` and then twice as many calls, and the difference divided by ``--calls`` is
 printed: what one call costs, start-up excluded (and the garbage collector's passes over
-the objects made at start-up, by ``gc.freeze()``; MPI's start-up spins for a time that
-varies, hence many calls). The calls:
+the objects made at start-up, by ``gc.freeze()``). The calls:
 
 - ``patch send``, ``patch receive``: ``p.parallel.broadcast`` on the root and on a
   receiver of a world of two, with mpi4py's ``Bcast`` replaced by a call that does
@@ -49,31 +48,20 @@ calls, what = int(sys.argv[1]), sys.argv[2]
 data = {payload}
 
 
-class World:  # a world of two whose Bcast does nothing
-    rank = 0
-    def Get_rank(self):
-        return self.rank
-    def Get_size(self):
-        return 2
-    Bcast = staticmethod(slice)
-
-
-world = World()
+# A channel of a world of two whose Bcast does nothing, made without starting MPI: the
+# receiver gets the first message the root's broadcast left in it.
+channel = _collectives._Channel(None, 1)
+channel.Bcast = slice
+channel.first = [channel.view, len(channel.view), None]
 _collectives.SIZE = 2
-_collectives._epoch.comm = world
-_collectives._epoch.channel = None
-p.parallel.broadcast(data, root=0)  # the root's first message, kept by the receiver
+_collectives._epoch.channel = channel
+p.parallel.broadcast(data, root=0)
+sent = data
 if what == "patch receive":
-    first = bytes(_collectives._epoch.channel.view)
-    world.rank = 1
-    _collectives._epoch.channel = _collectives._Channel(world, 2)
-    _collectives._epoch.channel.view[:] = first
-    sent = None
-else:
-    sent = data
+    channel.rank, sent = 1, None
 pickled = pickle.dumps(data, 5)
 if what == "mpi4py bcast (self)":
-    from mpi4py import MPI  # started already, by the channel Patch made above
+    from mpi4py import MPI  # only here: MPI's start-up spins for a time that varies
 
     self_comm = MPI.COMM_SELF
 steps = {{
