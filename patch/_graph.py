@@ -165,17 +165,26 @@ def _slots_of(cls: type) -> Any:
 # with its source and target, need none.
 
 
-def _hold(holder: Any, other: Any) -> None:
-    """``holder`` keeps ``other`` alive, if ``holder`` is a node of the graph."""
+def _node(holder: Any) -> Any:
+    """``(accessors, what the _refs slot holds)`` of ``holder``, or ``None`` when it is not
+    a node of the graph (NEURON's own objects, a Section between ``__new__`` and
+    ``__init__``)."""
     cls = type(holder)
     slots = _slots[cls] if cls in _slots else _slots_of(cls)
     if slots is None:
-        return
-    read, write, read2, write2 = slots
+        return None
     try:
-        refs = read(holder)
-    except AttributeError:  # not set up yet (a Section between __new__ and __init__)
+        return slots, slots[0](holder)
+    except AttributeError:
+        return None
+
+
+def _hold(holder: Any, other: Any) -> None:
+    """``holder`` keeps ``other`` alive, if ``holder`` is a node of the graph."""
+    node = _node(holder)
+    if node is None:
         return
+    (_, write, read2, write2), refs = node
     if type(refs) is set:
         refs.add(other)
     elif refs is None:
@@ -194,15 +203,10 @@ def _hold(holder: Any, other: Any) -> None:
 
 def _let_go(holder: Any, other: Any) -> None:
     """``holder`` no longer keeps ``other`` alive."""
-    cls = type(holder)
-    slots = _slots[cls] if cls in _slots else _slots_of(cls)
-    if slots is None:
+    node = _node(holder)
+    if node is None:
         return
-    read, write, read2, write2 = slots
-    try:
-        refs = read(holder)
-    except AttributeError:
-        return
+    (_, write, read2, write2), refs = node
     if type(refs) is set:
         refs.discard(other)
         return
@@ -217,14 +221,10 @@ def _let_go(holder: Any, other: Any) -> None:
 
 def _held(obj: Any) -> Any:
     """What ``obj`` keeps alive, as an iterable."""
-    cls = type(obj)
-    slots = _slots[cls] if cls in _slots else _slots_of(cls)
-    if slots is None:
+    node = _node(obj)
+    if node is None:
         return ()
-    try:
-        refs = slots[0](obj)
-    except AttributeError:
-        return ()
+    slots, refs = node
     if type(refs) is set:
         return refs
     if refs is None:
