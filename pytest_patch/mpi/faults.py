@@ -20,6 +20,8 @@ from typing import Any
 
 #: How a rank that mpiexec ended after another rank died is described.
 KILLED_BY_LAUNCHER = "killed by SIGKILL"
+# How a rank that ended normally (or called exit(0)) is described.
+_FINISHED = "exited with status 0"
 
 # A call that only returns once every rank of a communicator takes part: mpi4py's
 # collectives and waits, NEURON's ParallelContext collectives and ``psolve`` (which
@@ -245,12 +247,20 @@ def culprit(ended: dict[int, str], size: int) -> tuple[int, str] | None:
 
     ``mpiexec`` SIGKILLs the other ranks once one dies and reaps the dying one at once,
     so the culprit is the only rank not killed by SIGKILL, even when its own status
-    was gone before anyone could read it.
+    was gone before anyone could read it; or, when some statuses are gone, the only rank
+    known to have ended otherwise.
     """
     others = [rank for rank in range(size) if ended.get(rank) != KILLED_BY_LAUNCHER]
-    if len(others) != 1 or len(ended) == 0:
+    if len(ended) == 0 or not others:
         return None
-    return others[0], ended.get(others[0], "ended first, before mpiexec killed the others")
+    if len(others) == 1:
+        return others[0], ended.get(others[0], "ended first, before mpiexec killed the others")
+    # The launcher reaps killed ranks quickly too, so some statuses may be gone: when only
+    # one rank is known to have ended on its own (and not by finishing), the others
+    # (killed, or unknown) did not end the run: had one of them ended first, the launcher
+    # would have killed this one.
+    own = [rank for rank in others if ended.get(rank, _FINISHED) != _FINISHED]
+    return (own[0], ended[own[0]]) if len(own) == 1 else None
 
 
 def called_abort(rank: int, nodeid: str, phase: str, size: int, status: int) -> Notes:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_patch.mpi.faults import culprit
+
 # Slow (mpiexec runs that crash or hang): left out of the fast subset, -m "not slow".
 pytestmark = pytest.mark.slow
 
@@ -121,6 +123,26 @@ def test_exits():
 def test_after():
     pass
 """
+
+
+@pytest.mark.parametrize(
+    ("ended", "first"),
+    [
+        # Every status read: the one rank mpiexec did not kill.
+        ({0: "killed by SIGKILL", 1: "exited with status 3"}, (1, "exited with status 3")),
+        # The culprit was reaped before anyone looked: the one rank not killed.
+        ({0: "killed by SIGKILL"}, (1, "ended first, before mpiexec killed the others")),
+        # The killed rank was reaped first (a loaded machine): the one that ended on its own.
+        ({1: "exited with status 3"}, (1, "exited with status 3")),
+        ({0: "killed by SIGSEGV"}, (0, "killed by SIGSEGV")),
+        # Not known: two ranks ended on their own, or only a rank that finished was seen.
+        ({0: "killed by SIGSEGV", 1: "exited with status 3"}, None),
+        ({0: "exited with status 0"}, None),
+        ({}, None),
+    ],
+)
+def test_the_rank_that_ended_the_run_is_told_from_how_the_ranks_ended(ended, first) -> None:
+    assert culprit(ended, 2) == first
 
 
 def test_a_rank_that_exits_is_named_as_the_one_that_died_first(tmp_path) -> None:
