@@ -91,7 +91,7 @@ class ChildRun:
         aborted = self.aborted()
         if aborted is not None:
             return aborted[0], "called MPI_Abort"
-        return culprit(self.ended, self.size)
+        return culprit(self.ended, self.size) or faults.exited(self.events)
 
     def aborted(self) -> tuple[int, str, str] | None:
         """The rank that called MPI_Abort, the test and the phase it was in, if one did:

@@ -10,6 +10,7 @@ import sys
 import termios
 import time
 from collections.abc import Callable
+from os import _exit  # the real one: Patch's own ends are not a test's os._exit
 from typing import Any, NoReturn
 
 import pytest
@@ -97,7 +98,7 @@ class Exchange:
         os.dup2(null, 2)
         mpi = sys.modules["mpi4py.MPI"]
         mpi.Comm.Abort(self.world, status)  # mpi4py's own, not an override's
-        os._exit(status)
+        _exit(status)
 
 
 #: How long :func:`_drain` waits for the launcher to read what this rank printed.
@@ -135,4 +136,4 @@ def abort_and_wait(comm: Any, status: int) -> NoReturn:
     """
     comm.Abort(status)
     time.sleep(ABORT_WAIT_SECONDS)
-    os._exit(status)
+    _exit(status)

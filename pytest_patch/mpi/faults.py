@@ -242,6 +242,18 @@ def aborted(events: dict[int, list[dict[str, Any]]]) -> tuple[int, str, str] | N
     return None
 
 
+def exited(events: dict[int, list[dict[str, Any]]]) -> tuple[int, str] | None:
+    """The one rank that ended itself with ``os._exit`` before finishing, and how."""
+    found = [
+        (rank, f"called os._exit({event.get('status')})")
+        for rank, rank_events in sorted(events.items())
+        if not any(e.get("event") == "finish" for e in rank_events)
+        for event in rank_events
+        if event.get("event") == "exit"
+    ]
+    return found[0] if len(found) == 1 else None
+
+
 def culprit(ended: dict[int, str], size: int) -> tuple[int, str] | None:
     """The one rank that ended the run, from how each ended (see ``monitor.py``).
 

@@ -24,10 +24,10 @@ from typing import Any
 from xml.etree import ElementTree
 
 if __package__:
-    from .faults import aborted, culprit
+    from .faults import aborted, culprit, exited
     from .ranklog import ended_path, log_path, read_events
 else:  # run as a script
-    from faults import aborted, culprit  # type: ignore[no-redef,import-not-found]
+    from faults import aborted, culprit, exited  # type: ignore[no-redef,import-not-found]
     from ranklog import ended_path, log_path, read_events  # type: ignore[no-redef,import-not-found]
 
 _POLL_SECONDS = 0.05
@@ -92,6 +92,8 @@ def report(root: Path, size: int, ended: dict[int, str], seen: int | None = None
     first = culprit(ended, size)
     if first is None and seen is not None:
         first = (seen, ended.get(seen, "ended before the others"))
+    if first is None:
+        first = exited(events)
     abort = aborted(events)
     if abort is not None:
         first = (abort[0], "called MPI_Abort")

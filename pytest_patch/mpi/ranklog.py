@@ -8,6 +8,7 @@ is dumped into ``rank-N.stack`` by :mod:`faulthandler` on request.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
@@ -39,12 +40,15 @@ class RankLog:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
     def write(self, event: str, **fields: Any) -> None:
-        """Append one event line."""
+        """Append one event line (``OSError`` once closed: its descriptor may be reused)."""
+        if self._fd < 0:
+            raise OSError(errno.EBADF, f"{self.path} is closed")
         line = json.dumps({"event": event, **fields}, default=str) + "\n"
         os.write(self._fd, line.encode())
 
     def close(self) -> None:
-        os.close(self._fd)
+        fd, self._fd = self._fd, -1
+        os.close(fd)
 
 
 def read_events(path: Path, *, tail: bool = False) -> list[dict[str, Any]]:

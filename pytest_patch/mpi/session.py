@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -91,6 +92,7 @@ class MPISession:
         self.log.write("start", pid=os.getpid(), host=self.host, size=self.size)
         self._current = ""  # the test this rank is in, for the record of an MPI_Abort
         _watch_aborts(self)
+        _watch_exits(self)
         self._stack_file = watchdog.arm_stack_dump(self.root, self.rank)
         if self.rank == 0 and sys.platform.startswith("linux"):  # needs /proc to see zombies
             self._start_monitor()
@@ -213,6 +215,14 @@ class MPISession:
     def pytest_runtest_logstart(self, nodeid: str) -> None:
         self._current = nodeid
         self.log.write("test", nodeid=nodeid)
+
+    def exiting(self, status: int) -> None:
+        """Record that this rank ends itself with ``os._exit`` (the watcher of the ranks
+        names it even when it cannot see which rank ended first)."""
+        try:
+            self.log.write("exit", nodeid=self._current, status=status)
+        except (OSError, ValueError):
+            pass  # the session's files are gone (pytest's last steps)
 
     def aborting(self, errorcode: int) -> None:
         """Record that this rank calls MPI_Abort (the watcher of the ranks names it)."""
@@ -456,6 +466,24 @@ def _watch_aborts(session: MPISession) -> None:
     recorded = recorded_type(world)
     recorded.patch_session = session
     setattr(mpi, "COMM_WORLD", recorded)  # noqa: B010 - a Final name in the stubs
+
+
+def _watch_exits(session: MPISession) -> None:
+    """Make ``os._exit`` in this rank (not in a process it forks) record that it was called.
+
+    A rank that ends itself this way leaves no other trace: the launcher then kills the
+    others, and on a loaded machine the watcher may see them all gone at once.
+    """
+    real: Callable[[int], NoReturn] = getattr(os._exit, "patch_real", os._exit)
+    pid = os.getpid()
+
+    def _exit(status: int) -> NoReturn:
+        if os.getpid() == pid:
+            session.exiting(status)
+        real(status)
+
+    _exit.patch_real = real  # type: ignore[attr-defined]
+    os._exit = _exit
 
 
 def gathered_errors(gathered: list[Any]) -> bool:

@@ -5,6 +5,7 @@ tests that did not run, which rank ended it)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_patch.mpi.faults import culprit
+from pytest_patch.mpi.faults import culprit, exited
+from pytest_patch.mpi.ranklog import log_path, read_events
 
 # Slow (mpiexec runs that crash or hang): left out of the fast subset, -m "not slow".
 pytestmark = pytest.mark.slow
@@ -116,6 +118,11 @@ import os
 def test_exits():
     from mpi4py import MPI
 
+    if MPI.COMM_WORLD.rank == 0:  # a process the rank forks may end itself: not the rank
+        child = os.fork()
+        if child == 0:
+            os._exit(0)
+        os.waitpid(child, 0)
     if MPI.COMM_WORLD.rank == 1:
         os._exit(3)
 
@@ -164,6 +171,12 @@ def test_a_rank_that_exits_is_named_as_the_one_that_died_first(tmp_path) -> None
     assert lines[-1] == "  test_exits.py::test_after", done.stdout
     suite = ET.parse(tmp_path / "r.xml").getroot().find("testsuite")
     assert suite is not None and suite.get("errors") == "2"
+    # The rank recorded its own end, so it is named even when the watcher sees every rank
+    # gone at once (a loaded machine); the process rank 0 forked recorded nothing.
+    root = Path(re.search(r"rank files and temporary directories in (\S+)", done.stdout)[1])
+    events = {rank: read_events(log_path(root, rank)) for rank in (0, 1)}
+    assert exited(events) == (1, "called os._exit(3)")
+    assert not [e for e in events[0] if e.get("event") == "exit"]
 
 
 DEADLOCK = """
