@@ -92,7 +92,7 @@ class MPISession:
         self.log.write("start", pid=os.getpid(), host=self.host, size=self.size)
         self._current = ""  # the test this rank is in, for the record of an MPI_Abort
         _watch_aborts(self)
-        _watch_exits(self)
+        self._unwatch_exits = _watch_exits(self)
         self._stack_file = watchdog.arm_stack_dump(self.root, self.rank)
         if self.rank == 0 and sys.platform.startswith("linux"):  # needs /proc to see zombies
             self._start_monitor()
@@ -398,6 +398,7 @@ class MPISession:
             # pytest unconfigures in a `finally:`, so an error that ends it is in flight.
             self._settle(stop_reason(sys.exc_info()[1]))
         watchdog.disarm_stack_dump(self._stack_file)
+        self._unwatch_exits()
         self.log.close()
         if not self.broken:
             return
@@ -468,8 +469,9 @@ def _watch_aborts(session: MPISession) -> None:
     setattr(mpi, "COMM_WORLD", recorded)  # noqa: B010 - a Final name in the stubs
 
 
-def _watch_exits(session: MPISession) -> None:
-    """Make ``os._exit`` in this rank (not in a process it forks) record that it was called.
+def _watch_exits(session: MPISession) -> Callable[[], None]:
+    """Make ``os._exit`` in this rank (not in a process it forks) record that it was called,
+    until the returned function puts the real one back (the session's end).
 
     A rank that ends itself this way leaves no other trace: the launcher then kills the
     others, and on a loaded machine the watcher may see them all gone at once.
@@ -484,6 +486,13 @@ def _watch_exits(session: MPISession) -> None:
 
     _exit.patch_real = real  # type: ignore[attr-defined]
     os._exit = _exit
+
+    def unwatch() -> None:
+        current: Any = os._exit
+        if current is _exit:  # not replaced since by someone else
+            os._exit = real
+
+    return unwatch
 
 
 def gathered_errors(gathered: list[Any]) -> bool:
