@@ -476,7 +476,7 @@ def _watch_exits(session: MPISession) -> Callable[[], None]:
     A rank that ends itself this way leaves no other trace: the launcher then kills the
     others, and on a loaded machine the watcher may see them all gone at once.
     """
-    real: Callable[[int], NoReturn] = getattr(os._exit, "patch_real", os._exit)
+    real: Callable[..., NoReturn] = getattr(os._exit, "patch_real", os._exit)
     pid = os.getpid()
 
     def _exit(status: int) -> NoReturn:
@@ -488,8 +488,7 @@ def _watch_exits(session: MPISession) -> Callable[[], None]:
     os._exit = _exit
 
     def unwatch() -> None:
-        current: Any = os._exit
-        if current is _exit:  # not replaced since by someone else
+        if os._exit is _exit:  # not replaced since by someone else
             os._exit = real
 
     return unwatch
