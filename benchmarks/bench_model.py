@@ -18,6 +18,8 @@ Cases:
   ``start``, ``number``, ``interval``, ``noise``, ``NetCon(stim, syn)``,
   ``weight[0] = w``, ``delay = d`` }, the loop timed;
 - ``pp_setattr``: ``ns.start = 1.0`` on a NetStim, per set;
+- ``pp_getattr``: ``ns.start`` read on a NetStim, per read;
+- ``nc_setattr``: ``nc.delay = 1.0`` on a NetCon (NetStim to ExpSyn), per set;
 - ``expsyn_segment``: ``ExpSyn(section(0.5))``, per point process;
 - ``expsyn_section``: ``p.ExpSyn(section)`` against ``p.ExpSyn(section(0.5))`` (both
   ``p``: the ratio is section / segment, interleaved inside one process per run);
@@ -106,6 +108,27 @@ def case_pp_setattr(sim: Any) -> dict[str, float]:
     start = time.perf_counter()
     for _ in range(n):
         ns.start = 1.0
+    return {"per set": (time.perf_counter() - start) / n}
+
+
+def case_pp_getattr(sim: Any) -> dict[str, float]:
+    ns = sim.NetStim()
+    n = 200_000
+    start = time.perf_counter()
+    for _ in range(n):
+        ns.start
+    return {"per read": (time.perf_counter() - start) / n}
+
+
+def case_nc_setattr(sim: Any) -> dict[str, float]:
+    section = sim.Section()
+    syn = sim.ExpSyn(section(0.5))
+    stim = sim.NetStim()  # held: raw NEURON frees a NetCon's source otherwise
+    nc = sim.NetCon(stim, syn)
+    n = 200_000
+    start = time.perf_counter()
+    for _ in range(n):
+        nc.delay = 1.0
     return {"per set": (time.perf_counter() - start) / n}
 
 
@@ -213,6 +236,8 @@ CASES: list[tuple[str, str, Callable[[Any], dict[str, float]], str]] = [
     ("sections", "20 000 sections, L/diam/nseg/hh/connect", case_sections, "<= 1.2"),
     ("synapses", "5 000 synapse+stim+netcon, configured", case_synapses, "<= 1.5"),
     ("pp_setattr", "ns.start = 1.0", case_pp_setattr, "<= 1.3"),
+    ("pp_getattr", "ns.start (read)", case_pp_getattr, "<= 1.3"),
+    ("nc_setattr", "nc.delay = 1.0", case_nc_setattr, "<= 1.3"),
     ("expsyn_segment", "ExpSyn(section(0.5))", case_expsyn_segment, "<= 1.5"),
     ("fadvance", "fadvance(), 1 hh section", case_fadvance, "<= 1.2"),
     ("read_t", "read t", case_read_t, "<= 1.2"),
