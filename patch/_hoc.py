@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import Any, TypeVar
 
 from . import _graph
 from ._boot import h, hoc
@@ -16,6 +17,59 @@ h("obfunc patch_plain_view_() { return $o1 }")
 plain_view = h.patch_plain_view_
 """``plain_view(obj)``: a plain ``hoc.HocObject`` for the NEURON object ``obj`` is (it holds
 a NEURON reference to it, not to ``obj``)."""
+
+
+def _load_speedups() -> Any:
+    """``patch._speedups`` (built from ``_speedups.c`` at installation), or ``None`` when it
+    was not built or ``PATCH_PURE_PYTHON`` is set (to anything but ``0``)."""
+    if os.environ.get("PATCH_PURE_PYTHON", "") not in ("", "0"):
+        return None
+    try:
+        from . import _speedups
+    except ImportError:
+        return None
+    _speedups.configure(plain_view, hoc.HocObject)
+    return _speedups
+
+
+_speedups = _load_speedups()
+#: Whether point processes and NetCons read and set NEURON's variables in compiled code.
+COMPILED = _speedups is not None
+#: The first base of a point process class and of NetCon: the compiled attribute access
+#: (``Attributes`` reads and sets, ``SetAttributes`` only sets) or, without it, nothing.
+Attributes: Any
+SetAttributes: Any
+if _speedups is not None:
+    Attributes, SetAttributes = _speedups.Attributes, _speedups.SetAttributes
+else:
+
+    class Attributes:  # the pure-Python stand-in: no behaviour
+        __slots__ = ()
+
+    SetAttributes = Attributes
+
+#: ``hoc.HocObject``'s own attribute set, for a name a wrapper leaves to NEURON. With the
+#: compiled slots, CPython refuses ``hoc.HocObject.__setattr__(obj, ...)`` (a base's slot
+#: may not be called past a C one), and the compiled module makes the same call.
+hoc_setattr: Any = hoc.HocObject.__setattr__ if _speedups is None else _speedups.hoc_setattr
+
+_Class = TypeVar("_Class", bound=type)
+
+
+def compiled_attributes(cls: _Class) -> _Class:
+    """Let the compiled slots of ``Attributes``/``SetAttributes`` run first for ``cls``.
+
+    CPython calls a C base's attribute slot directly only when no class before it defines
+    ``__setattr__`` (``__getattr__``) in Python, so the class's own methods move to
+    ``_python_setattr`` (``_python_getattr``), which the C code calls for every case it
+    does not do itself. Without the compiled module the class stays as written.
+    """
+    if COMPILED:
+        for name, moved in (("__setattr__", "_python_setattr"), ("__getattr__", "_python_getattr")):
+            if name in vars(cls):
+                setattr(cls, moved, vars(cls)[name])
+                delattr(cls, name)
+    return cls
 
 
 class HocObject:

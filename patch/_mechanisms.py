@@ -160,6 +160,17 @@ def _names(kind: int) -> set[str]:
     return names
 
 
+def scalar_variables(name: str) -> frozenset[str]:
+    """The range variables of the mechanism ``name`` that hold one number (not arrays)."""
+    standard = h.MechanismStandard(name, 0)  # 0: PARAMETER, ASSIGNED and STATE
+    variable = h.ref("")
+    scalars = set()
+    for i in range(int(standard.count())):
+        if int(standard.name(variable, i)) == 1:
+            scalars.add(variable[0])
+    return frozenset(scalars)
+
+
 def density_mechanisms() -> set[str]:
     """The names of every density mechanism NEURON knows (``hh``, ``pas``, ions, ...)."""
     return _names(0)

@@ -9,7 +9,7 @@ from typing import Any
 
 from . import _graph, _simulation
 from ._boot import h, hoc, nrn
-from ._hoc import HocObject, plain_view
+from ._hoc import HocObject, SetAttributes, compiled_attributes, hoc_setattr, plain_view
 from ._mechanisms import is_point_process, mechanism_of
 from ._transform import check_alive, implements, is_pointer, resolve_segment, transform
 from .exceptions import (
@@ -21,7 +21,8 @@ from .exceptions import (
 )
 
 
-class NetCon(HocObject, hoc.NetCon):
+@compiled_attributes
+class NetCon(SetAttributes, HocObject, hoc.NetCon):
     """``h.NetCon`` from a section, segment or cell to a point process.
 
     ``NetCon(source, target, threshold=None, delay=None, weight=None)``: a section or
@@ -31,6 +32,9 @@ class NetCon(HocObject, hoc.NetCon):
 
     __slots__ = ("_refs", "_refs2", "_plain_view", "__weakref__")
     _returned_by_neuron = True
+    #: What the compiled ``__setattr__`` (``_hoc.COMPILED``) sets on the plain view itself;
+    #: ``threshold`` goes through the Python code, which warns for a receiving NetCon.
+    _fast_set = frozenset({"delay"})
 
     def __new__(cls, source: Any = None, target: Any = None, *args: Any, **kwargs: Any) -> NetCon:
         target_mechanism = getattr(type(target), "_mechanism", None)
@@ -113,7 +117,7 @@ class NetCon(HocObject, hoc.NetCon):
             except TypeError as error:
                 raise ArgumentError(f"NetCon.{name} = {value!r}: {error}.") from None
         else:
-            hoc.HocObject.__setattr__(self, name, value)
+            hoc_setattr(self, name, value)
 
     def syn(self) -> Any:
         """The target, as the same Python object that was connected."""

@@ -7,15 +7,23 @@ from typing import Any, ClassVar
 
 from . import _graph
 from ._boot import HocBaseObject, h, hoc, nrn
-from ._hoc import HocObject, plain_view
-from ._mechanisms import Mechanism, point_processes
+from ._hoc import (
+    COMPILED,
+    Attributes,
+    HocObject,
+    compiled_attributes,
+    hoc_setattr,
+    plain_view,
+)
+from ._mechanisms import Mechanism, point_processes, scalar_variables
 from ._stack import require_section
 from ._transform import check_alive, implements, is_pointer, resolve_segment, transform
 from ._validate import is_number
 from .exceptions import ArgumentError, SegmentPositionError, UnknownAttributeError
 
 
-class PointProcess(HocObject):
+@compiled_attributes
+class PointProcess(Attributes, HocObject):
     """Mixed into every point process class: a Section means its Segment 0.5.
 
     Keyword arguments other than ``sec`` set attributes: ``p.ExpSyn(s, tau=2)``.
@@ -25,6 +33,11 @@ class PointProcess(HocObject):
     _hoc_type: Any
     #: The names NEURON knows for this mechanism (set for each class when it is made).
     _known: ClassVar[frozenset[str]] = frozenset()
+    #: With the compiled module (``_hoc.COMPILED``): the names it sets on the plain view
+    #: (``_known``), and those it reads there (the mechanism's scalar variables) when the
+    #: class has no attribute of that name; every other name goes to the Python code.
+    _fast_set: ClassVar[frozenset[str]] = frozenset()
+    _fast_get: ClassVar[frozenset[str]] = frozenset()
     _mechanism: Mechanism
     #: The slot that holds a plain view of the NEURON object (see ``_hoc.plain_view``),
     #: made on the first attribute set; each class has its own.
@@ -119,7 +132,7 @@ class PointProcess(HocObject):
         elif name.startswith("_ref_"):
             _set_pointer(self, name[5:], value)
         elif name.startswith("_"):
-            hoc.HocObject.__setattr__(self, name, value)
+            hoc_setattr(self, name, value)
         else:
             known = sorted(self._attributes() - _METHODS)
             close = difflib.get_close_matches(name, known, n=3)
@@ -256,6 +269,9 @@ def point_process_class(name: str) -> type:
         }
         made: Any = type(name, (PointProcess, HocBaseObject), namespace, hoc_type=getattr(h, name))
         made._plain = made.__dict__["_plain_view"]
+        if COMPILED:
+            made._fast_set = made._known
+            made._fast_get = scalar_variables(name) & made._known
         made._read_plain = made._plain.__get__
         # NEURON hands point processes back (nc.syn()); its event queue may point at a
         # NetCon target.
