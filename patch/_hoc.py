@@ -35,18 +35,18 @@ def _load_speedups() -> Any:
 _speedups = _load_speedups()
 #: Whether point processes and NetCons read and set NEURON's variables in compiled code.
 COMPILED = _speedups is not None
+
+
+class _NoAttributes:
+    """Without the compiled module: nothing (the classes' Python methods do it all)."""
+
+    __slots__ = ()
+
+
 #: The first base of a point process class and of NetCon: the compiled attribute access
 #: (``Attributes`` reads and sets, ``SetAttributes`` only sets) or, without it, nothing.
-Attributes: Any
-SetAttributes: Any
-if _speedups is not None:
-    Attributes, SetAttributes = _speedups.Attributes, _speedups.SetAttributes
-else:
-
-    class Attributes:  # the pure-Python stand-in: no behaviour
-        __slots__ = ()
-
-    SetAttributes = Attributes
+Attributes: Any = _NoAttributes if _speedups is None else _speedups.Attributes
+SetAttributes: Any = _NoAttributes if _speedups is None else _speedups.SetAttributes
 
 #: ``hoc.HocObject``'s own attribute set, for a name a wrapper leaves to NEURON. With the
 #: compiled slots, CPython refuses ``hoc.HocObject.__setattr__(obj, ...)`` (a base's slot
