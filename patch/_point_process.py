@@ -33,9 +33,9 @@ class PointProcess(Attributes, HocObject):
     _hoc_type: Any
     #: The names NEURON knows for this mechanism (set for each class when it is made).
     _known: ClassVar[frozenset[str]] = frozenset()
-    #: With the compiled module (``_hoc.COMPILED``): the names it sets on the plain view
-    #: (``_known``), and those it reads there (the mechanism's scalar variables) when the
-    #: class has no attribute of that name; every other name goes to the Python code.
+    #: With the compiled module (``_hoc.COMPILED``): the names it sets (to a number) and
+    #: reads (when the class has no attribute of that name) on the plain view itself, the
+    #: mechanism's scalar variables; every other name and value goes to the Python code.
     _fast_set: ClassVar[frozenset[str]] = frozenset()
     _fast_get: ClassVar[frozenset[str]] = frozenset()
     _mechanism: Mechanism
@@ -270,8 +270,7 @@ def point_process_class(name: str) -> type:
         made: Any = type(name, (PointProcess, HocBaseObject), namespace, hoc_type=getattr(h, name))
         made._plain = made.__dict__["_plain_view"]
         if COMPILED:
-            made._fast_set = made._known
-            made._fast_get = scalar_variables(name) & made._known
+            made._fast_set = made._fast_get = scalar_variables(name) & made._known
         made._read_plain = made._plain.__get__
         # NEURON hands point processes back (nc.syn()); its event queue may point at a
         # NetCon target.

@@ -12,7 +12,8 @@
  * the Python methods live under other names in the class, and the C code calls them.
  *
  * What a class provides (looked up through the class, so subclasses inherit it):
- *   _fast_set        frozenset: names set on the plain view (NEURON's variables)
+ *   _fast_set        frozenset: names set on the plain view when the value is a number
+ *                    (NEURON's scalar variables)
  *   _fast_get        frozenset: names read from the plain view when the class has no
  *                    attribute of that name and the value is a float (Attributes only)
  *   _plain_view      the slot holding the plain view (None until first made)
@@ -85,7 +86,10 @@ static int setattro(PyObject *self, PyObject *name, PyObject *value) {
     if (value == NULL) {
         return hoc_set(self, name, NULL);
     }
-    if (PyUnicode_CheckExact(name)) {
+    /* Only a number is set here: NEURON leaves an entry on its interpreter's stack for
+     * every set it refuses (a thousand crash the process), so a value of another type
+     * goes to the Python code, which NEURON refuses once, as without this module. */
+    if (PyUnicode_CheckExact(name) && (PyFloat_Check(value) || PyLong_Check(value))) {
         int fast = listed(type, str_fast_set, name);
         if (fast < 0) {
             return -1;
@@ -100,7 +104,7 @@ static int setattro(PyObject *self, PyObject *name, PyObject *value) {
             if (done == 0 || !PyErr_ExceptionMatches(PyExc_TypeError)) {
                 return done;
             }
-            /* A wrong type: the Python code sets again and words the error. */
+            /* A number refused: the Python code sets again and words the error. */
             PyErr_Clear();
         }
     }

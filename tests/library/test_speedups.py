@@ -98,6 +98,24 @@ def test_the_attribute_slots_are_the_compiled_ones_unless_pure_python_is_asked_f
     h("objref patch_test_speedups_")
 
 
+def test_refused_sets_do_not_wear_out_neuron(run_isolated):
+    # NEURON leaves an entry on its interpreter's stack for every set it refuses (about a
+    # thousand end the process): the compiled path must not ask it twice.
+    said = run_isolated(
+        """
+        stimulus = p.NetStim()
+        for _ in range(700):
+            try:
+                stimulus.start = "x"
+            except ArgumentError:
+                pass
+        stimulus.start = 3
+        print(p.ExpSyn(p.Section()).hname(), stimulus.start)
+        """
+    )
+    assert said.splitlines()[-1] == "ExpSyn[0] 3.0"
+
+
 def test_holding_one_still_keeps_all_through_the_compiled_path():
     section = p.Section()
     synapse = p.ExpSyn(section)
@@ -114,6 +132,7 @@ def test_holding_one_still_keeps_all_through_the_compiled_path():
 # What a script sees of every kind of attribute: the two paths must print the same.
 SCRIPT = """
 import warnings
+import numpy
 from neuron import h
 from patch import p
 from patch._hoc import COMPILED
@@ -175,6 +194,11 @@ show("ref read", lambda: synapse._ref_g is not None)
 show("wrong type", set_(stimulus, "start", "x"))
 show("wrong type None", set_(synapse, "tau", None))
 show("wrong type list", set_(synapse, "tau", [1]))
+show("number to a method", set_(stimulus, "seed", 1))
+show("number too large", set_(synapse, "tau", 10**400))
+show("numpy float", set_(synapse, "tau", numpy.float64(2.5)))
+show("numpy int", set_(synapse, "tau", numpy.int64(3)))
+show("numpy float read type", lambda: type(synapse.tau).__name__)
 show("call", lambda: synapse())
 show("delete private", lambda: delattr(stimulus, "_note"))
 show("private after delete", lambda: stimulus._note)
