@@ -2,8 +2,8 @@
 # Sourced by the other scripts: make a virtual environment with the project and the extras
 # in $PATCH_EXTRAS (default: test,mpich; lint.sh adds lint) installed (editable), and put
 # it first on PATH. pip's output is kept in $venv/install.log and shown only when the
-# installation fails. An environment already installed from this pyproject.toml with
-# these extras (or more) is used as it is.
+# installation fails. An environment already installed from this pyproject.toml (and
+# setup.py, patch/_speedups.c) with these extras (or more) is used as it is.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 venv="${PATCH_VENV:-.venv}"
@@ -11,7 +11,9 @@ extras="${PATCH_EXTRAS:-test,mpich}"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 log="$venv/install.log"
 stamp="$venv/.patch-installed"
-project="$(sha256sum pyproject.toml | cut -d' ' -f1) $PWD"
+# What the installation is made from: the project's metadata and the compiled module
+# (an editable install builds patch/_speedups.c once; a change to it needs a new build).
+project="$(cat pyproject.toml setup.py patch/_speedups.c | sha256sum | cut -d' ' -f1) $PWD"
 installed_sha="" installed_path="" installed_extras=""
 if [ -f "$stamp" ]; then
     read -r installed_sha installed_path installed_extras < "$stamp" || true
