@@ -77,6 +77,9 @@ static int hoc_set(PyObject *self, PyObject *name, PyObject *value) {
         PyErr_SetString(PyExc_RuntimeError, "patch._speedups is not configured");
         return -1;
     }
+    if (!PyObject_TypeCheck(self, hoc_type)) {  /* not a hoc object: Python's own set */
+        return PyObject_GenericSetAttr(self, name, value);
+    }
     int done = hoc_type->tp_setattro(self, name, value);
     return done == 0 && PyErr_Occurred() ? -1 : done;
 }
@@ -164,12 +167,24 @@ static PyObject *attributes_getattro(PyObject *self, PyObject *name) {
             PyErr_Clear();
         }
     }
+    if (!PyObject_TypeCheck(self, hoc_type)) {  /* not a hoc object: Python's own look-up */
+        return PyObject_GenericGetAttr(self, name);
+    }
     PyObject *value = hoc_type->tp_getattro(self, name);
     if (value != NULL || !PyErr_ExceptionMatches(PyExc_AttributeError)) {
         return value;
     }
     /* A name NEURON does not know: the class's Python code says so (the look-up is made
      * with no exception set, as _PyType_Lookup needs). */
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *raised = PyErr_GetRaisedException();
+    PyObject *python = _PyType_Lookup(type, str_python_getattr);
+    if (python == NULL) {
+        PyErr_SetRaisedException(raised);
+        return NULL;
+    }
+    Py_XDECREF(raised);
+#else
     PyObject *error_type, *error, *traceback;
     PyErr_Fetch(&error_type, &error, &traceback);
     PyObject *python = _PyType_Lookup(type, str_python_getattr);
@@ -180,6 +195,7 @@ static PyObject *attributes_getattro(PyObject *self, PyObject *name) {
     Py_XDECREF(error_type);
     Py_XDECREF(error);
     Py_XDECREF(traceback);
+#endif
     return PyObject_CallFunctionObjArgs(python, self, name, NULL);
 }
 
