@@ -33,7 +33,10 @@ if [ "$up_to_date" = 0 ]; then
         done
     fi
     echo "== installing Patch with [$extras] into $venv (log: $log)"
-    if ! "$venv/bin/python" -m pip install -e ".[$extras]" >"$log" 2>&1; then
+    # --no-compile: pip would byte-compile every installed module (matplotlib's, numpy's
+    # tests, ...), more than half of the install's time; Python compiles the modules that
+    # are imported, once, on first use.
+    if ! "$venv/bin/python" -m pip install --no-compile -e ".[$extras]" >"$log" 2>&1; then
         cat "$log"
         echo "installation failed (the log is above)" >&2
         exit 1

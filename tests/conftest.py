@@ -1,11 +1,13 @@
 """Fixtures shared by Patch's own tests."""
 
 import gc
+import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
+import session_zygote  # tests/ is on sys.path (rootdir conftest, prepend import mode)
 
 _PRELUDE = "import gc\nfrom neuron import h\nimport patch\nfrom patch import p\nfrom patch.exceptions import *\n"
 
@@ -25,8 +27,30 @@ def _run_isolated(code: str) -> str:
 def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     """pytester, whose sessions run without hypothesis's pytest plugin: it imports all of
     hypothesis at the end of every session (a quarter of a small session's CPU), and only
-    a session with @given tests needs it (such a test deletes PYTEST_ADDOPTS again)."""
+    a session with @given tests needs it (such a test deletes PYTEST_ADDOPTS again).
+
+    ``runpytest_subprocess`` forks its ``python -m pytest`` from a warm interpreter
+    (``session_zygote``): a new process for each run, without importing pytest and numpy
+    again in each."""
     monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
+    real_popen = pytester.popen
+
+    def popen(
+        cmdargs, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=pytester.CLOSE_STDIN, **kw
+    ):
+        if stdin is pytester.CLOSE_STDIN and not kw:
+            env = os.environ.copy()
+            env["PYTHONPATH"] = os.pathsep.join(
+                filter(None, [os.getcwd(), env.get("PYTHONPATH", "")])
+            )
+            run = session_zygote.start(
+                tuple(os.fspath(arg) for arg in cmdargs), stdout, stderr, env
+            )
+            if run is not None:
+                return run
+        return real_popen(cmdargs, stdout=stdout, stderr=stderr, stdin=stdin, **kw)
+
+    monkeypatch.setattr(pytester, "popen", popen)
     return pytester
 
 
