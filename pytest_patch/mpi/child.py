@@ -6,6 +6,9 @@ to set up starts the child run for every test of the session that needs the same
 ranks wrote, so a rank that crashed or hung is still reported with the test it was in.
 A child run that had to end early (a crash, a deadlock) leaves the tests it never
 started to a new child run, so one broken test does not take the others with it.
+In a pytest-xdist worker, a child run holds the tests of the batch that this worker has
+been handed and not yet run: the others are another worker's, and its own child run
+runs them (each test runs once, not once per worker).
 """
 
 from __future__ import annotations
@@ -115,6 +118,25 @@ class ChildRun:
         )
 
 
+def _queued_in_this_worker(config: pytest.Config) -> set[int] | None:
+    """The indices (into the session's items) of the tests pytest-xdist has handed to this
+    worker and that it has not started, or ``None`` outside a worker (or with an xdist
+    whose worker keeps its queue elsewhere: then a child run holds the whole batch)."""
+    if not hasattr(config, "workerinput"):
+        return None
+    for plugin in config.pluginmanager.get_plugins():
+        queue = getattr(plugin, "torun", None)
+        if queue is None or not hasattr(queue, "lock") or not hasattr(plugin, "nextitem_index"):
+            continue
+        with queue.lock() as pending:
+            indices = {index for index in pending if isinstance(index, int)}
+        following = plugin.nextitem_index
+        if isinstance(following, int):
+            indices.add(following)
+        return indices
+    return None
+
+
 def _read_ended(root: Path) -> dict[int, str]:
     """How each rank ended, as the watcher of the ranks saw it (empty if it could not)."""
     try:
@@ -169,6 +191,7 @@ class ChildRuns:
         #: Whether tests needing N > 1 ranks are skipped (mpi_child_runs = false).
         self.skip = skip
         self.batches: dict[tuple[int, str], list[str]] = {}
+        self.items: list[pytest.Item] = []
         #: The child run that ran (or could not run) each test.
         self.run_of: dict[str, ChildRun] = {}
         self._explained: set[str] = set()  # tests whose missing ranks were reported
@@ -196,6 +219,7 @@ class ChildRuns:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        self.items = items
         for index, item in enumerate(items):
             ranks = required_ranks(item)
             if self.skip and self.refusal and is_mpi_test(item):
@@ -240,6 +264,10 @@ class ChildRuns:
         if nodeid in self.run_of:
             return self.run_of[nodeid]
         nodeids = [name for name in self.batches[batch] if name not in self.run_of]
+        queued = _queued_in_this_worker(self.config)
+        if queued is not None:
+            here = {self.items[index].nodeid for index in queued if index < len(self.items)}
+            nodeids = [name for name in nodeids if name in here or name == nodeid]
         result = self._launch(batch[0], nodeids)
         started = [name for name in nodeids if result.started_any(name)]
         done = nodeids if not started or not result.ended_early() else [*started, nodeid]

@@ -318,3 +318,51 @@ def test_a_launcher_of_another_mpi_is_refused_naming_both(tmp_path: Path) -> Non
         f"launcher(s) {open_mpi} (Open MPI): a launcher of another MPI cannot start MPICH's ranks."
     )
     assert choose(library, [str(open_mpi), str(Path(sys.executable).with_name("mpiexec"))])
+
+
+RAN_ONCE = """
+import os
+
+import pytest
+
+
+@pytest.mark.parametrize("serial", range(4))
+def test_serial(serial):
+    pass
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.parametrize("case", range(6))
+def test_on_two_ranks(case):
+    from mpi4py import MPI
+
+    with open(os.environ["RAN_LOG"], "a") as log:
+        log.write(f"{case} {MPI.COMM_WORLD.rank}\\n")
+"""
+
+
+def test_under_xdist_each_test_runs_in_one_child_run_not_one_per_worker(tmp_path: Path) -> None:
+    """A worker's child run holds the tests handed to that worker, not the whole batch (it
+    used to: every worker ran every test of the batch). With --dist worksteal, a test
+    another worker takes over after this worker's child run ran it runs again there."""
+    (tmp_path / "test_once.py").write_text(RAN_ONCE)
+    log = tmp_path / "ran.log"
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "2"]
+    for dist in ("load", "loadfile", "worksteal"):
+        log.write_text("")
+        done = subprocess.run(
+            [*command, "--dist", dist],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=tmp_path,
+            env={**os.environ, "RAN_LOG": str(log)},
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "10 passed" in done.stdout
+        ran = sorted(log.read_text().splitlines())
+        once = sorted(f"{case} {rank}" for case in range(6) for rank in (0, 1))
+        if dist == "worksteal":
+            assert sorted(set(ran)) == once and len(ran) < 2 * len(once), ran
+        else:
+            assert ran == once, dist
