@@ -263,8 +263,9 @@ def _is_dotted_name(text: str) -> bool:
 
 
 @pytest.fixture
-def m():
-    """A fresh model: an hh soma ``s`` with an ExpSyn ``syn``."""
+def m(p):
+    """A fresh model (an hh soma ``s`` with an ExpSyn ``syn``) on a clean simulator: the
+    rows run the model, and a test before them may have left CVode's last step in dt."""
     s = _cell("soma")
     syn = p.ExpSyn(s)
     yield SimpleNamespace(s=s, syn=syn)
