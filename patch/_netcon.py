@@ -12,6 +12,7 @@ from ._boot import h, hoc, nrn
 from ._hoc import HocObject, SetAttributes, compiled_attributes, hoc_setattr, plain_view
 from ._mechanisms import is_point_process, mechanism_of
 from ._transform import check_alive, implements, is_pointer, resolve_segment, transform
+from ._validate import as_double
 from .exceptions import (
     ArgumentError,
     ArgumentValueError,
@@ -112,8 +113,8 @@ class NetCon(SetAttributes, HocObject, hoc.NetCon):
                     ),
                     stacklevel=2,
                 )
-            try:
-                setattr(_plain_of(self), name, value)
+            try:  # a value NEURON would refuse is refused here (see as_double)
+                setattr(_plain_of(self), name, as_double(value))
             except TypeError as error:
                 raise ArgumentError(f"NetCon.{name} = {value!r}: {error}.") from None
         else:

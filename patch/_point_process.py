@@ -8,7 +8,6 @@ from typing import Any, ClassVar
 from . import _graph
 from ._boot import HocBaseObject, h, hoc, nrn
 from ._hoc import (
-    COMPILED,
     Attributes,
     HocObject,
     compiled_attributes,
@@ -18,7 +17,7 @@ from ._hoc import (
 from ._mechanisms import Mechanism, point_processes, scalar_variables
 from ._stack import require_section
 from ._transform import check_alive, implements, is_pointer, resolve_segment, transform
-from ._validate import is_number
+from ._validate import as_double, is_number
 from .exceptions import ArgumentError, SegmentPositionError, UnknownAttributeError
 
 
@@ -33,9 +32,9 @@ class PointProcess(Attributes, HocObject):
     _hoc_type: Any
     #: The names NEURON knows for this mechanism (set for each class when it is made).
     _known: ClassVar[frozenset[str]] = frozenset()
-    #: With the compiled module (``_hoc.COMPILED``): the names it sets (to a number) and
-    #: reads (when the class has no attribute of that name) on the plain view itself, the
-    #: mechanism's scalar variables; every other name and value goes to the Python code.
+    #: The mechanism's scalar variables. With the compiled module (``_hoc.COMPILED``): the
+    #: names it sets (to a number) and reads (when the class has no attribute of that
+    #: name) on the plain view itself; every other name and value goes to the Python code.
     _fast_set: ClassVar[frozenset[str]] = frozenset()
     _fast_get: ClassVar[frozenset[str]] = frozenset()
     _mechanism: Mechanism
@@ -123,7 +122,9 @@ class PointProcess(Attributes, HocObject):
                 plain = plain_view(self)
                 cls._plain.__set__(self, plain)
             try:
-                setattr(plain, name, value)
+                # A scalar variable: a value NEURON would refuse is refused here (see
+                # as_double: NEURON's refusals wear out its stack).
+                setattr(plain, name, as_double(value) if name in cls._fast_set else value)
             except TypeError as error:
                 raise ArgumentError(
                     f"{type(self).__name__}.{name} = {value!r}: {error}. NEURON's variables "
@@ -269,8 +270,7 @@ def point_process_class(name: str) -> type:
         }
         made: Any = type(name, (PointProcess, HocBaseObject), namespace, hoc_type=getattr(h, name))
         made._plain = made.__dict__["_plain_view"]
-        if COMPILED:
-            made._fast_set = made._fast_get = scalar_variables(name) & made._known
+        made._fast_set = made._fast_get = scalar_variables(name) & made._known
         made._read_plain = made._plain.__get__
         # NEURON hands point processes back (nc.syn()); its event queue may point at a
         # NetCon target.

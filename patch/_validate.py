@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import operator
 from typing import Any
 
 
@@ -19,3 +20,21 @@ def is_integer(value: Any) -> bool:
     if type(value) is int:
         return True
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def as_double(value: Any) -> float:
+    """``value`` as NEURON reads a number into a variable (``__float__``, else ``__index__``),
+    or the TypeError NEURON's refusal would say.
+
+    A variable set NEURON refuses leaves an entry on its interpreter's stack; about a
+    thousand refusals end the process ("Stack too deep"). Values NEURON would refuse are
+    therefore refused before they reach it.
+    """
+    kind = type(value)
+    if kind is float:
+        return value
+    if hasattr(kind, "__float__"):
+        return float(value)
+    if hasattr(kind, "__index__"):
+        return float(operator.index(value))
+    raise TypeError(f"must be real number, not {kind.__name__}")

@@ -98,22 +98,35 @@ def test_the_attribute_slots_are_the_compiled_ones_unless_pure_python_is_asked_f
     h("objref patch_test_speedups_")
 
 
-def test_refused_sets_do_not_wear_out_neuron(run_isolated):
-    # NEURON leaves an entry on its interpreter's stack for every set it refuses (about a
-    # thousand end the process): the compiled path must not ask it twice.
+@pytest.mark.parametrize("pure", ["", "1"], ids=["compiled", "pure Python"])
+def test_refused_sets_do_not_wear_out_neuron(pure, monkeypatch, run_isolated):
+    # NEURON leaves an entry on its interpreter's stack for every variable set it refuses:
+    # about a thousand ended the process ("Stack too deep"). Patch refuses those values
+    # before NEURON sees them, on both paths.
+    monkeypatch.setenv("PATCH_PURE_PYTHON", pure)
     said = run_isolated(
         """
+        section = p.Section()
         stimulus = p.NetStim()
-        for _ in range(700):
-            try:
-                stimulus.start = "x"
-            except ArgumentError:
-                pass
+        netcon = p.NetCon(stimulus, p.ExpSyn(section))
+        for value in ("x", None, [1.0]):
+            for _ in range(1000):
+                for target, name in ((stimulus, "start"), (netcon, "delay"), (netcon, "threshold")):
+                    try:
+                        setattr(target, name, value)
+                    except ArgumentError:
+                        pass
+                try:
+                    p.ExpSyn(section, tau=value)
+                except ArgumentError:
+                    pass
         stimulus.start = 3
-        print(p.ExpSyn(p.Section()).hname(), stimulus.start)
+        p.finitialize(-65)
+        p.continuerun(1)
+        print(p.ExpSyn(section).hname(), stimulus.start, round(p.t, 6))
         """
     )
-    assert said.splitlines()[-1] == "ExpSyn[0] 3.0"
+    assert said.splitlines()[-1] == "ExpSyn[3001] 3.0 1.0"
 
 
 def test_holding_one_still_keeps_all_through_the_compiled_path():
