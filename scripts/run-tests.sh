@@ -7,10 +7,10 @@ source "$(dirname "$0")/setup-venv.sh"
 # pytest's assertion-rewritten ones) instead of compiling them again in each.
 unset PYTHONDONTWRITEBYTECODE
 # With ccache installed, the many nrnivmodl runs of the same sources (CoreNEURON's own
-# mechanisms in every -coreneuron build above all) compile once. Its cache is kept in the
-# environment's folder; PATCH_NO_CCACHE=1 compiles everything afresh.
+# mechanisms in every -coreneuron build above all) compile once. ccache keeps them in its
+# own cache (CCACHE_DIR, else its default), shared by every clone and environment;
+# PATCH_NO_CCACHE=1 compiles everything afresh.
 if command -v ccache >/dev/null && [ -z "${PATCH_NO_CCACHE:-}" ]; then
-    export CCACHE_DIR="${CCACHE_DIR:-$venv/ccache}"
     mkdir -p "$venv/ccache-bin"
     for compiler in gcc g++ cc c++; do
         ln -sf "$(command -v ccache)" "$venv/ccache-bin/$compiler"
