@@ -81,6 +81,8 @@ def test_patch_reproduces_raw_neuron_bit_for_bit(cvode):
 
 def test_candy_style_model_matches_raw():
     """The same model written with Patch's sugar gives the raw model's trace."""
+    h.load_file("stdrun.hoc")  # continuerun (run alone, no earlier test loaded it)
+    h.dt = 0.025  # CVode leaves dt at its last step (an earlier test may have used it)
     soma = h.Section(name="raw")
     soma.L = soma.diam = 20
     soma.insert("hh")
