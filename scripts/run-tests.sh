@@ -3,9 +3,9 @@
 # serially and on 2 MPI ranks. (scripts/lint.sh runs the linter and the type check.)
 set -euo pipefail
 source "$(dirname "$0")/setup-venv.sh"
-# The suite starts hundreds of Python processes: let them share compiled modules (and
-# pytest's assertion-rewritten ones) instead of compiling them again in each.
-unset PYTHONDONTWRITEBYTECODE
+# The suite starts hundreds of Python processes: they share compiled modules (and
+# pytest's assertion-rewritten ones) instead of compiling them again in each
+# (setup-venv.sh unsets PYTHONDONTWRITEBYTECODE).
 # With ccache installed, the many nrnivmodl runs of the same sources (CoreNEURON's own
 # mechanisms in every -coreneuron build above all) compile once. ccache keeps them in its
 # own cache (CCACHE_DIR, else its default), shared by every clone and environment;

@@ -33,10 +33,18 @@ if [ "$up_to_date" = 0 ]; then
         done
     fi
     echo "== installing Patch with [$extras] into $venv (log: $log)"
-    # --no-compile: pip would byte-compile every installed module (matplotlib's, numpy's
-    # tests, ...), more than half of the install's time; Python compiles the modules that
-    # are imported, once, on first use.
-    if ! "$venv/bin/python" -m pip install --no-compile -e ".[$extras]" >"$log" 2>&1; then
+    # --no-compile: pip would byte-compile every installed module (sympy's and scipy's
+    # thousands, numpy's tests, ...), more than half of the install's time. One process
+    # importing what the test processes import compiles just those, once (else the first
+    # processes of a parallel run would each compile the same modules).
+    if ! { "$venv/bin/python" -m pip install --no-compile -e ".[$extras]" \
+           && env -u PYTHONDONTWRITEBYTECODE "$venv/bin/python" -c \
+                "for name in ('pytest', 'numpy', 'neuron', 'mpi4py', 'hypothesis', 'xdist',
+             'pytest_patch.plugin', 'matplotlib.pyplot', 'efel'):
+    try:
+        __import__(name)
+    except ImportError:  # an extra that is not installed
+        pass"; } >"$log" 2>&1; then
         cat "$log"
         echo "installation failed (the log is above)" >&2
         exit 1
@@ -44,4 +52,7 @@ if [ "$up_to_date" = 0 ]; then
     echo "$project $extras" > "$stamp"
 fi
 case "$venv" in /*) ;; *) venv="$PWD/$venv" ;; esac
+# The modules installed without their bytecode are compiled on first use: let Python keep
+# what it compiles.
+unset PYTHONDONTWRITEBYTECODE
 export PATH="$venv/bin:$PATH"
