@@ -8,14 +8,19 @@ source "$(dirname "$0")/setup-venv.sh"
 # (setup-venv.sh unsets PYTHONDONTWRITEBYTECODE).
 # With ccache installed, the many nrnivmodl runs of the same sources (CoreNEURON's own
 # mechanisms in every -coreneuron build above all) compile once. ccache keeps them in its
-# own cache (CCACHE_DIR, else its default), shared by every clone and environment;
-# PATCH_NO_CCACHE=1 compiles everything afresh.
+# own cache, shared by every clone and environment. Its folder is fixed here because
+# pytester gives each inner pytest run a HOME of its own (ccache's default folder would be
+# a new, empty one in each); paths under / are hashed relative to the build folder, so the
+# same sources built in two test folders are one entry. PATCH_NO_CCACHE=1 compiles
+# everything afresh.
 if command -v ccache >/dev/null && [ -z "${PATCH_NO_CCACHE:-}" ]; then
     mkdir -p "$venv/ccache-bin"
     for compiler in gcc g++ cc c++; do
         ln -sf "$(command -v ccache)" "$venv/ccache-bin/$compiler"
     done
     export PATH="$venv/ccache-bin:$PATH"
+    CCACHE_DIR="$(ccache --get-config cache_dir)"
+    export CCACHE_DIR CCACHE_BASEDIR=/
 fi
 # A stuck run is a failure, not a wait: each run has a generous upper bound. The serial
 # run spreads its tests over PATCH_WORKERS pytest-xdist workers (default: one more than
