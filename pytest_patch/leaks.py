@@ -196,20 +196,29 @@ class Simulator:
         ``item`` (the test) is warned of objects that earlier tests without the ``p``
         fixture left alive, which its simulation would include.
         """
+        collected = False
         if getattr(sys, "last_traceback", None) is not None:
             # An earlier failure's traceback holds its test's frames and their models.
             sys.last_type = sys.last_value = sys.last_traceback = None
             if hasattr(sys, "last_exc"):
                 sys.last_exc = None
             gc.collect()
+            collected = True
         self.reset()
         # The plugin loaded the run system before the test: however the test switches
         # CVode, its runs end at tstop, as the same lines in a fresh script would.
         patch.follow_cvode(True)
+        before = self.snapshot()
+        if before and not collected:
+            # What lives may be garbage no collection has freed yet: a module-scoped
+            # fixture's model in a reference cycle (``Section(cell=self)``) torn down after
+            # its module's last test, or a model an earlier test dropped from a cache. It
+            # would take part in this test's simulation. (Nothing alive: nothing to free.)
+            gc.collect()
+            before = self.snapshot()
         left = self._left_behind()
         if left is not None and item is not None:
             item.warn(LeakWarning(left))
-        before = self.snapshot()
         if not before:
             # Nothing longer-lived owns a gid, so earlier tests' gids can all go.
             self.p.parallel.gid_clear()

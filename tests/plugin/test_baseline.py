@@ -241,6 +241,45 @@ def test_objects_left_by_a_test_without_p_are_reported_to_the_next_p_test(pytest
     assert "shared" not in out[out.index("take part in this test's") :].split("\n")[0]
 
 
+def test_a_module_fixtures_model_in_a_reference_cycle_is_gone_before_the_next_test(pytester):
+    # The usual Python cell (Section(cell=self)) references itself through its sections:
+    # torn down after its module's last test, only a garbage collection frees it. Until
+    # then it would be in the next test's simulation, whatever that test builds.
+    pytester.makepyfile(
+        test_cells="""
+        import pytest
+
+
+        class Cell:
+            def __init__(self, p, name):
+                self.soma = p.Section(name=name, cell=self)
+                self.soma.insert("hh")
+                self.stim = p.IClamp(self.soma(0.5))
+                self.stim.delay, self.stim.dur, self.stim.amp = 1, 50, 0.5
+
+
+        @pytest.fixture(scope="module")
+        def cells():
+            from patch import p
+            return [Cell(p, f"cell{i}") for i in range(3)]
+
+
+        def test_uses_the_cells(p, cells):
+            assert len(list(p.allsec())) == 3
+        """,
+        test_alone="""
+        def test_alone(p):
+            soma = p.Section(name="alone")
+            soma.insert("hh")
+            p.run(5)
+            assert [s.name() for s in p.allsec()] == ["alone"]
+        """,
+    )
+    for order in (["test_cells.py", "test_alone.py"], ["test_alone.py", "test_cells.py"]):
+        result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider", *order)
+        assert result.ret == 0, f"order {order}:\n" + "\n".join(result.outlines[-40:])
+
+
 def test_a_test_without_p_that_loads_the_run_system_does_not_set_its_baseline(pytester):
     # NEURON is started at import, the run system only by the first test, which changes it
     # without the p fixture: the next tests still start from NEURON's own run settings.
