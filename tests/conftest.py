@@ -63,6 +63,17 @@ def run_isolated():
 
 @pytest.fixture(autouse=True)
 def _collect_earlier_models():
-    """Free the models of earlier tests, so each test starts from an empty simulator."""
+    """Free the models of earlier tests, so each test starts from an empty simulator.
+
+    What lives then (the suite's modules, tests and fixtures, what earlier tests cached)
+    is frozen: kept out of every later garbage collection. Many tests run pytest sessions
+    in this process, and the leak check of each collects all garbage after every test; a
+    full collection here then looks only at what the running test made (in the suite's
+    large process, a full collection took about 50 ms, a third of the in-process time).
+    A frozen object is never collected, so nothing is frozen while NEURON objects live."""
     gc.collect()
+    if "neuron" not in sys.modules or (
+        "patch" in sys.modules and not any(sys.modules["patch"].live_objects().values())
+    ):
+        gc.freeze()
     yield
