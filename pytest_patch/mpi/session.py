@@ -59,10 +59,14 @@ def _fresh_root(config: pytest.Config) -> Path:
 
 
 def _last_written(session: Path) -> float:
-    try:
-        return log_path(session, 0).stat().st_mtime
-    except OSError:
-        return session.stat().st_mtime
+    """When a session last wrote; 0 for one that is gone (another session that started
+    at the same time may be removing it)."""
+    for path in (log_path(session, 0), session):
+        try:
+            return path.stat().st_mtime
+        except OSError:
+            pass
+    return 0.0
 
 
 class MPISession:

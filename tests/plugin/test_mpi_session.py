@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -288,6 +290,28 @@ def test_a_rank_waiting_outside_collectives_is_given_up_on_at_the_timeout(tmp_pa
         ]
     )
     assert "test_never_reached" in run.out  # listed as not run
+
+
+def test_a_session_removed_while_another_starts_is_no_error(tmp_path) -> None:
+    # Two sessions of one user start at once: each removes stale session folders, so one
+    # may list a folder the other has just removed (here: a folder that is gone already).
+    temp = tmp_path / "tmp"
+    sessions = temp / f"pytest-mpi-of-{getpass.getuser()}"
+    sessions.mkdir(parents=True)
+    for index in range(4):
+        (sessions / f"session-gone{index}").symlink_to(tmp_path / "removed")
+    (tmp_path / "test_one.py").write_text("def test_one(p):\n    assert p.parallel.size == 2\n")
+    done = subprocess.run(
+        [MPIEXEC, "-n", "2", sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--with-mpi"],
+        cwd=tmp_path,
+        env={**os.environ, "TMPDIR": str(temp)},
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
 
 
 def test_mpiexec_without_with_mpi_refuses_to_nest_mpiexec(tmp_path_factory) -> None:
