@@ -1,6 +1,7 @@
 """Run the suite's ``python -m pytest`` sessions as forks of a warm interpreter.
 
-Hundreds of tests run pytest in a subprocess through pytester, and most of such a run is
+Hundreds of tests run pytest in a subprocess through pytester (or :func:`run`, this
+module's ``subprocess.run``), and most of such a run is
 importing pytest and numpy. Each test process gets one zygote, a plain interpreter that
 has imported those two (not NEURON, not MPI, not Patch) and forks a child for each run.
 The child is a new process like the one ``python -m pytest`` would be: it takes the run's
@@ -22,6 +23,7 @@ import select
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from typing import Any
 
@@ -44,9 +46,49 @@ def enabled() -> bool:
     )
 
 
-def start(cmdargs: tuple[str, ...], stdout: Any, stderr: Any, env: dict[str, str]) -> Any:
-    """A running ``python -m pytest`` child for pytester's ``run``, or None when this run
-    must be a real subprocess."""
+def run(
+    command: list[str],
+    *,
+    cwd: str | os.PathLike[str],
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
+    timeout=timeout)``, forked from the zygote when ``command`` is ``python -m pytest``."""
+    args = [os.fspath(arg) for arg in command]
+    env = dict(os.environ if env is None else env)
+    with tempfile.TemporaryDirectory() as folder:
+        with (
+            open(os.path.join(folder, "out"), "w+") as out,
+            open(os.path.join(folder, "err"), "w+") as err,
+        ):
+            child = None
+            if args[:3] == [sys.executable, "-m", "pytest"]:
+                child = start((sys.executable, "-mpytest", *args[3:]), out, err, env, cwd=cwd)
+            if child is None:
+                return subprocess.run(
+                    args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+                )
+            try:
+                code = child.wait(timeout)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+                raise
+            out.seek(0)
+            err.seek(0)
+            return subprocess.CompletedProcess(args, code, out.read(), err.read())
+
+
+def start(
+    cmdargs: tuple[str, ...],
+    stdout: Any,
+    stderr: Any,
+    env: dict[str, str],
+    cwd: str | os.PathLike[str] | None = None,
+) -> Any:
+    """A running ``python -m pytest`` child for pytester's ``run`` (in ``cwd``, else this
+    process's directory), or None when this run must be a real subprocess."""
     if not enabled() or len(cmdargs) < 2 or cmdargs[:2] != (sys.executable, "-mpytest"):
         return None
     names = [getattr(stream, "name", None) for stream in (stdout, stderr)]
@@ -66,7 +108,7 @@ def start(cmdargs: tuple[str, ...], stdout: Any, stderr: Any, env: dict[str, str
         assert server.stdin is not None and server.stdout is not None
         request = {
             "args": list(cmdargs[2:]),
-            "cwd": os.getcwd(),
+            "cwd": os.path.abspath(cwd if cwd is not None else os.getcwd()),
             "env": env,
             "stdout": names[0],
             "stderr": names[1],

@@ -3,6 +3,8 @@
 import json
 import os
 import signal
+import subprocess
+import sys
 
 import pytest
 import session_zygote
@@ -100,3 +102,31 @@ def test_exit_codes_signals_and_timeouts_are_the_runs_own(pytester: pytest.Pytes
         pytester.runpytest_subprocess("-k", "hangs", timeout=2)
     # The zygote serves the next run after a killed one.
     assert pytester.runpytest_subprocess("-k", "nothing").ret == pytest.ExitCode.NO_TESTS_COLLECTED
+
+
+def test_run_is_subprocess_run_for_the_suites_own_pytest_commands(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "test_out.py").write_text(
+        "import os, sys\n\ndef test_out():\n"
+        "    print('OUT', os.getcwd(), os.environ['ZYGOTE_PROBE'], os.getppid())\n"
+        "    print('ERR', file=sys.stderr)\n"
+        "    assert False\n"
+    )
+    command = [sys.executable, "-m", "pytest", "-s", "-q", "-p", "no:cacheprovider"]
+    env = {**os.environ, "ZYGOTE_PROBE": "passed on"}
+    forked = session_zygote.run(command, cwd=tmp_path, env=env, timeout=60)
+    monkeypatch.setenv("PATCH_NO_FORKSERVER", "1")
+    real = session_zygote.run(command, cwd=tmp_path, env=env, timeout=60)
+    for done in (forked, real):
+        assert done.args == command and done.returncode == pytest.ExitCode.TESTS_FAILED
+        assert f"OUT {tmp_path} passed on " in done.stdout and "1 failed" in done.stdout
+        assert "ERR" in done.stderr
+    assert f" {os.getpid()}\n" in real.stdout and f" {os.getpid()}\n" not in forked.stdout
+    monkeypatch.delenv("PATCH_NO_FORKSERVER")
+    (tmp_path / "test_out.py").write_text("import time\n\ndef test_hangs():\n    time.sleep(60)\n")
+    with pytest.raises(subprocess.TimeoutExpired):
+        session_zygote.run(command, cwd=tmp_path, timeout=2)
+    # Any other command is a plain subprocess.run.
+    other = session_zygote.run([sys.executable, "-c", "print(42)"], cwd=tmp_path)
+    assert other.returncode == 0 and other.stdout == "42\n"

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import session_zygote
 
 # Slow (the docs' examples in subprocesses): left out of the fast subset, -m "not slow".
 pytestmark = pytest.mark.slow
@@ -21,12 +22,8 @@ def blocks(page, language):
 def run_pytest(tmp_path, source, ini=""):
     (tmp_path / "test_example.py").write_text(source)
     (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = --strict-markers\n" + ini)
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    return session_zygote.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"], cwd=tmp_path, timeout=300
     )
 
 

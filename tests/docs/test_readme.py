@@ -3,10 +3,10 @@
 import pathlib
 import re
 import shutil
-import subprocess
 import sys
 
 import pytest
+import session_zygote
 
 # Slow (the README's examples in subprocesses): left out of the fast subset, -m "not slow".
 pytestmark = pytest.mark.slow
@@ -19,12 +19,8 @@ def test_readme_model_test_passes(tmp_path):
     block = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "def test_" in b)
     (tmp_path / "test_cell.py").write_text(block)
     (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = --strict-markers\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-v"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = session_zygote.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-v"], cwd=tmp_path, timeout=300
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
@@ -39,7 +35,7 @@ def test_readme_golden_test_writes_then_checks(tmp_path):
     (tmp_path / "tests" / "test_cell.py").write_text(block)
     (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = --strict-markers\n")
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
-    first = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    first = session_zygote.run(command, cwd=tmp_path, timeout=300)
     assert "1 failed" in first.stdout and "Review them and commit them" in first.stdout, (
         first.stdout
     )
@@ -48,7 +44,7 @@ def test_readme_golden_test_writes_then_checks(tmp_path):
         "test_soma_trace_is_unchanged.spikes.json",
         "test_soma_trace_is_unchanged.traces.npz",
     ]
-    second = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    second = session_zygote.run(command, cwd=tmp_path, timeout=300)
     assert "1 passed" in second.stdout, second.stdout + second.stderr
 
 
@@ -65,10 +61,10 @@ def test_readme_published_model_ini_puts_the_model_under_regression(tmp_path):
     )
     (tmp_path / "pytest.ini").write_text(ini)
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
-    first = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    first = session_zygote.run(command, cwd=tmp_path, timeout=600)
     assert "1 failed" in first.stdout and "Review them and commit them" in first.stdout, (
         first.stdout
     )
     assert (tmp_path / "mosinit" / "restart_fig2a_run_summary.output.json").is_file()
-    second = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    second = session_zygote.run(command, cwd=tmp_path, timeout=600)
     assert "1 passed" in second.stdout, second.stdout + second.stderr

@@ -3,11 +3,11 @@ in a script, under mpiexec and in the plugin alike."""
 
 import os
 import re
-import subprocess
 import sys
 import textwrap
 
 import pytest
+import session_zygote
 
 # Slow (nrnivmodl builds): left out of the fast subset, -m "not slow".
 pytestmark = pytest.mark.slow
@@ -44,7 +44,7 @@ except patch.PatchError as error:
 
 
 def run(args, cwd, **kwargs):
-    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=300, **kwargs)
+    result = session_zygote.run(args, cwd=cwd, timeout=300, **kwargs)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 

@@ -276,7 +276,9 @@ def test_a_module_fixtures_model_in_a_reference_cycle_is_gone_before_the_next_te
         """,
     )
     for order in (["test_cells.py", "test_alone.py"], ["test_alone.py", "test_cells.py"]):
-        result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider", *order)
+        result = pytester.runpytest_subprocess(
+            "-p", "no:randomly", "-p", "no:cacheprovider", *order
+        )
         assert result.ret == 0, f"order {order}:\n" + "\n".join(result.outlines[-40:])
 
 

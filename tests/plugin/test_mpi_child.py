@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import session_zygote
 
 from pytest_patch.mpi.launcher import LauncherError, Library, choose
 
@@ -116,13 +117,10 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess
     path = tmp_path_factory.mktemp("children")
     (path / "test_suite.py").write_text(SUITE)
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-v", "-ra"]
-    return subprocess.run(
+    return session_zygote.run(
         [*command, "--mpi-timeout=150"],
         cwd=path,
-        capture_output=True,
-        text=True,
         timeout=600,
-        check=False,
     )
 
 
@@ -210,18 +208,14 @@ def test_the_child_launcher_is_the_users_choice(tmp_path: Path) -> None:
     wrapper.write_text(f'#!/bin/sh\necho "$@" >> {log}\nshift\nexec {mpiexec} "$@"\n')
     wrapper.chmod(0o755)
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(tmp_path)]
-    done = subprocess.run(
-        [*command, f"--mpi-launcher={wrapper} --a-flag"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
+    done = session_zygote.run(
+        [*command, f"--mpi-launcher={wrapper} --a-flag"], cwd=tmp_path, timeout=120
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"run in a child `{wrapper} --a-flag -n N`" in done.stdout
     assert log.read_text().startswith("--a-flag -n 2 ")  # the wrapper started the ranks
     (tmp_path / "pytest.ini").write_text("[pytest]\nmpi_launcher = no-such-launcher -x\n")
-    bad = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    bad = session_zygote.run(command, cwd=tmp_path, timeout=120)
     assert bad.returncode == 4  # a usage error
     assert "'no-such-launcher' is not a program on PATH" in bad.stderr
 
@@ -293,13 +287,11 @@ def test_the_default_launcher_is_that_of_the_mpi_mpi4py_loads(tmp_path: Path) ->
     wrapper.chmod(0o755)
     (tmp_path / "test_launched.py").write_text(LAUNCHED)
     env = {**os.environ, "MPI4PY_LIBMPI": str(prefix / "lib" / library.name)}
-    done = subprocess.run(
+    done = session_zygote.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
         cwd=tmp_path,
         env=env,
+        timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "-n 2 " in log.read_text()  # the prefix's launcher started the ranks
@@ -350,13 +342,11 @@ def test_under_xdist_each_test_runs_in_one_child_run_not_one_per_worker(tmp_path
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "2"]
     for dist in ("load", "loadfile", "worksteal"):
         log.write_text("")
-        done = subprocess.run(
+        done = session_zygote.run(
             [*command, "--dist", dist],
-            capture_output=True,
-            text=True,
-            timeout=300,
             cwd=tmp_path,
             env={**os.environ, "RAN_LOG": str(log)},
+            timeout=300,
         )
         assert done.returncode == 0, done.stdout + done.stderr
         assert "10 passed" in done.stdout

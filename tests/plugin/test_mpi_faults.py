@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+import session_zygote
 
 from pytest_patch.mpi.faults import culprit, exited
 from pytest_patch.mpi.ranklog import log_path, read_events
@@ -61,7 +62,8 @@ def direct(path: Path, *args: str, size: int = 2) -> subprocess.CompletedProcess
 
 
 def serial(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run(path, sys.executable, "-m", "pytest", *args)
+    command = [sys.executable, "-m", "pytest", *args, "-p", "no:cacheprovider", "-rA"]
+    return session_zygote.run(command, cwd=path, timeout=300)
 
 
 def test_mpi_abort_in_a_direct_run_names_its_rank_test_and_the_tests_not_run(tmp_path) -> None:

@@ -302,7 +302,17 @@ def test_a_session_removed_while_another_starts_is_no_error(tmp_path) -> None:
         (sessions / f"session-gone{index}").symlink_to(tmp_path / "removed")
     (tmp_path / "test_one.py").write_text("def test_one(p):\n    assert p.parallel.size == 2\n")
     done = subprocess.run(
-        [MPIEXEC, "-n", "2", sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--with-mpi"],
+        [
+            MPIEXEC,
+            "-n",
+            "2",
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "--with-mpi",
+        ],
         cwd=tmp_path,
         env={**os.environ, "TMPDIR": str(temp)},
         capture_output=True,

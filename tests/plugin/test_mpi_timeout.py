@@ -4,11 +4,11 @@ not an internal error."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import session_zygote
 
 # Slow (runs that wait for their timeout): left out of the fast subset, -m "not slow".
 pytestmark = pytest.mark.slow
@@ -65,14 +65,7 @@ def test_a_per_test_timeout_ends_a_hang_with_its_own_report(tmp_path: Path, mode
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-ra", "--timeout=4"]
     if mode == "mpiexec --with-mpi":
         command = [MPIEXEC, "-n", "2", *command, "--with-mpi"]
-    done = subprocess.run(
-        [*command, "--mpi-timeout=120"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=400,
-        check=False,
-    )
+    done = session_zygote.run([*command, "--mpi-timeout=120"], cwd=tmp_path, timeout=400)
     output = done.stdout + done.stderr
     assert done.returncode == 1, output
     pytest.LineMatcher(done.stdout.splitlines()).fnmatch_lines(EXPECTED)

@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import session_zygote
 
 import pytest_patch
 from pytest_patch.regression import golden
@@ -99,9 +100,7 @@ def cell_goldens(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "conftest.py").write_text(MODEL)
     (root / "test_cell.py").write_text(TESTS)
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
-    made = subprocess.run(
-        command, cwd=root, capture_output=True, text=True, timeout=120, check=False
-    )
+    made = session_zygote.run(command, cwd=root, timeout=120)
     assert "3 failed" in made.stdout, made.stdout
     return root / "test_cell"
 
