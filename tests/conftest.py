@@ -23,6 +23,20 @@ def _run_isolated(code: str) -> str:
     return result.stdout
 
 
+NO_HYPOTHESIS_PLUGIN = "-p no:hypothesispytest"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The pytest sessions the tests start run without hypothesis's pytest plugin, as
+    the ``pytester`` fixture's do (see there). Set in the process that runs tests, once
+    its own options are read: not in pytest-xdist's controller, whose workers would
+    inherit it."""
+    if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
+        addopts = os.environ.get("PYTEST_ADDOPTS", "")
+        if NO_HYPOTHESIS_PLUGIN not in addopts:
+            os.environ["PYTEST_ADDOPTS"] = f"{addopts} {NO_HYPOTHESIS_PLUGIN}".strip()
+
+
 @pytest.fixture
 def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     """pytester, whose sessions run without hypothesis's pytest plugin: it imports all of
@@ -32,7 +46,7 @@ def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pyte
     ``runpytest_subprocess`` forks its ``python -m pytest`` from a warm interpreter
     (``session_zygote``): a new process for each run, without importing pytest and numpy
     again in each."""
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
+    monkeypatch.setenv("PYTEST_ADDOPTS", NO_HYPOTHESIS_PLUGIN)
     real_popen = pytester.popen
 
     def popen(
