@@ -157,10 +157,10 @@ class Run:
         return pytest.LineMatcher(self.out.splitlines())
 
 
-def mpiexec_pytest(path: Path, size: int, *args: str) -> Run:
+def mpiexec_pytest(path: Path, size: int, *args: str, env: dict[str, str] | None = None) -> Run:
     command = [MPIEXEC, "-n", str(size), sys.executable, "-m", "pytest", "-p", "no:cacheprovider"]
     done = subprocess.run(
-        [*command, *args], cwd=path, capture_output=True, text=True, timeout=240, check=False
+        [*command, *args], cwd=path, env=env, capture_output=True, text=True, timeout=240
     )
     return Run(done.returncode, done.stdout, done.stderr)
 
@@ -301,27 +301,9 @@ def test_a_session_removed_while_another_starts_is_no_error(tmp_path) -> None:
     for index in range(4):
         (sessions / f"session-gone{index}").symlink_to(tmp_path / "removed")
     (tmp_path / "test_one.py").write_text("def test_one(p):\n    assert p.parallel.size == 2\n")
-    done = subprocess.run(
-        [
-            MPIEXEC,
-            "-n",
-            "2",
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "--with-mpi",
-        ],
-        cwd=tmp_path,
-        env={**os.environ, "TMPDIR": str(temp)},
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "1 passed" in done.stdout
+    run = mpiexec_pytest(tmp_path, 2, "--with-mpi", env={**os.environ, "TMPDIR": str(temp)})
+    assert run.ret == 0, run.out + run.err
+    assert "1 passed" in run.out
 
 
 def test_mpiexec_without_with_mpi_refuses_to_nest_mpiexec(tmp_path_factory) -> None:
