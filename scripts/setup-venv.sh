@@ -56,11 +56,10 @@ if [ "$up_to_date" = 0 ]; then
     echo "== installing Patch with [$extras] into $venv (log: $log)"
     # Modules are installed without their bytecode (pip would byte-compile every installed
     # module, sympy's and scipy's thousands included, more than half of its time). One
-    # process importing what the test processes (and nrnivmodl) import, and compiling the
-    # project's own modules, compiles just those, once (else
-    # the first processes of a parallel run would each compile the same modules). With
-    # pytest installed, collecting the suite once does the same for what pytest compiles
-    # itself: the test modules and the plugins' modules, which it rewrites for its asserts.
+    # process compiles the project's modules and imports what the test processes (and
+    # nrnivmodl) import: those are compiled once, not by each of the parallel run's first
+    # processes. With pytest installed, collecting the suite once does the same for what
+    # pytest compiles itself: the test modules and the plugins' modules it rewrites.
     if ! { install_project "$extras" \
            && env -u PYTHONDONTWRITEBYTECODE "$venv/bin/python" -c \
                 "import compileall
