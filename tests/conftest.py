@@ -24,13 +24,21 @@ def _run_isolated(code: str) -> str:
 
 
 NO_HYPOTHESIS_PLUGIN = "-p no:hypothesispytest"
+#: MPICH's ranks wait for each other by polling at full speed: a rank that waits in a
+#: collective keeps a core busy until the others arrive (a rank of a test about a hang,
+#: until its timeout). The suite starts its MPI runs on a machine whose cores the other
+#: tests are using already, so its ranks give up the processor while they wait (what
+#: they compute and report is the same).
+MPI_YIELD = {"MPIR_CVAR_ENABLE_HEAVY_YIELD": "1"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """The pytest sessions the tests start run without hypothesis's pytest plugin, as
     the ``pytester`` fixture's do (see there). Set in the process that runs tests, once
     its own options are read: not in pytest-xdist's controller, whose workers would
-    inherit it."""
+    inherit it. Their MPI ranks yield while they wait (``MPI_YIELD``)."""
+    for name, value in MPI_YIELD.items():
+        os.environ.setdefault(name, value)
     if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
         addopts = os.environ.get("PYTEST_ADDOPTS", "")
         if NO_HYPOTHESIS_PLUGIN not in addopts:

@@ -669,6 +669,9 @@ def test_sleeps():
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # A suite run as a shell's background job starts with SIGINT ignored, and Python
+        # then keeps it ignored: Ctrl-C is what this session must get.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     pids = pytester.path / "pids.txt"
     deadline = time.monotonic() + 60
