@@ -46,6 +46,24 @@ install_project() {  # the project with the extras $1 (and pip), by uv or else p
     "$venv/bin/python" -m pip --version 2>/dev/null || "$venv/bin/python" -m ensurepip
     "$venv/bin/python" -m pip install --no-compile -e ".[$1]"
 }
+warm_up() {  # compile (and keep) the bytecode that every test process would compile
+    env -u PYTHONDONTWRITEBYTECODE "$venv/bin/python" -c "import compileall
+compileall.compile_dir('patch', quiet=1)
+compileall.compile_dir('pytest_patch', quiet=1)
+for name in ('pytest', 'numpy', 'neuron', 'mpi4py', 'hypothesis', 'xdist',
+             'pytest_patch.plugin', 'matplotlib.pyplot', 'efel',
+             'setuptools.command.build_ext', 'packaging.version', 'find_libpython'):
+    try:
+        __import__(name)
+    except ImportError:  # an extra that is not installed
+        pass" &
+    local compiling=$!
+    if "$venv/bin/python" -c "import pytest" 2>/dev/null; then
+        env -u PYTHONDONTWRITEBYTECODE "$venv/bin/python" -m pytest --collect-only -q \
+            -p no:cacheprovider >/dev/null || true
+    fi
+    wait "$compiling"
+}
 if [ "$up_to_date" = 0 ]; then
     # The extras installed before stay (an install for lint.sh also serves the tests).
     if [ "${installed_sha:-} ${installed_path:-}" = "$project" ]; then
@@ -59,22 +77,9 @@ if [ "$up_to_date" = 0 ]; then
     # process compiles the project's modules and imports what the test processes (and
     # nrnivmodl) import: those are compiled once, not by each of the parallel run's first
     # processes. With pytest installed, collecting the suite once does the same for what
-    # pytest compiles itself: the test modules and the plugins' modules it rewrites.
-    if ! { install_project "$extras" \
-           && env -u PYTHONDONTWRITEBYTECODE "$venv/bin/python" -c \
-                "import compileall
-compileall.compile_dir('patch', quiet=1)
-compileall.compile_dir('pytest_patch', quiet=1)
-for name in ('pytest', 'numpy', 'neuron', 'mpi4py', 'hypothesis', 'xdist',
-             'pytest_patch.plugin', 'matplotlib.pyplot', 'efel',
-             'setuptools.command.build_ext', 'packaging.version', 'find_libpython'):
-    try:
-        __import__(name)
-    except ImportError:  # an extra that is not installed
-        pass" \
-           && { ! "$venv/bin/python" -c "import pytest" 2>/dev/null \
-                || env -u PYTHONDONTWRITEBYTECODE "$venv/bin/python" -m pytest --collect-only \
-                       -q -p no:cacheprovider >/dev/null || true; }; } >"$log" 2>&1; then
+    # pytest compiles itself: the test modules and the plugins' modules it rewrites. The
+    # two run side by side (what both import is written by whichever is first).
+    if ! { install_project "$extras" && warm_up; } >"$log" 2>&1; then
         cat "$log"
         echo "installation failed (the log is above)" >&2
         exit 1
