@@ -4,7 +4,8 @@ When one rank dies, the MPI launcher kills the others at once, so no rank can sa
 happened. Rank 0 starts this script in its own session; it holds rank 0's standard
 output (the launcher forwards it until every holder has closed it), waits until the
 ranks on this host are gone, and prints which ranks ended without finishing and the
-test each was in. It runs as a plain script, importing nothing beyond the standard
+test each was in. Then it removes the shared-memory files of the run that killed ranks
+leave behind (MPICH's). It runs as a plain script, importing nothing beyond the standard
 library and its siblings ``ranklog.py`` and ``faults.py`` (which rank died first, which
 called MPI_Abort), so that it starts fast.
 
@@ -37,6 +38,12 @@ _LAUNCHER_WAIT_SECONDS = 30.0
 _NOT_RUN_SHOWN = 20
 # Launchers whose standard output is the user's (their ranks' goes through a proxy).
 _LAUNCHERS = ("mpiexec", "mpirun", "orterun", "prterun", "prun")
+#: The files in /dev/shm that an MPI library keeps for one run while its ranks live
+#: (MPICH's). The library removes them when the ranks finish; ranks that were killed or
+#: called MPI_Abort leave them behind (about 2 MB each, in memory until the machine
+#: restarts).
+_SHARED_MEMORY = "/dev/shm/"
+_SEGMENT_PREFIXES = ("mpich_shm_",)
 
 
 def status(pid: int) -> tuple[bool, str | None]:
@@ -273,6 +280,34 @@ def watch(pids: list[int]) -> tuple[dict[int, str], int | None]:
     return ended, first
 
 
+def segments(pids: list[int]) -> set[str]:
+    """The MPI run's shared-memory files that the ranks ``pids`` on this host have mapped."""
+    found: set[str] = set()
+    for pid in pids:
+        if not pid:
+            continue
+        try:
+            with open(f"/proc/{pid}/maps") as maps:
+                for line in maps:
+                    fields = line.split(maxsplit=5)
+                    path = fields[5].rstrip("\n") if len(fields) == 6 else ""
+                    name = path.removeprefix(_SHARED_MEMORY)
+                    if name != path and name.startswith(_SEGMENT_PREFIXES) and "/" not in name:
+                        found.add(path)  # a removed file ends in " (deleted)": never found
+        except OSError:
+            continue  # gone already
+    return found
+
+
+def remove(paths: set[str]) -> None:
+    """Remove the shared-memory files that the run's ranks, all gone, left behind."""
+    for path in paths:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass  # the MPI library removed it (the ranks finished)
+
+
 def parent(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/stat") as stat:
@@ -307,7 +342,9 @@ def main(argv: list[str]) -> None:
         launcher_pid, out = map(int, argv.pop(0).removeprefix("--launcher=").split(":"))
     root = Path(argv[0])
     pids = [int(pid) for pid in argv[1:]]
+    shared = segments(pids)
     ended, first = watch(pids)
+    remove(shared)
     ended_path(root).write_text(json.dumps(ended))
     text = report(root, len(pids), ended, first)
     junit(root, len(pids), ended, first)

@@ -181,6 +181,44 @@ def test_a_rank_that_exits_is_named_as_the_one_that_died_first(tmp_path) -> None
     assert not [e for e in events[0] if e.get("event") == "exit"]
 
 
+LEAVES_SHARED_MEMORY = """
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.mpi(min_size=2)
+def test_exits():
+    from mpi4py import MPI
+
+    rank = MPI.COMM_WORLD.rank
+    with open("/proc/self/maps") as maps:
+        mapped = {line.split()[-1] for line in maps if "/dev/shm/mpich_shm_" in line}
+    Path(f"segments-{rank}.txt").write_text("\\n".join(sorted(mapped)))
+    MPI.COMM_WORLD.barrier()
+    if rank == 1:
+        os._exit(3)
+    MPI.COMM_WORLD.barrier()
+"""
+
+
+def test_the_shared_memory_of_killed_ranks_is_removed(tmp_path) -> None:
+    # MPICH keeps a file in /dev/shm for each run until its ranks finish: a rank that
+    # exits, is killed or calls MPI_Abort leaves it in memory until the machine restarts.
+    (tmp_path / "test_exits.py").write_text(LEAVES_SHARED_MEMORY)
+    done = direct(tmp_path)
+    assert done.returncode != 0
+    assert "Rank 1 died first" in done.stdout, done.stdout + done.stderr
+    mapped = {
+        line
+        for rank in (0, 1)
+        for line in (tmp_path / f"segments-{rank}.txt").read_text().splitlines()
+    }
+    assert mapped, "the ranks mapped no MPICH shared memory"
+    assert not [path for path in mapped if Path(path).exists()]
+
+
 DEADLOCK = """
 def test_rank_1_leaves_rank_0_in_a_barrier(p):
     if p.parallel.rank == 1:
