@@ -292,8 +292,13 @@ def segments(pids: list[int]) -> set[str]:
                     fields = line.split(maxsplit=5)
                     path = fields[5].rstrip("\n") if len(fields) == 6 else ""
                     name = path.removeprefix(_SHARED_MEMORY)
-                    if name != path and name.startswith(_SEGMENT_PREFIXES) and "/" not in name:
-                        found.add(path)  # a removed file ends in " (deleted)": never found
+                    if (
+                        name != path
+                        and name.startswith(_SEGMENT_PREFIXES)
+                        and "/" not in name
+                        and not name.endswith(" (deleted)")  # removed already
+                    ):
+                        found.add(path)
         except OSError:
             continue  # gone already
     return found
