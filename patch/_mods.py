@@ -2,7 +2,9 @@
 
 Each folder is built into a cache directory (``.nrn-mod-cache/`` by default) named after a
 hash of its sources, the NEURON version and the platform, so an unchanged folder is never
-rebuilt, in a script or in a test session alike. The last few builds of each folder are
+rebuilt, in a script or in a test session alike, nor when its project moves (another
+checkout, a CI workspace at another path): a build of the same sources is found whatever
+folder it was made for. The last few builds of each folder are
 kept (``KEEP`` per folder and kind, the least recently used removed first), so a change
 undone finds its build again; a library whose bytes no longer match what was built (a
 damaged cache) is rebuilt. A failed CoreNEURON build is remembered too, so it is not
@@ -27,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar
@@ -44,6 +47,9 @@ _MANIFEST = "patch-build.json"
 _SOURCES = frozenset({".mod", ".inc", ".h", ".hpp", ".c", ".cpp"})
 _LIBRARIES = ("libnrnmech.so", "libnrnmech.dylib", "nrnmech.dll")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# A build's folder in the cache: its folder's name (and kind), a hash of the folder's path,
+# a hash of the sources.
+_ENTRY = re.compile(r".+-[0-9a-f]{8}-[0-9a-f]{16}")
 # nrnivmodl's progress lines, which say nothing about an error.
 _PROGRESS = re.compile(
     r"\s*(/\S*\.nrn-mod-cache/\S*$|cfiles =|Mod files:|Creating '|MODOBJS=|\[INFO\] Running:|"
@@ -349,6 +355,8 @@ def build(folder: Path, cache: Path, coreneuron: bool = False) -> MechanismBuild
         return None if library is None else (library, core)
 
     found = find(target) if _intact(target) else None
+    if found is None:  # the same sources built from another folder (a moved or copied project)
+        target, found = next(_built_elsewhere(cache, target.name[-16:], coreneuron), (target, None))
     if found is not None:
         _touch(target)
         return MechanismBuild(folder, found[0], compiled=False, coreneuron_library=found[1])
@@ -388,6 +396,20 @@ def build(folder: Path, cache: Path, coreneuron: bool = False) -> MechanismBuild
     return MechanismBuild(
         folder, found[0], compiled=True, seconds=seconds, coreneuron_library=found[1]
     )
+
+
+def _built_elsewhere(
+    cache: Path, sources: str, coreneuron: bool
+) -> Iterator[tuple[Path, tuple[Path, Path | None]]]:
+    """Intact builds in ``cache`` of the sources hashed ``sources``, of this kind, made for
+    any folder: a build depends on the sources, not on where their folder lies."""
+    for entry in sorted(cache.glob(f"*-{sources}")):
+        if entry.name.startswith(".") or not _ENTRY.fullmatch(entry.name) or not _intact(entry):
+            continue
+        library = find_library(entry)
+        core = find_coreneuron_library(entry)
+        if library is not None and (core is not None) is coreneuron:
+            yield entry, (library, core)
 
 
 def _digest_of(path: Path) -> str:

@@ -3,6 +3,7 @@ in a script, under mpiexec and in the plugin alike."""
 
 import os
 import re
+import shutil
 import sys
 import textwrap
 
@@ -81,6 +82,16 @@ def test_a_script_a_parallel_script_and_the_plugin_share_one_build(repository):
     )
     assert "(cached)" in session and "1 passed" in session
     assert list((repository / ".nrn-mod-cache").iterdir()) == builds
+
+
+def test_a_moved_project_finds_its_builds(repository, tmp_path_factory):
+    """The cache is keyed by the sources: a project moved or copied with its cache (another
+    checkout, a CI workspace at another path) loads the build it has, without compiling."""
+    assert "rank 0 compiled True" in run([sys.executable, "model.py"], repository)
+    moved = tmp_path_factory.mktemp("elsewhere") / "project"
+    shutil.copytree(repository, moved)
+    assert "rank 0 compiled False seen -65.0" in run([sys.executable, "model.py"], moved)
+    assert len(list((moved / ".nrn-mod-cache").iterdir())) == 1
 
 
 def test_an_unset_pointer_of_a_cached_build_is_refused(repository):
