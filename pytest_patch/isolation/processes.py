@@ -25,6 +25,7 @@ import pytest
 import patch
 
 from .. import wire
+from ..mpi import shm
 
 
 def crash_log_path(pid: int) -> Path:
@@ -51,6 +52,9 @@ class Worker:
     def __init__(self, group: str, channel: socket.socket) -> None:
         self.group = group
         self.channel = channel
+        #: The MPI shared-memory files of the process's world, as it reports them once a
+        #: test or the conftest initialised MPI: removed if it dies before MPI_Finalize.
+        self.shared: set[str] = set()
 
     def send(self, message: dict[str, Any]) -> None:
         try:
@@ -59,7 +63,10 @@ class Worker:
             pass  # it died already: receive() says so
 
     def receive(self) -> Any:
-        return wire.receive(self.channel)
+        message = wire.receive(self.channel)
+        if isinstance(message, dict):
+            self.shared.update(message.get("shared", ()))
+        return message
 
     def close(self) -> None:
         self.channel.close()
@@ -80,6 +87,7 @@ class Worker:
         """Why the process gave no report for ``phase`` of ``nodeid``."""
         self.close()
         status = self.status()
+        shm.remove(self.shared)
         lines = [
             f"pytest-patch: the isolated process running {nodeid} {_describe_status(status)} "
             f"during its {phase}, before it could report (a crash in NEURON or a mechanism, "
@@ -108,6 +116,7 @@ class ForkedWorker(Worker):
     def kill(self) -> None:
         end_group(self.pid)  # first: closing waits for the process to end
         Worker.close(self)
+        shm.remove(self.shared)  # (a file still mapped by the dying process goes with it)
         crash_log_path(self.pid).unlink(missing_ok=True)  # ended before it could remove it
 
     def status(self) -> int | None:
@@ -211,6 +220,7 @@ class FreshWorker(Worker):
         self.channel.close()
         end_group(self.process.pid)
         self.process.wait()
+        shm.remove(self.shared)
         crash_log_path(self.process.pid).unlink(missing_ok=True)
 
     def status(self) -> int | None:
@@ -333,6 +343,7 @@ def _fork(
             serve(mine)
             code = 0
         finally:
+            _finalize_mpi()
             os._exit(code)
     try:
         os.setpgid(pid, pid)  # (also here: whichever runs first)
@@ -342,6 +353,23 @@ def _fork(
     mine.close()
     socket.send_fds(channel, [json.dumps({"pid": pid}).encode()], [theirs.fileno()])
     theirs.close()
+
+
+def _finalize_mpi() -> None:
+    """End MPI if a test initialised it in this isolated process (a world of one): the
+    process leaves by ``os._exit``, which skips mpi4py's ``MPI_Finalize``, and MPICH removes
+    the world's shared-memory file only then. An ``MPI_Finalize`` that does not return
+    within a minute ends the process (the alarm's default action)."""
+    mpi = sys.modules.get("mpi4py.MPI")
+    if mpi is None:
+        return
+    try:
+        if mpi.Is_initialized() and not mpi.Is_finalized():
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+            signal.alarm(60)
+            mpi.Finalize()
+    except Exception:
+        pass  # the process ends all the same
 
 
 def _wait(pid: int, statuses: dict[int, int], running: set[int]) -> int | None:

@@ -12,6 +12,7 @@ import faulthandler
 import gc
 import os
 import socket
+import sys
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -21,6 +22,7 @@ import patch
 
 from .. import wire
 from ..leaks import contained_key
+from ..mpi import shm
 from .processes import crash_log_path
 
 #: The most characters of one captured-output section sent back from an isolated test;
@@ -71,18 +73,30 @@ def send_report(config: pytest.Config, channel: socket.socket, report: pytest.Te
     by a failure saying why, so no outcome is lost."""
     data = config.hook.pytest_report_to_serializable(config=config, report=report)
     data["sections"] = [(title, _trimmed(text)) for title, text in data.get("sections", [])]
+    extra = {"shared": shared} if (shared := _shared_memory()) else {}
     try:
-        encoded = wire.encode({"report": data})
+        encoded = wire.encode({"report": data, **extra})
     except (TypeError, ValueError) as error:  # e.g. a circular user property
-        encoded = wire.encode({"report": _substitute(data, f"it could not be serialized: {error}")})
+        why = f"it could not be serialized: {error}"
+        encoded = wire.encode({"report": _substitute(data, why), **extra})
     if len(encoded) > REPORT_LIMIT:
         why = (
             f"it is {len(encoded) / 1e6:.0f} MB serialized, more than the "
             f"{REPORT_LIMIT / 1e6:.0f} MB an isolated test may send"
         )
         start = str(report.longrepr)[:20000]
-        encoded = wire.encode({"report": _substitute(data, why, start)})
+        encoded = wire.encode({"report": _substitute(data, why, start), **extra})
     wire.send_encoded(channel, encoded)
+
+
+def _shared_memory() -> list[str]:
+    """The MPI shared-memory files of this process's world, once a test or the conftest
+    initialised MPI here: the session removes them if this process dies before it can
+    finalise MPI (they would stay in memory until the machine restarts)."""
+    mpi = sys.modules.get("mpi4py.MPI")
+    if mpi is None or not mpi.Is_initialized() or mpi.Is_finalized():
+        return []
+    return sorted(shm.segments([os.getpid()]))
 
 
 def run_phases(

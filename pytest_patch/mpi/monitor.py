@@ -6,8 +6,8 @@ output (the launcher forwards it until every holder has closed it), waits until 
 ranks on this host are gone, and prints which ranks ended without finishing and the
 test each was in. Then it removes the shared-memory files of the run that killed ranks
 leave behind (MPICH's). It runs as a plain script, importing nothing beyond the standard
-library and its siblings ``ranklog.py`` and ``faults.py`` (which rank died first, which
-called MPI_Abort), so that it starts fast.
+library and its siblings ``ranklog.py``, ``faults.py`` (which rank died first, which
+called MPI_Abort) and ``shm.py``, so that it starts fast.
 
     python monitor.py ROOT PID0 PID1 ...   (a PID of 0: that rank runs on another host)
 """
@@ -27,9 +27,11 @@ from xml.etree import ElementTree
 if __package__:
     from .faults import aborted, culprit, exited
     from .ranklog import ended_path, log_path, read_events
+    from .shm import remove, segments
 else:  # run as a script
     from faults import aborted, culprit, exited  # type: ignore[no-redef,import-not-found]
     from ranklog import ended_path, log_path, read_events  # type: ignore[no-redef,import-not-found]
+    from shm import remove, segments  # type: ignore[no-redef,import-not-found]
 
 _POLL_SECONDS = 0.05
 #: How long the report waits for the launcher to end, so that it comes last.
@@ -38,12 +40,6 @@ _LAUNCHER_WAIT_SECONDS = 30.0
 _NOT_RUN_SHOWN = 20
 # Launchers whose standard output is the user's (their ranks' goes through a proxy).
 _LAUNCHERS = ("mpiexec", "mpirun", "orterun", "prterun", "prun")
-#: The files in /dev/shm that an MPI library keeps for one run while its ranks live
-#: (MPICH's). The library removes them when the ranks finish; ranks that were killed or
-#: called MPI_Abort leave them behind (about 2 MB each, in memory until the machine
-#: restarts).
-_SHARED_MEMORY = "/dev/shm/"
-_SEGMENT_PREFIXES = ("mpich_shm_",)
 
 
 def status(pid: int) -> tuple[bool, str | None]:
@@ -278,39 +274,6 @@ def watch(pids: list[int]) -> tuple[dict[int, str], int | None]:
             time.sleep(_POLL_SECONDS if running else 0)
     first = next(iter(order[0])) if order and len(order[0]) == 1 and len(order) > 1 else None
     return ended, first
-
-
-def segments(pids: list[int]) -> set[str]:
-    """The MPI run's shared-memory files that the ranks ``pids`` on this host have mapped."""
-    found: set[str] = set()
-    for pid in pids:
-        if not pid:
-            continue
-        try:
-            with open(f"/proc/{pid}/maps") as maps:
-                for line in maps:
-                    fields = line.split(maxsplit=5)
-                    path = fields[5].rstrip("\n") if len(fields) == 6 else ""
-                    name = path.removeprefix(_SHARED_MEMORY)
-                    if (
-                        name != path
-                        and name.startswith(_SEGMENT_PREFIXES)
-                        and "/" not in name
-                        and not name.endswith(" (deleted)")  # removed already
-                    ):
-                        found.add(path)
-        except OSError:
-            continue  # gone already
-    return found
-
-
-def remove(paths: set[str]) -> None:
-    """Remove the shared-memory files that the run's ranks, all gone, left behind."""
-    for path in paths:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass  # the MPI library removed it (the ranks finished)
 
 
 def parent(pid: int) -> int:

@@ -622,6 +622,49 @@ def test_exits():
     )
 
 
+INITIALISES_MPI = """
+import os
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.nrn_isolated
+
+
+@pytest.fixture
+def world(request):
+    from mpi4py import MPI  # a world of one: MPICH maps a shared-memory file for it
+
+    with open("/proc/self/maps") as maps:
+        mapped = {line.split()[-1] for line in maps if "/dev/shm/mpich_shm_" in line}
+    Path(f"{request.node.name}.segments").write_text("\\n".join(sorted(mapped)))
+    return MPI.COMM_WORLD
+
+
+def test_finishes(world):
+    assert world.size == 1
+
+
+def test_exits(world):
+    os._exit(3)
+"""
+
+
+def test_the_shared_memory_of_mpi_in_isolated_tests_is_removed(pytester: pytest.Pytester) -> None:
+    # An isolated process ends with os._exit, which skips MPI_Finalize: MPICH's file for its
+    # world stayed in /dev/shm, in memory until the machine restarts; and so did the file
+    # of one that died.
+    pytester.makepyfile(test_world=INITIALISES_MPI)
+    run(pytester).assert_outcomes(passed=1, failed=1)
+    mapped = {
+        line
+        for name in ("test_finishes", "test_exits")
+        for line in (pytester.path / f"{name}.segments").read_text().splitlines()
+    }
+    assert len(mapped) == 2, "the isolated processes mapped no MPICH shared memory"
+    assert not [path for path in mapped if Path(path).exists()]
+
+
 def test_a_timeout_ends_the_isolated_test_and_is_reported(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_hangs="""
