@@ -163,8 +163,10 @@ class Simulator:
         finally:
             start = item.stash.get(_call_start_key, None)
             if start is not None and not item.stash.get(failed_key, False):
-                gc.collect()
                 left = self.snapshot() - start
+                if left:  # alive, or garbage a collection frees (nothing new: nothing to free)
+                    gc.collect()
+                    left = self.snapshot() - start
                 if left:
                     self._left_by[item.nodeid] = sorted(name for _, name in left.elements())
 
