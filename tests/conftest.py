@@ -1,6 +1,7 @@
 """Fixtures shared by Patch's own tests."""
 
 import gc
+import glob
 import os
 import subprocess
 import sys
@@ -8,6 +9,8 @@ import textwrap
 
 import pytest
 import session_zygote  # tests/ is on sys.path (rootdir conftest, prepend import mode)
+
+from pytest_patch.mpi import shm
 
 _PRELUDE = "import gc\nfrom neuron import h\nimport patch\nfrom patch import p\nfrom patch.exceptions import *\n"
 
@@ -99,3 +102,25 @@ def _collect_earlier_models():
     ):
         gc.freeze()
     yield
+
+
+@pytest.fixture
+def mpi_leftovers_removed():
+    """For a test whose processes use MPI outside Patch (raw NEURON, a second libmpi), and
+    end without finalising it: the shared-memory files MPICH kept for them, which no live
+    process maps any more, are removed after the test (as Patch does for its own runs);
+    else each run of the suite would leave them in memory until the machine restarts."""
+    pattern = "/dev/shm/mpich_shm_*"
+    before = set(glob.glob(pattern))
+    yield
+    new = set(glob.glob(pattern)) - before
+    if new:
+        mapped = shm.segments(int(name) for name in os.listdir("/proc") if name.isdigit())
+        mine = set()
+        for path in new - mapped:
+            try:
+                if os.stat(path).st_uid == os.getuid():
+                    mine.add(path)
+            except OSError:
+                pass
+        shm.remove(mine)

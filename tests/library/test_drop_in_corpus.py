@@ -402,7 +402,7 @@ def _mpi_library() -> str | None:
     return found.stdout.strip() or None
 
 
-def test_parallel_network_on_two_ranks(tmp_path):
+def test_parallel_network_on_two_ranks(tmp_path, mpi_leftovers_removed):
     """Model 6 across 2 ranks: gids, ``gid_connect``, ``set_maxstep``, ``stdinit``, ``psolve``.
 
     Raw NEURON needs ``MPI_LIB_NRN_PATH`` to find MPI; both runs get the same environment.

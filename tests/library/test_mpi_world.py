@@ -173,7 +173,7 @@ def test_mpi4py_without_an_mpi_library_is_a_clear_error(mpiexec):
     assert "MPI4PY_LIBMPI" in result.stderr
 
 
-def test_a_serial_process_is_serial_whatever_libraries_are_loaded(tmp_path):
+def test_a_serial_process_is_serial_whatever_libraries_are_loaded(tmp_path, mpi_leftovers_removed):
     """No launcher: mpi4py and NEURON may each have opened a libmpi; Patch does not refuse."""
     found, copy = copied_libmpi(tmp_path)
     code = (
