@@ -9,7 +9,8 @@
    suite, and the difference between the two is divided by the number of extra tests, so
    start-up (imports, MPI, NEURON) cancels out; each run is the best of ``--repeat``.
    Printed: ms per test with and without the plugin, the ms per test the plugin adds, and
-   their ratio.
+   their ratio. The same for tests that do not use ``p``, in a session that has NEURON and
+   matplotlib loaded (the plugin's leak check of such tests).
 2. The MPI session's own cost: the time pytest spends making each test's three reports
    (timed inside pytest, the slowest rank's), under ``mpiexec -n N`` with and without
    ``--with-mpi`` (without it, each rank runs a serial session of its own). The difference
@@ -47,6 +48,19 @@ import pytest
 @pytest.mark.parametrize("i", range({count}))
 def test_trivial(p, i):
     assert p is not None
+"""
+
+# Tests without the p fixture in a session that has NEURON (a model's conftest or modules
+# import it) and a plotting library loaded, as a model repository's session has.
+PLAIN_SUITE = """
+import matplotlib.pyplot
+import neuron
+import pytest
+
+
+@pytest.mark.parametrize("i", range({count}))
+def test_plain(i):
+    assert i >= 0
 """
 
 # The trivial ``p`` applies only when the plugin is off, so it never shadows the real one.
@@ -153,9 +167,11 @@ SMALL = 20
 MPIEXEC = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or "mpiexec"
 
 
-def seconds(folder: Path, count: int, plugin: bool, ranks: int, with_mpi: bool = True) -> float:
+def seconds(
+    folder: Path, count: int, plugin: bool, ranks: int, with_mpi: bool = True, suite: str = SUITE
+) -> float:
     """Wall time of one pytest run of ``count`` trivial tests."""
-    (folder / "test_bench.py").write_text(SUITE.format(count=count))
+    (folder / "test_bench.py").write_text(suite.format(count=count))
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
     if not plugin:
         command += ["-p", "no:pytest_patch"]
@@ -170,11 +186,17 @@ def seconds(folder: Path, count: int, plugin: bool, ranks: int, with_mpi: bool =
 
 
 def per_test_ms(
-    folder: Path, count: int, plugin: bool, ranks: int, repeat: int, with_mpi: bool = True
+    folder: Path,
+    count: int,
+    plugin: bool,
+    ranks: int,
+    repeat: int,
+    with_mpi: bool = True,
+    suite: str = SUITE,
 ) -> float:
     """Milliseconds per test, start-up excluded (slope between a small and a full suite)."""
-    small = min(seconds(folder, SMALL, plugin, ranks, with_mpi) for _ in range(repeat))
-    full = min(seconds(folder, count, plugin, ranks, with_mpi) for _ in range(repeat))
+    small = min(seconds(folder, SMALL, plugin, ranks, with_mpi, suite) for _ in range(repeat))
+    full = min(seconds(folder, count, plugin, ranks, with_mpi, suite) for _ in range(repeat))
     return (full - small) * 1000 / (count - SMALL)
 
 
@@ -229,13 +251,15 @@ def deadlock_report_seconds(folder: Path, ranks: int) -> float:
     return reported - float(stamp.read_text())
 
 
-def paired_ms(folder: Path, count: int, pairs: int) -> tuple[float, float, float]:
+def paired_ms(
+    folder: Path, count: int, pairs: int, suite: str = SUITE
+) -> tuple[float, float, float]:
     """Serial ms per test off and on, and their ratio: medians over ``pairs`` pairs of
     runs, each pair (small and full suite, plugin off then on) run back to back."""
     offs, ons, ratios = [], [], []
     for _ in range(pairs):
-        off = per_test_ms(folder, count, False, 1, 1)
-        on = per_test_ms(folder, count, True, 1, 1)
+        off = per_test_ms(folder, count, False, 1, 1, suite=suite)
+        on = per_test_ms(folder, count, True, 1, 1, suite=suite)
         offs.append(off)
         ons.append(on)
         ratios.append(on / off if off > 0 else float("nan"))
@@ -299,6 +323,13 @@ def main() -> None:
                 f"{args.tests} trivial tests using the p fixture, serial, median of "
                 f"{args.repeat} paired runs: plugin off {off:.2f} ms, on {on:.2f} ms per test; "
                 f"the plugin adds {on - off:.2f} ms per test (goal <= 1 ms), ratio {ratio:.2f}"
+            )
+            off, on, ratio = paired_ms(folder, args.tests, args.repeat, PLAIN_SUITE)
+            print(
+                f"{args.tests} trivial tests without the p fixture, NEURON and matplotlib "
+                f"loaded, serial, median of {args.repeat} paired runs: plugin off {off:.2f} ms, "
+                f"on {on:.2f} ms per test; the plugin adds {on - off:.2f} ms per test "
+                f"(goal <= 1 ms), ratio {ratio:.2f}"
             )
         if args.only in (None, "memory"):
             memory(folder, args.memory_tests)
