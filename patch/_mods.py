@@ -4,13 +4,16 @@ Each folder is built into a cache directory (``.nrn-mod-cache/`` by default) nam
 hash of its sources, the NEURON version and the platform, so an unchanged folder is never
 rebuilt, in a script or in a test session alike, nor when its project moves (another
 checkout, a CI workspace at another path): a build of the same sources is found whatever
-folder it was made for. The last few builds of each folder are
-kept (``KEEP`` per folder and kind, the least recently used removed first), so a change
-undone finds its build again; a library whose bytes no longer match what was built (a
-damaged cache) is rebuilt. A failed CoreNEURON build is remembered too, so it is not
-retried until the sources change. Under MPI, rank 0 builds while the other ranks wait for
-its verdict; every rank then loads the library. A rank that cannot see rank 0's build (no
-shared file system) builds its own copy.
+folder it was made for. nrnivmodl compiles a copy of the sources kept under a name made of
+their hash, so that the C++ it writes (which names the .mod files' paths) is the same
+wherever the folder lies: with a compiler cache (ccache), sources compiled before (with
+the same NEURON), from another folder, are fetched from that cache instead of compiled. The last few
+builds of each folder are kept (``KEEP`` per folder and kind, the least recently used
+removed first), so a change undone finds its build again; a library whose bytes no longer
+match what was built (a damaged cache) is rebuilt. A failed CoreNEURON build is remembered
+too, so it is not retried until the sources change. Under MPI, rank 0 builds while the
+other ranks wait for its verdict; every rank then loads the library. A rank that cannot see
+rank 0's build (no shared file system) builds its own copy.
 
 NEURON's half of ``nrnivmodl -coreneuron`` is the very code plain ``nrnivmodl`` builds, so
 a folder loaded from a plain build can get its CoreNEURON library later
@@ -50,6 +53,8 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # A build's folder in the cache: its folder's name (and kind), a hash of the folder's path,
 # a hash of the sources.
 _ENTRY = re.compile(r".+-[0-9a-f]{8}-[0-9a-f]{16}")
+# A file a .mod file includes: NMODL's INCLUDE, or a C/C++ #include "..." in VERBATIM.
+_INCLUDED = re.compile(r'(?:\bINCLUDE|#\s*include)\s*"([^"]+)"')
 # nrnivmodl's progress lines, which say nothing about an error.
 _PROGRESS = re.compile(
     r"\s*(/\S*\.nrn-mod-cache/\S*$|cfiles =|Mod files:|Creating '|MODOBJS=|\[INFO\] Running:|"
@@ -344,7 +349,8 @@ def build(folder: Path, cache: Path, coreneuron: bool = False) -> MechanismBuild
     """
     kind = "-coreneuron" if coreneuron else ""
     prefix = f"{folder.name}{kind}-{hashlib.sha256(str(folder).encode()).hexdigest()[:8]}-"
-    target = cache / (prefix + source_hash(folder)[:16])
+    digest = source_hash(folder)
+    target = cache / (prefix + digest[:16])
     failed = target.with_name(target.name + ".failed")
 
     def find(directory: Path) -> tuple[Path, Path | None] | None:
@@ -372,10 +378,14 @@ def build(folder: Path, cache: Path, coreneuron: bool = False) -> MechanismBuild
     work = Path(tempfile.mkdtemp(prefix="." + target.name + "-", dir=cache))
     work.chmod(0o755)
     start = time.perf_counter()
-    command = [nrnivmodl(), *(["-coreneuron"] if coreneuron else []), str(folder)]
+    sources = _staged(folder, digest) or folder
+    command = [nrnivmodl(), *(["-coreneuron"] if coreneuron else []), str(sources)]
     result = subprocess.run(
         command, cwd=work, env=_nrnivmodl_environment(), capture_output=True, text=True, check=False
     )
+    if sources != folder:
+        result.stdout = result.stdout.replace(str(sources), str(folder))
+        result.stderr = result.stderr.replace(str(sources), str(folder))
     seconds = time.perf_counter() - start
     built = find(work)
     if result.returncode != 0 or built is None:
@@ -410,6 +420,46 @@ def _built_elsewhere(
         core = find_coreneuron_library(entry)
         if library is not None and (core is not None) is coreneuron:
             yield entry, (library, core)
+
+
+def _staged(folder: Path, digest: str) -> Path | None:
+    """The folder's sources, copied (once) to a private temporary folder named after their
+    hash ``digest``, for nrnivmodl to compile from there: the C++ it writes names the .mod
+    files' paths, so the same sources then give the same C++ wherever their folder lies, and
+    a compiler cache (ccache) finds them compiled already, for another folder or test.
+    ``None``, to compile from the folder itself, when a .mod file includes a file that only
+    the folder has (by a relative path, or one that is not a source), or the private folder
+    cannot be had."""
+    files = sorted(path for path in folder.iterdir() if path.suffix in _SOURCES and path.is_file())
+    names = {path.name for path in files}
+    for path in files:
+        if path.suffix == ".mod":
+            for included in _INCLUDED.findall(path.read_text(errors="replace")):
+                if included.startswith("/") or included in names:
+                    continue  # the same file from the copy
+                if "/" in included or (folder / included).exists():
+                    return None  # only the folder has it
+    if not hasattr(os, "getuid"):
+        return None
+    root = Path(tempfile.gettempdir()) / f"patch-mod-sources-{os.getuid()}"
+    try:
+        root.mkdir(mode=0o700, exist_ok=True)
+        if root.is_symlink() or root.stat().st_uid != os.getuid():
+            return None  # someone else's: its sources cannot be trusted
+        staged = root / digest
+        if staged.is_dir() and source_hash(staged) == digest:
+            return staged
+        shutil.rmtree(staged, ignore_errors=True)  # damaged (a cleaner of old temporary files)
+        copy = Path(tempfile.mkdtemp(prefix=".", dir=root))
+        for path in files:
+            shutil.copyfile(path, copy / path.name)
+        try:
+            copy.rename(staged)
+        except OSError:  # copied by another process meanwhile
+            shutil.rmtree(copy, ignore_errors=True)
+        return staged if source_hash(staged) == digest else None
+    except OSError:
+        return None
 
 
 def _digest_of(path: Path) -> str:

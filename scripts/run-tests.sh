@@ -10,9 +10,10 @@ source "$(dirname "$0")/setup-venv.sh"
 # mechanisms in every -coreneuron build above all) compile once. ccache keeps them in its
 # own cache, shared by every clone and environment. Its folder is fixed here because
 # pytester gives each inner pytest run a HOME of its own (ccache's default folder would be
-# a new, empty one in each); paths under / are hashed relative to the build folder, so the
-# same sources built in two test folders are one entry. PATCH_NO_CCACHE=1 compiles
-# everything afresh.
+# a new, empty one in each); paths under / are hashed relative to the build folder, and
+# Patch compiles a copy of a mod folder's sources named after their hash, so the same
+# sources built in two test folders, or in two runs, are one entry. PATCH_NO_CCACHE=1
+# compiles everything afresh.
 if command -v ccache >/dev/null && [ -z "${PATCH_NO_CCACHE:-}" ]; then
     mkdir -p "$venv/ccache-bin"
     for compiler in gcc g++ cc c++; do

@@ -5,10 +5,14 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 import textwrap
+from pathlib import Path
 
 import pytest
 import session_zygote
+
+from patch._mods import build, source_hash
 
 # Slow (nrnivmodl builds): left out of the fast subset, -m "not slow".
 pytestmark = pytest.mark.slow
@@ -193,3 +197,51 @@ def test_coreneuron_library_built_after_neuron_loaded_the_sources(tmp_path):
         if line.startswith(("plain", "core", "same"))
     ]
     assert out == ["plain True ['leak4']", "core True True []", "same True True"], out
+
+
+def _generated(build):
+    """The C++ nrnivmodl wrote for each .mod file of a build, by file name."""
+    folder = build.library.parent
+    return {path.name: path.read_text() for path in sorted(folder.glob("*.cpp"))}
+
+
+def test_the_same_sources_compile_to_the_same_code_wherever_their_folder_is(tmp_path):
+    """nrnivmodl writes the .mod files' paths into the C++: compiled from a copy named after
+    the sources, two folders with the same sources give the same C++, which a compiler
+    cache (ccache) then compiles once for every folder, checkout and test."""
+    folders = [tmp_path / "one" / "mod", tmp_path / "elsewhere" / "two" / "mod"]
+    for folder in folders:
+        folder.mkdir(parents=True)
+        (folder / "leak4.mod").write_text(LEAK4)
+    first, second = (build(folder, folder.parent / ".nrn-mod-cache") for folder in folders)
+    assert first.compiled and second.compiled
+    code = _generated(first)
+    assert "leak4.cpp" in code and code == _generated(second)
+    assert not [name for name, text in code.items() if str(tmp_path) in text]
+
+    # A damaged copy (a cleaner of old temporary files) is made again, not compiled.
+    staged = Path(tempfile.gettempdir()) / f"patch-mod-sources-{os.getuid()}"
+    (staged / source_hash(folders[0]) / "leak4.mod").write_text("NEURON { SUFFIX wrong }\n")
+    third = build(folders[0], tmp_path / "third-cache")
+    assert third.compiled and _generated(third) == code
+
+
+INCLUDES = """
+NEURON { SUFFIX incleak NONSPECIFIC_CURRENT i RANGE g }
+INCLUDE "../shared/params.inc"
+ASSIGNED { v (mV) i (mA/cm2) }
+BREAKPOINT { i = g * (v + 70) }
+"""
+
+
+def test_a_mod_file_including_a_file_beside_its_folder_compiles(tmp_path):
+    """Such a folder cannot be compiled from a copy of its sources: it is compiled where it is."""
+    (tmp_path / "mod").mkdir()
+    (tmp_path / "mod" / "incleak.mod").write_text(INCLUDES)
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "params.inc").write_text("PARAMETER { g = 0.00042 (S/cm2) }\n")
+    script = (
+        "import patch\nfrom patch import p\npatch.load_mechanisms('mod')\n"
+        "section = p.Section()\nsection.insert('incleak')\nprint(section(0.5).incleak.g)\n"
+    )
+    assert run([sys.executable, "-c", script], tmp_path).split()[-1] == "0.00042"
