@@ -6,14 +6,14 @@ rebuilt, in a script or in a test session alike, nor when its project moves (ano
 checkout, a CI workspace at another path): a build of the same sources is found whatever
 folder it was made for. nrnivmodl compiles a copy of the sources kept under a name made of
 their hash, so that the C++ it writes (which names the .mod files' paths) is the same
-wherever the folder lies: with a compiler cache (ccache), sources compiled before (with
-the same NEURON), from another folder, are fetched from that cache instead of compiled. The last few
-builds of each folder are kept (``KEEP`` per folder and kind, the least recently used
+wherever the folder lies: with a compiler cache (ccache), sources compiled before (with the
+same NEURON), from another folder, are fetched from that cache instead of compiled. The last
+few builds of each folder are kept (``KEEP`` per folder and kind, the least recently used
 removed first), so a change undone finds its build again; a library whose bytes no longer
 match what was built (a damaged cache) is rebuilt. A failed CoreNEURON build is remembered
-too, so it is not retried until the sources change. Under MPI, rank 0 builds while the
-other ranks wait for its verdict; every rank then loads the library. A rank that cannot see
-rank 0's build (no shared file system) builds its own copy.
+too, so it is not retried until the sources change. Under MPI, rank 0 builds while the other
+ranks wait for its verdict; every rank then loads the library. A rank that cannot see rank
+0's build (no shared file system) builds its own copy.
 
 NEURON's half of ``nrnivmodl -coreneuron`` is the very code plain ``nrnivmodl`` builds, so
 a folder loaded from a plain build can get its CoreNEURON library later
