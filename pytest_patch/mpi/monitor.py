@@ -9,7 +9,8 @@ leave behind (MPICH's). It runs as a plain script, importing nothing beyond the 
 library and its siblings ``ranklog.py``, ``faults.py`` (which rank died first, which
 called MPI_Abort) and ``shm.py``, so that it starts fast.
 
-    python monitor.py ROOT PID0 PID1 ...   (a PID of 0: that rank runs on another host)
+    python monitor.py [--launcher=PID:FD] [--shared=FILE:FILE...] ROOT PID0 PID1 ...
+    (a PID of 0: that rank runs on another host)
 """
 
 from __future__ import annotations
@@ -27,11 +28,11 @@ from xml.etree import ElementTree
 if __package__:
     from .faults import aborted, culprit, exited
     from .ranklog import ended_path, log_path, read_events
-    from .shm import remove, segments
+    from .shm import is_segment, remove, segments
 else:  # run as a script
     from faults import aborted, culprit, exited  # type: ignore[no-redef,import-not-found]
     from ranklog import ended_path, log_path, read_events  # type: ignore[no-redef,import-not-found]
-    from shm import remove, segments  # type: ignore[no-redef,import-not-found]
+    from shm import is_segment, remove, segments  # type: ignore[no-redef,import-not-found]
 
 _POLL_SECONDS = 0.05
 #: How long the report waits for the launcher to end, so that it comes last.
@@ -306,11 +307,17 @@ def launcher(pid: int) -> tuple[int, int] | None:
 
 def main(argv: list[str]) -> None:
     launcher_pid, out = 0, -1
-    if argv[0].startswith("--launcher="):  # its pid and its output, open as a descriptor
-        launcher_pid, out = map(int, argv.pop(0).removeprefix("--launcher=").split(":"))
+    shared: set[str] = set()
+    while argv[0].startswith("--"):
+        option, _, value = argv.pop(0).partition("=")
+        if option == "--launcher":  # its pid and its output, open as a descriptor
+            launcher_pid, out = map(int, value.split(":"))
+        elif option == "--shared":  # the run's shared-memory files, as rank 0 saw them
+            shared |= {path for path in value.split(os.pathsep) if is_segment(path)}
     root = Path(argv[0])
     pids = [int(pid) for pid in argv[1:]]
-    shared = segments(pids)
+    # Rank 0 gave those it had mapped: the ranks may all be gone before this looks.
+    shared |= segments(pids)
     ended, first = watch(pids)
     remove(shared)
     ended_path(root).write_text(json.dumps(ended))

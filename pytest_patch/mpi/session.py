@@ -27,7 +27,7 @@ import pytest
 
 import patch
 
-from . import faults, monitor, reporting, watchdog
+from . import faults, monitor, reporting, shm, watchdog
 from .exchange import Exchange, abort_and_wait
 from .ranklog import RankLog, log_path
 
@@ -122,6 +122,8 @@ class MPISession:
         script = Path(__file__).with_name("monitor.py")
         found = monitor.launcher(os.getpid())
         given = [f"--launcher={found[0]}:{found[1]}"] if found else []
+        shared = shm.segments([os.getpid()])  # the run's, which rank 0 maps like every rank
+        given += [f"--shared={os.pathsep.join(sorted(shared))}"] if shared else []
         try:
             subprocess.Popen(
                 [sys.executable, str(script), *given, str(self.root), *pids],

@@ -17,6 +17,17 @@ _SHARED_MEMORY = "/dev/shm/"
 _SEGMENT_PREFIXES = ("mpich_shm_",)
 
 
+def is_segment(path: str) -> bool:
+    """Whether ``path`` names a shared-memory file of an MPI library (not one removed)."""
+    name = path.removeprefix(_SHARED_MEMORY)
+    return (
+        name != path
+        and name.startswith(_SEGMENT_PREFIXES)
+        and "/" not in name
+        and not name.endswith(" (deleted)")  # how /proc shows a mapped file removed already
+    )
+
+
 def segments(pids: Iterable[int]) -> set[str]:
     """The MPI shared-memory files that the processes ``pids`` (on this host) have mapped."""
     found: set[str] = set()
@@ -28,13 +39,7 @@ def segments(pids: Iterable[int]) -> set[str]:
                 for line in maps:
                     fields = line.split(maxsplit=5)
                     path = fields[5].rstrip("\n") if len(fields) == 6 else ""
-                    name = path.removeprefix(_SHARED_MEMORY)
-                    if (
-                        name != path
-                        and name.startswith(_SEGMENT_PREFIXES)
-                        and "/" not in name
-                        and not name.endswith(" (deleted)")  # removed already
-                    ):
+                    if is_segment(path):
                         found.add(path)
         except OSError:
             continue  # gone already

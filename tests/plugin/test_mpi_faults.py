@@ -5,6 +5,7 @@ tests that did not run, which rank ended it)."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 import session_zygote
 
+import pytest_patch.mpi
 from pytest_patch.mpi.faults import culprit, exited
 from pytest_patch.mpi.ranklog import log_path, read_events
 
@@ -217,6 +219,31 @@ def test_the_shared_memory_of_killed_ranks_is_removed(tmp_path) -> None:
     }
     assert mapped, "the ranks mapped no MPICH shared memory"
     assert not [path for path in mapped if Path(path).exists()]
+
+
+def test_the_watcher_removes_the_file_rank_0_named_when_the_ranks_are_gone_first(tmp_path):
+    # On a loaded machine every rank can be gone before their watcher reads what they had
+    # mapped: rank 0 names the run's file when it starts the watcher, which removes it then.
+    left = Path("/dev/shm") / f"mpich_shm_test{os.getpid():x}_0"
+    other = Path("/dev/shm") / f"not_mpich_test{os.getpid():x}"
+    left.write_bytes(bytes(16))
+    other.write_bytes(bytes(16))
+    try:
+        gone = subprocess.Popen([sys.executable, "-c", "pass"])
+        gone.wait()
+        watcher = Path(pytest_patch.mpi.__file__).with_name("monitor.py")
+        given = f"--shared={left}{os.pathsep}{other}"
+        subprocess.run(
+            [sys.executable, str(watcher), given, str(tmp_path), str(gone.pid)],
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
+        assert not left.exists()
+        assert other.exists(), "only files named like MPICH's are removed"
+    finally:
+        left.unlink(missing_ok=True)
+        other.unlink(missing_ok=True)
 
 
 DEADLOCK = """
