@@ -110,10 +110,13 @@ def mpi_leftovers_removed():
     end without finalising it: the shared-memory files MPICH kept for them, which no live
     process maps any more, are removed after the test (as Patch does for its own runs);
     else each run of the suite would leave them in memory until the machine restarts."""
-    pattern = "/dev/shm/mpich_shm_*"
-    before = set(glob.glob(pattern))
+
+    def files() -> set[str]:
+        return {path for path in glob.glob("/dev/shm/*") if shm.is_segment(path)}
+
+    before = files()
     yield
-    new = set(glob.glob(pattern)) - before
+    new = files() - before
     if new:
         mapped = shm.segments(int(name) for name in os.listdir("/proc") if name.isdigit())
         mine = set()

@@ -89,14 +89,21 @@ def send_report(config: pytest.Config, channel: socket.socket, report: pytest.Te
     wire.send_encoded(channel, encoded)
 
 
+#: This process's MPI shared-memory files, read once MPI is initialised (made then).
+_shared: list[str] | None = None
+
+
 def _shared_memory() -> list[str]:
     """The MPI shared-memory files of this process's world, once a test or the conftest
     initialised MPI here: the session removes them if this process dies before it can
     finalise MPI (they would stay in memory until the machine restarts)."""
-    mpi = sys.modules.get("mpi4py.MPI")
-    if mpi is None or not mpi.Is_initialized() or mpi.Is_finalized():
-        return []
-    return sorted(shm.segments([os.getpid()]))
+    global _shared
+    if _shared is None:
+        mpi = sys.modules.get("mpi4py.MPI")
+        if mpi is None or not mpi.Is_initialized() or mpi.Is_finalized():
+            return []
+        _shared = sorted(shm.segments([os.getpid()]))
+    return _shared
 
 
 def run_phases(
