@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar
 
-from . import _mechanisms
+from . import _build_paths, _mechanisms
 from ._boot import h, neuron_version, world
 from ._parallel import context
 from .exceptions import MechanismError, ModCompileError
@@ -53,8 +53,6 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # A build's folder in the cache: its folder's name (and kind), a hash of the folder's path,
 # a hash of the sources.
 _ENTRY = re.compile(r".+-[0-9a-f]{8}-[0-9a-f]{16}")
-# A file a .mod file includes: NMODL's INCLUDE, or a C/C++ #include "..." in VERBATIM.
-_INCLUDED = re.compile(r'(?:\bINCLUDE|#\s*include)\s*"([^"]+)"')
 # nrnivmodl's progress lines, which say nothing about an error.
 _PROGRESS = re.compile(
     r"\s*(/\S*\.nrn-mod-cache/\S*$|cfiles =|Mod files:|Creating '|MODOBJS=|\[INFO\] Running:|"
@@ -378,14 +376,24 @@ def build(folder: Path, cache: Path, coreneuron: bool = False) -> MechanismBuild
     work = Path(tempfile.mkdtemp(prefix="." + target.name + "-", dir=cache))
     work.chmod(0o755)
     start = time.perf_counter()
-    sources = _staged(folder, digest) or folder
+    files = sorted(path for path in folder.iterdir() if path.suffix in _SOURCES and path.is_file())
+    sources = _build_paths.staged_sources(folder, digest, files, source_hash) or folder
+    package = Path(sys.modules["neuron"].__file__ or "neuron").parent  # loaded by _boot
+    link = _build_paths.neuron_link(package)
     command = [nrnivmodl(), *(["-coreneuron"] if coreneuron else []), str(sources)]
     result = subprocess.run(
-        command, cwd=work, env=_nrnivmodl_environment(), capture_output=True, text=True, check=False
+        command,
+        cwd=work,
+        env=_nrnivmodl_environment(link),
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    if sources != folder:
-        result.stdout = result.stdout.replace(str(sources), str(folder))
-        result.stderr = result.stderr.replace(str(sources), str(folder))
+    # nrnivmodl's messages name the user's folder and NEURON, not the paths compiled from.
+    for compiled_from, real in ((sources, folder), (link and link / package.name, package)):
+        if compiled_from is not None and compiled_from != real:
+            result.stdout = result.stdout.replace(str(compiled_from), str(real))
+            result.stderr = result.stderr.replace(str(compiled_from), str(real))
     seconds = time.perf_counter() - start
     built = find(work)
     if result.returncode != 0 or built is None:
@@ -420,46 +428,6 @@ def _built_elsewhere(
         core = find_coreneuron_library(entry)
         if library is not None and (core is not None) is coreneuron:
             yield entry, (library, core)
-
-
-def _staged(folder: Path, digest: str) -> Path | None:
-    """The folder's sources, copied (once) to a private temporary folder named after their
-    hash ``digest``, for nrnivmodl to compile from there: the C++ it writes names the .mod
-    files' paths, so the same sources then give the same C++ wherever their folder lies, and
-    a compiler cache (ccache) finds them compiled already, for another folder or test.
-    ``None``, to compile from the folder itself, when a .mod file includes a file that only
-    the folder has (by a relative path, or one that is not a source), or the private folder
-    cannot be had."""
-    files = sorted(path for path in folder.iterdir() if path.suffix in _SOURCES and path.is_file())
-    names = {path.name for path in files}
-    for path in files:
-        if path.suffix == ".mod":
-            for included in _INCLUDED.findall(path.read_text(errors="replace")):
-                if included.startswith("/") or included in names:
-                    continue  # the same file from the copy
-                if "/" in included or (folder / included).exists():
-                    return None  # only the folder has it
-    if not hasattr(os, "getuid"):
-        return None
-    root = Path(tempfile.gettempdir()) / f"patch-mod-sources-{os.getuid()}"
-    try:
-        root.mkdir(mode=0o700, exist_ok=True)
-        if root.is_symlink() or root.stat().st_uid != os.getuid():
-            return None  # someone else's: its sources cannot be trusted
-        staged = root / digest
-        if staged.is_dir() and source_hash(staged) == digest:
-            return staged
-        shutil.rmtree(staged, ignore_errors=True)  # damaged (a cleaner of old temporary files)
-        copy = Path(tempfile.mkdtemp(prefix=".", dir=root))
-        for path in files:
-            shutil.copyfile(path, copy / path.name)
-        try:
-            copy.rename(staged)
-        except OSError:  # copied by another process meanwhile
-            shutil.rmtree(copy, ignore_errors=True)
-        return staged if source_hash(staged) == digest else None
-    except OSError:
-        return None
 
 
 def _digest_of(path: Path) -> str:
@@ -509,14 +477,18 @@ def _prune(cache: Path, prefix: str) -> None:
                 stale.unlink(missing_ok=True)
 
 
-def _nrnivmodl_environment() -> dict[str, str]:
-    """This process's environment, less an ``NMODLHOME`` that points nowhere.
+def _nrnivmodl_environment(neuron_link: Path | None = None) -> dict[str, str]:
+    """This process's environment, less an ``NMODLHOME`` that points nowhere, with
+    ``neuron_link`` (a folder whose ``neuron`` links to this NEURON) first on
+    ``PYTHONPATH``: nrnivmodl finds NEURON, and compiles with its headers, there.
 
     Importing ``neuron.nmodl`` sets ``NMODLHOME`` to a folder without NMODL's unit
     library; nrnivmodl would pass it on, and ``-coreneuron`` builds then fail with "Could
     not find nrnunits.lib". Without it, nrnivmodl sets the right one itself.
     """
     env = dict(os.environ)
+    if neuron_link is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(neuron_link), env.get("PYTHONPATH")]))
     home = env.get("NMODLHOME")
     if home is not None and not (Path(home) / "share" / "nmodl" / "nrnunits.lib").exists():
         del env["NMODLHOME"]

@@ -13,6 +13,7 @@ import pytest
 import session_zygote
 
 from patch._mods import build, source_hash
+from patch.exceptions import ModCompileError
 
 # Slow (nrnivmodl builds): left out of the fast subset, -m "not slow".
 pytestmark = pytest.mark.slow
@@ -224,6 +225,97 @@ def test_the_same_sources_compile_to_the_same_code_wherever_their_folder_is(tmp_
     (staged / source_hash(folders[0]) / "leak4.mod").write_text("NEURON { SUFFIX wrong }\n")
     third = build(folders[0], tmp_path / "third-cache")
     assert third.compiled and _generated(third) == code
+
+
+COMPILE = """
+import sys
+import neuron
+import patch
+
+print(neuron.__file__)
+print(patch.load_mechanisms(sys.argv[1], cache=sys.argv[2]).compiled)
+"""
+
+
+def _compiler_logging_to(log: Path, folder: Path) -> dict[str, str]:
+    """An environment whose C++ compiler (``CXX``) writes its arguments to ``log``."""
+    compiler = folder / "logging-c++"
+    compiler.write_text(f'#!/bin/sh\necho "$@" >> "{log}"\nexec g++ "$@"\n')
+    compiler.chmod(0o755)
+    return {**os.environ, "CXX": str(compiler)}
+
+
+def test_the_same_neuron_in_another_environment_compiles_with_the_same_paths(tmp_path):
+    """nrnivmodl gives the compiler the path of NEURON's headers, which lies in the Python
+    environment: Patch has it compile through a link named after what the installation
+    holds, so the same NEURON in another environment (here a copy of it at another path)
+    compiles with the same paths, which a compiler cache (ccache) finds compiled already."""
+    import neuron
+
+    package = Path(neuron.__file__).parent
+    site = tmp_path / "site"
+    shutil.copytree(package, site / "neuron", symlinks=True)
+    for record in package.parent.glob("neuron*.dist-info"):
+        shutil.copytree(record, site / record.name)
+    log = tmp_path / "compiler.log"
+    env = _compiler_logging_to(log, tmp_path)
+    (tmp_path / "compile.py").write_text(COMPILE)
+    used = []
+    for name, pythonpath in (("here", None), ("there", str(site))):
+        folder = tmp_path / name / "mod"
+        folder.mkdir(parents=True)
+        (folder / "leak4.mod").write_text(LEAK4)
+        environment = {**env, "PYTHONPATH": pythonpath} if pythonpath else env
+        printed = run(
+            [sys.executable, "compile.py", folder, tmp_path / name / "cache"],
+            tmp_path,
+            env=environment,
+        ).split()
+        assert printed[-1] == "True"  # compiled
+        used.append(Path(printed[-2]).parent)
+    assert used == [package, site / "neuron"]
+
+    compiles = [line.split() for line in log.read_text().splitlines() if "leak4.cpp" in line]
+    assert len(compiles) == 2
+    headers = [
+        [arg.removeprefix("-I") for arg in args if arg.endswith("/neuron/.data/include")]
+        for args in compiles
+    ]
+    assert headers[0] == headers[1] and len(headers[0]) == 1
+    link = Path(headers[0][0]).parent.parent
+    assert link.parent.name.startswith("neuron-")
+    assert link.parent.parent.name == f"patch-mod-sources-{os.getuid()}"
+    assert link.resolve() == (site / "neuron").resolve()  # pointed at the last one compiling
+    for args in compiles:
+        assert not [arg for arg in args if str(package.parent) in arg or str(site) in arg]
+
+
+def test_compile_errors_name_neurons_own_headers(tmp_path, monkeypatch):
+    """The link NEURON is compiled through does not appear in a compile error: the
+    message names the headers where they are installed."""
+    import neuron
+
+    monkeypatch.setenv("CCACHE_BASEDIR", "")  # ccache would show the compiler relative paths
+
+    package = Path(neuron.__file__).parent
+    (tmp_path / "mod").mkdir()
+    (tmp_path / "mod" / "wrong.mod").write_text(WRONG_CALL)
+    with pytest.raises(ModCompileError) as error:
+        build(tmp_path / "mod", tmp_path / ".nrn-mod-cache")
+    message = str(error.value)
+    assert "wrong.mod" in message
+    assert f"{package}/.data/include/" in message
+    assert "patch-mod-sources-" not in message
+
+
+WRONG_CALL = """
+NEURON { SUFFIX wrongcall }
+BREAKPOINT {
+VERBATIM
+    hoc_execerror(1, 2, 3);
+ENDVERBATIM
+}
+"""
 
 
 INCLUDES = """
