@@ -20,6 +20,7 @@ import functools
 import hashlib
 import os
 import re
+import secrets
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -115,7 +116,7 @@ def neuron_link(package: Path) -> Path | None:
         home.mkdir(mode=0o700, exist_ok=True)
         if link.is_symlink() and os.readlink(link) == str(package):
             return home
-        fresh = Path(tempfile.mktemp(prefix=".link-", dir=home))
+        fresh = home / f".link-{os.getpid()}-{secrets.token_hex(4)}"
         os.symlink(package, fresh)
         try:
             os.replace(fresh, link)  # atomic: a build of another environment sees one or other

@@ -4,10 +4,10 @@ Each folder is built into a cache directory (``.nrn-mod-cache/`` by default) nam
 hash of its sources, the NEURON version and the platform, so an unchanged folder is never
 rebuilt, in a script or in a test session alike, nor when its project moves (another
 checkout, a CI workspace at another path): a build of the same sources is found whatever
-folder it was made for. nrnivmodl compiles a copy of the sources kept under a name made of
-their hash, so that the C++ it writes (which names the .mod files' paths) is the same
-wherever the folder lies: with a compiler cache (ccache), sources compiled before (with the
-same NEURON), from another folder, are fetched from that cache instead of compiled. The last
+folder it was made for. nrnivmodl compiles from paths that are the same for the same
+sources and NEURON (``_build_paths``): with a compiler cache (ccache), sources compiled
+before with the same NEURON, for another folder or in another environment, are fetched from
+that cache instead of compiled. The last
 few builds of each folder are kept (``KEEP`` per folder and kind, the least recently used
 removed first), so a change undone finds its build again; a library whose bytes no longer
 match what was built (a damaged cache) is rebuilt. A failed CoreNEURON build is remembered

@@ -11,9 +11,10 @@ source "$(dirname "$0")/setup-venv.sh"
 # own cache, shared by every clone and environment. Its folder is fixed here because
 # pytester gives each inner pytest run a HOME of its own (ccache's default folder would be
 # a new, empty one in each); paths under / are hashed relative to the build folder, and
-# Patch compiles a copy of a mod folder's sources named after their hash, so the same
-# sources built in two test folders, or in two runs, are one entry. PATCH_NO_CCACHE=1
-# compiles everything afresh.
+# Patch compiles a copy of a mod folder's sources named after their hash, with NEURON
+# through a link named after the installation's content, so the same sources built in two
+# test folders, in two runs or in two clones, are one entry. PATCH_NO_CCACHE=1 compiles
+# everything afresh.
 if command -v ccache >/dev/null && [ -z "${PATCH_NO_CCACHE:-}" ]; then
     mkdir -p "$venv/ccache-bin"
     for compiler in gcc g++ cc c++; do
