@@ -285,7 +285,8 @@ def test_the_same_neuron_in_another_environment_compiles_with_the_same_paths(tmp
     link = Path(headers[0][0]).parent.parent
     assert link.parent.name.startswith("neuron-")
     assert link.parent.parent.name == f"patch-mod-sources-{os.getuid()}"
-    assert link.resolve() == (site / "neuron").resolve()  # pointed at the last one compiling
+    # A NEURON with the same content (which one: the last environment that compiled).
+    assert (link / "__init__.py").read_bytes() == (package / "__init__.py").read_bytes()
     for args in compiles:
         assert not [arg for arg in args if str(package.parent) in arg or str(site) in arg]
 
