@@ -384,7 +384,7 @@ def build(folder: Path, cache: Path, coreneuron: bool = False) -> MechanismBuild
     result = subprocess.run(
         command,
         cwd=work,
-        env=_nrnivmodl_environment(link),
+        env=_nrnivmodl_environment(link, work),
         capture_output=True,
         text=True,
         check=False,
@@ -477,16 +477,23 @@ def _prune(cache: Path, prefix: str) -> None:
                 stale.unlink(missing_ok=True)
 
 
-def _nrnivmodl_environment(neuron_link: Path | None = None) -> dict[str, str]:
+def _nrnivmodl_environment(
+    neuron_link: Path | None = None, work: Path | None = None
+) -> dict[str, str]:
     """This process's environment, less an ``NMODLHOME`` that points nowhere, with
     ``neuron_link`` (a folder whose ``neuron`` links to this NEURON) first on
-    ``PYTHONPATH``: nrnivmodl finds NEURON, and compiles with its headers, there.
+    ``PYTHONPATH``: nrnivmodl finds NEURON, and compiles with its headers, there. The
+    build's folder ``work`` is ccache's base (unless the user chose one): nrnivmodl names
+    the C++ files it compiles by their absolute paths, in a new folder for each build,
+    which ccache then hashes relative to it.
 
     Importing ``neuron.nmodl`` sets ``NMODLHOME`` to a folder without NMODL's unit
     library; nrnivmodl would pass it on, and ``-coreneuron`` builds then fail with "Could
     not find nrnunits.lib". Without it, nrnivmodl sets the right one itself.
     """
     env = dict(os.environ)
+    if work is not None and "CCACHE_BASEDIR" not in env:
+        env["CCACHE_BASEDIR"] = str(work)
     if neuron_link is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(neuron_link), env.get("PYTHONPATH")]))
     home = env.get("NMODLHOME")

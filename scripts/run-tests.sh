@@ -10,11 +10,10 @@ source "$(dirname "$0")/setup-venv.sh"
 # mechanisms in every -coreneuron build above all) compile once. ccache keeps them in its
 # own cache, shared by every clone and environment. Its folder is fixed here because
 # pytester gives each inner pytest run a HOME of its own (ccache's default folder would be
-# a new, empty one in each); paths under / are hashed relative to the build folder, and
-# Patch compiles a copy of a mod folder's sources named after their hash, with NEURON
-# through a link named after the installation's content, so the same sources built in two
-# test folders, in two runs or in two clones, are one entry. PATCH_NO_CCACHE=1 compiles
-# everything afresh.
+# a new, empty one in each). Patch compiles a copy of a mod folder's sources named after
+# their hash, with NEURON through a link named after the installation's content, and makes
+# each build's folder ccache's base, so the same sources built in two test folders, in two
+# runs or in two clones, are one entry. PATCH_NO_CCACHE=1 compiles everything afresh.
 if command -v ccache >/dev/null && [ -z "${PATCH_NO_CCACHE:-}" ]; then
     mkdir -p "$venv/ccache-bin"
     for compiler in gcc g++ cc c++; do
@@ -22,7 +21,7 @@ if command -v ccache >/dev/null && [ -z "${PATCH_NO_CCACHE:-}" ]; then
     done
     export PATH="$venv/ccache-bin:$PATH"
     CCACHE_DIR="$(ccache --get-config cache_dir)"
-    export CCACHE_DIR CCACHE_BASEDIR=/
+    export CCACHE_DIR
 fi
 # A stuck run is a failure, not a wait: each run has a generous upper bound. The serial
 # run spreads its tests over PATCH_WORKERS pytest-xdist workers (default: one more than

@@ -291,12 +291,44 @@ def test_the_same_neuron_in_another_environment_compiles_with_the_same_paths(tmp
         assert not [arg for arg in args if str(package.parent) in arg or str(site) in arg]
 
 
+def test_a_compiler_cache_is_given_the_build_folder_as_its_base(tmp_path, monkeypatch):
+    """Each build compiles in a new folder, and nrnivmodl names the C++ files there by their
+    absolute paths: ccache is told the folder is its base (``CCACHE_BASEDIR``), so it sees
+    them relative to it and finds the same sources compiled for any folder, with no
+    configuration of the user's. A base the user chose is kept."""
+    log = tmp_path / "compiler.log"
+    compiler = tmp_path / "logging-c++"
+    compiler.write_text(f'#!/bin/sh\necho "base=$CCACHE_BASEDIR $*" >> "{log}"\nexec g++ "$@"\n')
+    compiler.chmod(0o755)
+    monkeypatch.setenv("CXX", str(compiler))
+    monkeypatch.delenv("CCACHE_BASEDIR", raising=False)
+    for name, base in (("mine", None), ("theirs", "/home")):
+        if base:
+            monkeypatch.setenv("CCACHE_BASEDIR", base)
+        (tmp_path / name / "mod").mkdir(parents=True)
+        (tmp_path / name / "mod" / f"leak{name}.mod").write_text(
+            LEAK4.replace("leak4", f"leak{name}")
+        )
+        assert build(tmp_path / name / "mod", tmp_path / name / "cache").compiled
+    compiles = {
+        name: [line.split() for line in log.read_text().splitlines() if f"leak{name}.cpp" in line]
+        for name in ("mine", "theirs")
+    }
+    [mine], [theirs] = compiles["mine"], compiles["theirs"]
+    source = Path(next(arg for arg in mine if arg.endswith("leakmine.cpp")))
+    assert mine[0] == f"base={source.parent.parent}"  # the build's folder
+    assert source.parent.parent.parent == tmp_path / "mine" / "cache"
+    assert theirs[0] == "base=/home"
+
+
 def test_compile_errors_name_neurons_own_headers(tmp_path, monkeypatch):
     """The link NEURON is compiled through does not appear in a compile error: the
     message names the headers where they are installed."""
     import neuron
 
-    monkeypatch.setenv("CCACHE_BASEDIR", "")  # ccache would show the compiler relative paths
+    # (A base of the user's that holds NEURON's headers, "/" say, has ccache show the
+    # compiler paths relative to the build's folder.)
+    monkeypatch.delenv("CCACHE_BASEDIR", raising=False)
 
     package = Path(neuron.__file__).parent
     (tmp_path / "mod").mkdir()
