@@ -291,6 +291,25 @@ def test_the_same_neuron_in_another_environment_compiles_with_the_same_paths(tmp
         assert not [arg for arg in args if str(package.parent) in arg or str(site) in arg]
 
 
+def test_a_neuron_without_its_wheels_record_compiles_where_it_is_installed(tmp_path):
+    """A NEURON that cannot be told apart from others (no ``dist-info`` record: a copy, a
+    source build) is not linked: nrnivmodl compiles with its own path, as before."""
+    import neuron
+
+    package = Path(neuron.__file__).parent
+    site = tmp_path / "site"
+    shutil.copytree(package, site / "neuron", symlinks=True)
+    log = tmp_path / "compiler.log"
+    env = {**_compiler_logging_to(log, tmp_path), "PYTHONPATH": str(site)}
+    (tmp_path / "compile.py").write_text(COMPILE)
+    (tmp_path / "mod").mkdir()
+    (tmp_path / "mod" / "leak4.mod").write_text(LEAK4)
+    printed = run([sys.executable, "compile.py", "mod", "cache"], tmp_path, env=env).split()
+    assert printed[-1] == "True" and Path(printed[-2]).parent == site / "neuron"
+    [args] = [line.split() for line in log.read_text().splitlines() if "leak4.cpp" in line]
+    assert f"-I{site}/neuron/.data/include" in args
+
+
 def test_a_compiler_cache_is_given_the_build_folder_as_its_base(tmp_path, monkeypatch):
     """Each build compiles in a new folder, and nrnivmodl names the C++ files there by their
     absolute paths: ccache is told the folder is its base (``CCACHE_BASEDIR``), so it sees
