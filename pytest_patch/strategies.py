@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -154,6 +155,38 @@ def _path(
 
 
 _directions = st.tuples(*[st.integers(-3, 3)] * 3).filter(any).map(lambda v: tuple(map(float, v)))
+_point_counts = st.integers(2, 4)
+_attachments = st.sampled_from((1.0, 0.0, 0.5))
+
+
+class _SectionDrawer:
+    """Draws section descriptions from strategies made once, not in every draw.
+
+    A strategy made inside a draw is made, looked up in hypothesis' cache and validated
+    again for every example: that was most of the cost of drawing a network. The drawers
+    are kept per arguments (``lru_cache``), so the public strategies keep their plain
+    arguments and their repr.
+    """
+
+    def __init__(
+        self, min_length: float, max_length: float, min_diam: float, max_diam: float, max_nseg: int
+    ) -> None:
+        self._length = st.floats(min_length, max_length, allow_nan=False, allow_infinity=False)
+        self._diam = st.floats(min_diam, max_diam, allow_nan=False, allow_infinity=False)
+        self._nseg = _odd_nseg(max_nseg)
+
+    def __call__(self, draw: Any, points: bool | None, name: str) -> SectionSpec:
+        length = draw(self._length)
+        diam = draw(self._diam)
+        nseg = draw(self._nseg)
+        with_points = draw(st.booleans()) if points is None else points
+        path: tuple[tuple[float, float, float, float], ...] = ()
+        if with_points:
+            path = _path(length, diam, draw(_point_counts), draw(_directions))
+        return SectionSpec(L=length, diam=diam, nseg=nseg, points=path, name=name)
+
+
+_section_drawer = lru_cache(maxsize=256)(_SectionDrawer)
 
 
 @st.composite
@@ -167,14 +200,8 @@ def _section_spec(
     points: bool | None,
     name: str,
 ) -> SectionSpec:
-    length = draw(st.floats(min_length, max_length, allow_nan=False, allow_infinity=False))
-    diam = draw(st.floats(min_diam, max_diam, allow_nan=False, allow_infinity=False))
-    nseg = draw(_odd_nseg(max_nseg))
-    with_points = draw(st.booleans()) if points is None else points
-    path: tuple[tuple[float, float, float, float], ...] = ()
-    if with_points:
-        path = _path(length, diam, draw(st.integers(2, 4)), draw(_directions))
-    return SectionSpec(L=length, diam=diam, nseg=nseg, points=path, name=name)
+    drawer = _section_drawer(min_length, max_length, min_diam, max_diam, max_nseg)
+    return drawer(draw, points, name)
 
 
 def section_specs(
@@ -276,6 +303,58 @@ class Morphology:
         return f"Morphology({self.description!r})"
 
 
+class _MorphologyDrawer:
+    """Draws tree descriptions from strategies made once (see :class:`_SectionDrawer`)."""
+
+    def __init__(
+        self,
+        min_sections: int,
+        max_sections: int,
+        max_length: float,
+        max_diam: float,
+        max_nseg: int,
+    ) -> None:
+        self._count = st.integers(min_sections, max_sections)
+        self._dendrite = (1.0, max_length, 0.2, max_diam, max_nseg)
+        # Made when first needed: section i's parent (one of the i sections before it), and
+        # section i's own strategy (each section is drawn as one example, which the
+        # shrinker can work on as a whole).
+        self._parents: dict[int, st.SearchStrategy[int]] = {}
+        self._sections: dict[tuple[int, bool, str], st.SearchStrategy[SectionSpec]] = {}
+
+    def _parent(self, i: int) -> st.SearchStrategy[int]:
+        if i not in self._parents:
+            self._parents[i] = st.integers(0, i - 1)
+        return self._parents[i]
+
+    def _section(self, i: int, points: bool, prefix: str) -> st.SearchStrategy[SectionSpec]:
+        key = (i, points, prefix)
+        if key not in self._sections:
+            if i == 0:
+                self._sections[key] = _section_spec(
+                    5.0, 40.0, 5.0, 40.0, 1, points, f"{prefix}soma"
+                )
+            else:
+                name = f"{prefix}dend[{i - 1}]"
+                self._sections[key] = _section_spec(*self._dendrite, points, name)
+        return self._sections[key]
+
+    def __call__(self, draw: Any, points: bool | None, prefix: str) -> MorphologySpec:
+        count = draw(self._count)
+        with_points = draw(st.booleans()) if points is None else points
+        specs = [draw(self._section(0, with_points, prefix))]
+        parents: list[int | None] = [None]
+        positions = [0.0]
+        for i in range(1, count):
+            parents.append(draw(self._parent(i)))
+            positions.append(draw(_attachments))
+            specs.append(draw(self._section(i, with_points, prefix)))
+        return MorphologySpec(tuple(specs), tuple(parents), tuple(positions))
+
+
+_morphology_drawer = lru_cache(maxsize=256)(_MorphologyDrawer)
+
+
 @st.composite
 def _morphology_spec(
     draw: Any,
@@ -287,39 +366,8 @@ def _morphology_spec(
     points: bool | None,
     prefix: str,
 ) -> MorphologySpec:
-    count = draw(st.integers(min_sections, max_sections))
-    with_points = draw(st.booleans()) if points is None else points
-    soma = draw(
-        section_specs(
-            min_length=5.0,
-            max_length=40.0,
-            min_diam=5.0,
-            max_diam=40.0,
-            max_nseg=1,
-            points=with_points,
-            name=f"{prefix}soma",
-        )
-    )
-    specs = [soma]
-    parents: list[int | None] = [None]
-    positions = [0.0]
-    for i in range(1, count):
-        parents.append(draw(st.integers(0, i - 1)))
-        positions.append(draw(st.sampled_from((1.0, 0.0, 0.5))))
-        specs.append(
-            draw(
-                section_specs(
-                    min_length=1.0,
-                    max_length=max_length,
-                    min_diam=0.2,
-                    max_diam=max_diam,
-                    max_nseg=max_nseg,
-                    points=with_points,
-                    name=f"{prefix}dend[{i - 1}]",
-                )
-            )
-        )
-    return MorphologySpec(tuple(specs), tuple(parents), tuple(positions))
+    drawer = _morphology_drawer(min_sections, max_sections, max_length, max_diam, max_nseg)
+    return drawer(draw, points, prefix)
 
 
 def morphology_specs(
@@ -591,47 +639,94 @@ class Network:
         return f"Network({self.description!r}, parallel={self.parallel})"
 
 
-def _synapse_specs(cell: int, sections: int, max_synapses: int) -> Any:
-    return st.lists(
-        st.builds(
-            SynapseSpec,
-            cell=st.just(cell),
-            section=st.integers(0, sections - 1),
-            x=st.sampled_from((0.5, 0.0, 1.0)),
-            kind=st.sampled_from(("ExpSyn", "Exp2Syn")),
-            tau=st.floats(1.0, 10.0),
-        ),
-        min_size=1,
-        max_size=max_synapses,
-    )
+class _NetworkDrawer:
+    """Draws network descriptions from strategies made once (see :class:`_SectionDrawer`).
+
+    The strategies that depend on what was drawn before (a cell's number of sections, the
+    number of synapses) are made when a value is first seen and kept for the next draws.
+    """
+
+    def __init__(
+        self,
+        min_cells: int,
+        max_cells: int,
+        max_sections: int,
+        max_synapses: int,
+        max_stimuli: int,
+        max_connections: int,
+    ) -> None:
+        # Lists shrink by dropping elements, so a failing network loses whole cells first.
+        self._cells = st.lists(
+            morphology_specs(max_sections=max_sections, max_length=200.0, max_nseg=3),
+            min_size=min_cells,
+            max_size=max_cells,
+        )
+        self._max_synapses = max_synapses
+        self._max_stimuli = max_stimuli
+        self._max_connections = max_connections
+        self._synapses: dict[tuple[int, int], st.SearchStrategy[list[SynapseSpec]]] = {}
+        self._inputs: dict[tuple[int, int], Any] = {}
+
+    def _synapse_specs(self, cell: int, sections: int) -> st.SearchStrategy[list[SynapseSpec]]:
+        key = (cell, sections)
+        if key not in self._synapses:
+            self._synapses[key] = st.lists(
+                st.builds(
+                    SynapseSpec,
+                    cell=st.just(cell),
+                    section=st.integers(0, sections - 1),
+                    x=st.sampled_from((0.5, 0.0, 1.0)),
+                    kind=st.sampled_from(("ExpSyn", "Exp2Syn")),
+                    tau=st.floats(1.0, 10.0),
+                ),
+                min_size=1,
+                max_size=self._max_synapses,
+            )
+        return self._synapses[key]
+
+    def _input_specs(self, cells: int, synapses: int) -> Any:
+        """The stimuli's and the connections' strategies, for this many cells and synapses."""
+        key = (cells, synapses)
+        if key not in self._inputs:
+            targets = st.integers(0, synapses - 1)
+            delays = st.floats(1.0, 5.0)
+            stimuli = st.lists(
+                st.builds(
+                    StimulusSpec,
+                    synapse=targets,
+                    start=st.floats(0.0, 10.0),
+                    interval=st.floats(2.0, 20.0),
+                    number=st.integers(1, 5),
+                    weight=st.floats(0.0, 0.1),
+                    delay=delays,
+                ),
+                max_size=self._max_stimuli,
+            )
+            connections = st.lists(
+                st.builds(
+                    ConnectionSpec,
+                    source=st.integers(0, cells - 1),
+                    synapse=targets,
+                    weight=st.floats(0.0, 0.1),
+                    delay=delays,
+                ),
+                max_size=self._max_connections,
+            )
+            self._inputs[key] = (stimuli, connections)
+        return self._inputs[key]
+
+    def __call__(self, draw: Any) -> NetworkSpec:
+        drawn = draw(self._cells)
+        cells = tuple(_prefixed(cell, f"cell{i}.") for i, cell in enumerate(drawn))
+        synapses: list[SynapseSpec] = []
+        for cell_index, cell in enumerate(cells):
+            # Every cell gets at least one synapse, so stimuli and connections have targets.
+            synapses += draw(self._synapse_specs(cell_index, len(cell.sections)))
+        stimuli, connections = self._input_specs(len(cells), len(synapses))
+        return NetworkSpec(cells, tuple(synapses), tuple(draw(stimuli)), tuple(draw(connections)))
 
 
-def _stimulus_specs(targets: Any, delays: Any, max_stimuli: int) -> Any:
-    return st.lists(
-        st.builds(
-            StimulusSpec,
-            synapse=targets,
-            start=st.floats(0.0, 10.0),
-            interval=st.floats(2.0, 20.0),
-            number=st.integers(1, 5),
-            weight=st.floats(0.0, 0.1),
-            delay=delays,
-        ),
-        max_size=max_stimuli,
-    )
-
-
-def _connection_specs(cells: int, targets: Any, delays: Any, max_connections: int) -> Any:
-    return st.lists(
-        st.builds(
-            ConnectionSpec,
-            source=st.integers(0, cells - 1),
-            synapse=targets,
-            weight=st.floats(0.0, 0.1),
-            delay=delays,
-        ),
-        max_size=max_connections,
-    )
+_network_drawer = lru_cache(maxsize=256)(_NetworkDrawer)
 
 
 @st.composite
@@ -644,25 +739,10 @@ def _network_spec(
     max_stimuli: int,
     max_connections: int,
 ) -> NetworkSpec:
-    # Lists shrink by dropping elements, so a failing network loses whole cells first.
-    drawn = draw(
-        st.lists(
-            morphology_specs(max_sections=max_sections, max_length=200.0, max_nseg=3),
-            min_size=min_cells,
-            max_size=max_cells,
-        )
+    drawer = _network_drawer(
+        min_cells, max_cells, max_sections, max_synapses, max_stimuli, max_connections
     )
-    cells = tuple(_prefixed(cell, f"cell{i}.") for i, cell in enumerate(drawn))
-    count = len(cells)
-    synapses: list[SynapseSpec] = []
-    for cell_index, cell in enumerate(cells):
-        # Every cell gets at least one synapse, so that stimuli and connections have targets.
-        synapses += draw(_synapse_specs(cell_index, len(cell.sections), max_synapses))
-    targets = st.integers(0, len(synapses) - 1)
-    delays = st.floats(1.0, 5.0)
-    stimuli = draw(_stimulus_specs(targets, delays, max_stimuli))
-    connections = draw(_connection_specs(count, targets, delays, max_connections))
-    return NetworkSpec(cells, tuple(synapses), tuple(stimuli), tuple(connections))
+    return drawer(draw)
 
 
 def _prefixed(spec: MorphologySpec, prefix: str) -> MorphologySpec:

@@ -12,6 +12,7 @@ import sys
 import textwrap
 from collections import Counter
 
+import hypothesis
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings, strategies as st, target
@@ -222,6 +223,58 @@ def test_networks_build_their_description(network: Network) -> None:
         )
         assert netcon.valid()
     assert repr(network).startswith("Network(NetworkSpec(")
+
+
+@settings(_search, max_examples=150)
+@given(network_specs(max_cells=4, max_sections=3, max_synapses=3))
+def test_network_specs_refer_only_to_what_they_drew(spec: NetworkSpec) -> None:
+    # The strategies behind a description are kept per cell count, section count and
+    # synapse count: each must be the one for this description.
+    cells = len(spec.cells)
+    for i, cell in enumerate(spec.cells):
+        assert all(section.name.startswith(f"cell{i}.") for section in cell.sections)
+    assert [syn.cell for syn in spec.synapses] == sorted(syn.cell for syn in spec.synapses)
+    assert {syn.cell for syn in spec.synapses} == set(range(cells))
+    for syn in spec.synapses:
+        assert 0 <= syn.section < len(spec.cells[syn.cell].sections)
+    assert all(0 <= stim.synapse < len(spec.synapses) for stim in spec.stimuli)
+    for con in spec.connections:
+        assert 0 <= con.source < cells and 0 <= con.synapse < len(spec.synapses)
+
+
+def _drawn(strategy: st.SearchStrategy, seed: int = 0) -> list:
+    """The first 40 examples ``strategy`` draws from ``seed``."""
+    examples: list = []
+
+    @hypothesis.seed(seed)
+    @settings(database=None, max_examples=40, phases=[Phase.generate])
+    @given(strategy)
+    def collect(example: object) -> None:
+        examples.append(example)
+
+    collect()
+    return examples
+
+
+def test_strategies_draw_the_same_examples_whatever_they_drew_before() -> None:
+    # Strategies with the same numbers share what they build: one may not change another's
+    # examples, nor what the same one draws next. (The numbers are used by no other test.)
+    morphologies = _drawn(morphology_specs(max_sections=4, max_nseg=7, points=None, prefix="m."))
+    other = _drawn(morphology_specs(max_sections=4, max_nseg=7, points=True, prefix="other."))
+    assert all(s.name.startswith("other.") and s.points for spec in other for s in spec.sections)
+    # points=None: each tree has 3D points in all its sections or in none, and both occur.
+    assert all(len({bool(s.points) for s in spec.sections}) == 1 for spec in morphologies)
+    assert {bool(spec.sections[0].points) for spec in morphologies} == {True, False}
+    again = _drawn(morphology_specs(max_sections=4, max_nseg=7, points=None, prefix="m."))
+    assert again == morphologies
+
+    def networks() -> st.SearchStrategy:
+        return network_specs(max_cells=3, max_synapses=3, max_stimuli=4)
+
+    first = _drawn(networks())
+    for seed in range(1, 6):
+        _drawn(networks(), seed)
+    assert _drawn(networks()) == first
 
 
 @pytest.mark.slow
