@@ -10,12 +10,19 @@ paths that depend only on what they hold, in a private temporary folder of the u
 * a link to the running NEURON, named after what its installation holds (the hashes its
   package records), so the same NEURON release in another environment (another checkout,
   a tox or nox environment, a CI workspace at another path) compiles with the same paths.
-  It is pointed at the running NEURON before each build. CoreNEURON's half of a
-  ``-coreneuron`` build resolves links and uses the installation's own path.
+  A link that leads to a NEURON with the same content is left as it is, whichever
+  environment it lies in: a build reads headers through it all along, and headers read
+  partly from one installation and partly from another would be two copies of each to
+  the compiler. Only a link that leads nowhere (its environment deleted) or to other
+  content is pointed at the running NEURON, and only while no build uses it.
+  CoreNEURON's half of a ``-coreneuron`` build resolves links and uses the installation's
+  own path.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import hashlib
 import os
@@ -23,7 +30,7 @@ import re
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 # A file a .mod file includes: NMODL's INCLUDE, or a C/C++ #include "..." in VERBATIM.
@@ -80,11 +87,11 @@ def staged_sources(
         return None
 
 
-@functools.cache
-def _installation_key(package: Path) -> str | None:
+def _record_key(package: Path) -> str | None:
     """A hash of what the installation of the NEURON ``package`` holds: the file hashes its
     distribution recorded for the package's own files (the same in every environment the
-    same wheel was installed into). ``None`` for a NEURON not installed from a wheel."""
+    same wheel was installed into). ``None`` for a NEURON not installed from a wheel, or
+    no longer there."""
     if not (package / ".data" / "include").is_dir():
         return None
     for record in sorted(package.parent.glob("neuron*.dist-info/RECORD")):
@@ -100,29 +107,59 @@ def _installation_key(package: Path) -> str | None:
     return None
 
 
-def neuron_link(package: Path) -> Path | None:
-    """A folder in the private folder whose ``neuron`` is a link to the NEURON ``package``
-    (pointed at it now), named after the installation's content: nrnivmodl run with this
-    folder first on ``PYTHONPATH`` compiles with NEURON's headers under this path. ``None``
-    when the installation cannot be told apart from others (not a wheel) or the private
-    folder cannot be had."""
+#: The running NEURON's key (its installation does not change while it runs).
+_installation_key = functools.cache(_record_key)
+
+
+def _leads_to(link: Path, key: str) -> bool:
+    """Whether ``link`` leads to a NEURON installation whose content has hash ``key``."""
+    try:
+        return link.is_symlink() and _record_key(Path(os.readlink(link))) == key
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def neuron_link(package: Path) -> Iterator[Path | None]:
+    """For one build: a folder in the private folder whose ``neuron`` links to a NEURON
+    with the content of ``package``, named after that content. nrnivmodl run with this
+    folder first on ``PYTHONPATH`` compiles with NEURON's headers under this path.
+
+    The build holds the link (a shared lock) until the block ends: it is pointed at
+    ``package`` only when it leads to no NEURON with this content, and only while no other
+    build holds it. ``None`` when the installation cannot be told apart from others (not a
+    wheel) or the private folder cannot be had.
+    """
     key = _installation_key(package)
     root = private_root()
     if key is None or root is None:
-        return None
+        yield None
+        return
     home = root / f"neuron-{key[:16]}"
     link = home / package.name
     try:
         home.mkdir(mode=0o700, exist_ok=True)
-        if link.is_symlink() and os.readlink(link) == str(package):
-            return home
-        fresh = home / f".link-{os.getpid()}-{secrets.token_hex(4)}"
-        os.symlink(package, fresh)
-        try:
-            os.replace(fresh, link)  # atomic: a build of another environment sees one or other
-        except OSError:
-            fresh.unlink(missing_ok=True)
-            return None
+        lock = open(home / ".lock", "a")  # closed below, which unlocks it
     except OSError:
-        return None
-    return home
+        yield None
+        return
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_SH)
+        usable = _leads_to(link, key)
+        if not usable:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # once the builds through the link are done
+            usable = _leads_to(link, key) or _point(link, package)
+            fcntl.flock(lock, fcntl.LOCK_SH)
+        yield home if usable else None
+
+
+def _point(link: Path, package: Path) -> bool:
+    """Point ``link`` at ``package`` (atomically); whether it could be done."""
+    fresh = link.with_name(f".link-{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        os.symlink(package, fresh)
+        os.replace(fresh, link)
+    except OSError:
+        fresh.unlink(missing_ok=True)
+        return False
+    return True

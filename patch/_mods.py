@@ -379,16 +379,16 @@ def build(folder: Path, cache: Path, coreneuron: bool = False) -> MechanismBuild
     files = sorted(path for path in folder.iterdir() if path.suffix in _SOURCES and path.is_file())
     sources = _build_paths.staged_sources(folder, digest, files, source_hash) or folder
     package = Path(sys.modules["neuron"].__file__ or "neuron").parent  # loaded by _boot
-    link = _build_paths.neuron_link(package)
     command = [nrnivmodl(), *(["-coreneuron"] if coreneuron else []), str(sources)]
-    result = subprocess.run(
-        command,
-        cwd=work,
-        env=_nrnivmodl_environment(link, work),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    with _build_paths.neuron_link(package) as link:
+        result = subprocess.run(
+            command,
+            cwd=work,
+            env=_nrnivmodl_environment(link, work),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     # nrnivmodl's messages name the user's folder and NEURON, not the paths compiled from.
     for compiled_from, real in ((sources, folder), (link and link / package.name, package)):
         if compiled_from is not None and compiled_from != real:

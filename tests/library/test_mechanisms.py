@@ -4,9 +4,11 @@ in a script, under mpiexec and in the plugin alike."""
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -245,22 +247,36 @@ def _compiler_logging_to(log: Path, folder: Path) -> dict[str, str]:
     return {**os.environ, "CXX": str(compiler)}
 
 
+def _copy_of_neuron(package: Path, site: Path) -> None:
+    """A copy of the NEURON ``package`` in ``site``, with its wheel's record: another
+    environment with the same NEURON."""
+    shutil.copytree(package, site / "neuron", symlinks=True)
+    for record in package.parent.glob("neuron*.dist-info"):
+        shutil.copytree(record, site / record.name)
+
+
+def _links(tmp: Path) -> list[Path]:
+    """The links to NEURON in the private folder under the temporary folder ``tmp``."""
+    return list((tmp / f"patch-mod-sources-{os.getuid()}").glob("neuron-*/neuron"))
+
+
 def test_the_same_neuron_in_another_environment_compiles_with_the_same_paths(tmp_path):
     """nrnivmodl gives the compiler the path of NEURON's headers, which lies in the Python
     environment: Patch has it compile through a link named after what the installation
     holds, so the same NEURON in another environment (here a copy of it at another path)
-    compiles with the same paths, which a compiler cache (ccache) finds compiled already."""
+    compiles with the same paths, which a compiler cache (ccache) finds compiled already.
+    The link keeps leading where it led: a build reads headers through it all along."""
     import neuron
 
     package = Path(neuron.__file__).parent
     site = tmp_path / "site"
-    shutil.copytree(package, site / "neuron", symlinks=True)
-    for record in package.parent.glob("neuron*.dist-info"):
-        shutil.copytree(record, site / record.name)
+    _copy_of_neuron(package, site)
     log = tmp_path / "compiler.log"
-    env = _compiler_logging_to(log, tmp_path)
+    tmp = tmp_path / "tmp"  # a private folder of this test's own
+    tmp.mkdir()
+    env = {**_compiler_logging_to(log, tmp_path), "TMPDIR": str(tmp)}
     (tmp_path / "compile.py").write_text(COMPILE)
-    used = []
+    used, pointed = [], []
     for name, pythonpath in (("here", None), ("there", str(site))):
         folder = tmp_path / name / "mod"
         folder.mkdir(parents=True)
@@ -273,7 +289,11 @@ def test_the_same_neuron_in_another_environment_compiles_with_the_same_paths(tmp
         ).split()
         assert printed[-1] == "True"  # compiled
         used.append(Path(printed[-2]).parent)
+        pointed.append([os.readlink(link) for link in _links(tmp)])
     assert used == [package, site / "neuron"]
+    # Made by the first build; the second, from another NEURON with the same content,
+    # compiled through it as it was.
+    assert pointed == [[str(package)], [str(package)]]
 
     compiles = [line.split() for line in log.read_text().splitlines() if "leak4.cpp" in line]
     assert len(compiles) == 2
@@ -283,12 +303,39 @@ def test_the_same_neuron_in_another_environment_compiles_with_the_same_paths(tmp
     ]
     assert headers[0] == headers[1] and len(headers[0]) == 1
     link = Path(headers[0][0]).parent.parent
-    assert link.parent.name.startswith("neuron-")
-    assert link.parent.parent.name == f"patch-mod-sources-{os.getuid()}"
-    # A NEURON with the same content (which one: the last environment that compiled).
-    assert (link / "__init__.py").read_bytes() == (package / "__init__.py").read_bytes()
+    assert link == _links(tmp)[0]
     for args in compiles:
         assert not [arg for arg in args if str(package.parent) in arg or str(site) in arg]
+
+
+def test_a_link_to_a_deleted_environment_is_pointed_at_the_running_neuron(tmp_path):
+    """The environment the link led to was deleted (or now holds another NEURON): the next
+    build points the link at its own NEURON, and compiles."""
+    import neuron
+
+    package = Path(neuron.__file__).parent
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    (tmp_path / "compile.py").write_text(COMPILE)
+    site = tmp_path / "site"
+    _copy_of_neuron(package, site)
+    first = tmp_path / "first"
+    first.mkdir()
+    (first / "leak4.mod").write_text(LEAK4)
+    run(
+        [sys.executable, "compile.py", first, tmp_path / "cache"],
+        tmp_path,
+        env={**env, "PYTHONPATH": str(site)},
+    )
+    assert [os.readlink(link) for link in _links(tmp)] == [str(site / "neuron")]
+    shutil.rmtree(site)
+    second = tmp_path / "second"
+    second.mkdir()
+    (second / "leak4.mod").write_text(LEAK4.replace("leak4", "leak5"))
+    printed = run([sys.executable, "compile.py", second, tmp_path / "cache"], tmp_path, env=env)
+    assert printed.split()[-1] == "True"
+    assert [os.readlink(link) for link in _links(tmp)] == [str(package)]
 
 
 def test_a_neuron_without_its_wheels_record_compiles_where_it_is_installed(tmp_path):
@@ -389,3 +436,38 @@ def test_a_mod_file_including_a_file_beside_its_folder_compiles(tmp_path):
         "section = p.Section()\nsection.insert('incleak')\nprint(section(0.5).incleak.g)\n"
     )
     assert run([sys.executable, "-c", script], tmp_path).split()[-1] == "0.00042"
+
+
+def test_a_link_is_pointed_elsewhere_only_when_no_build_uses_it(tmp_path, monkeypatch):
+    """A build holds the link: another that must point it at its own NEURON (this link
+    leads nowhere) waits until the first is done, then compiles."""
+    import neuron
+
+    from patch import _build_paths
+
+    package = Path(neuron.__file__).parent
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    (tmp_path / "compile.py").write_text(COMPILE)
+    (tmp_path / "mod").mkdir()
+    (tmp_path / "mod" / "leak4.mod").write_text(LEAK4)
+    with _build_paths.neuron_link(package) as home:
+        assert home is not None and os.readlink(home / "neuron") == str(package)
+        gone = tmp_path / "deleted-environment" / "neuron"
+        (home / "neuron").unlink()
+        os.symlink(gone, home / "neuron")
+        build = subprocess.Popen(
+            [sys.executable, "compile.py", "mod", "cache"],
+            cwd=tmp_path,
+            env={**os.environ, "TMPDIR": str(tmp)},
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and build.poll() is None:
+            assert os.readlink(home / "neuron") == str(gone)  # not while this build holds it
+            time.sleep(0.1)
+    out, _ = build.communicate(timeout=300)
+    assert build.returncode == 0 and out.split()[-1] == "True"
+    assert os.readlink(home / "neuron") == str(package)
