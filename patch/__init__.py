@@ -15,32 +15,16 @@ the modules ``patch.objects``, ``patch.core``, ...) give their replacement with 
 
 from __future__ import annotations
 
-import ast
 import importlib
-from pathlib import Path
 from typing import Any
 
 from . import exceptions
 from ._compat import RETIRED as _RETIRED, retired as _retired
 from ._launcher import launched_by_mpi, launcher_rank, serial_environment
+from ._public import public_names as _public_names
 from .exceptions import PatchError
 
 __version__ = "9.0.0"
-
-
-def _public_names() -> dict[str, str]:
-    """Each public name and the module that defines it, as ``__init__.pyi`` lists them.
-
-    The stub is the one table of public names: type checkers read it, and this reads it.
-    """
-    stub = Path(__file__).with_suffix(".pyi")
-    names: dict[str, str] = {}
-    for node in ast.parse(stub.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            for alias in node.names:
-                names[alias.asname or alias.name] = node.module or alias.name
-    return names
-
 
 _PUBLIC = _public_names()
 # Names that need NEURON (all but the few imported above), imported on first use.

@@ -146,6 +146,7 @@ def register_class(cls: type, *, handed_back: bool = False, event_object: bool =
     """
     _slots[cls] = _accessors(cls)
     if handed_back:
+        cls._returned_by_neuron = True  # type: ignore[attr-defined]
         cls.__del__ = _forget_event_object if event_object else _forget  # type: ignore[attr-defined]
         _by_id.add(cls)
         if event_object:

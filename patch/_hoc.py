@@ -6,7 +6,7 @@ import os
 from typing import Any, TypeVar
 
 from . import _graph
-from ._boot import h, hoc
+from ._boot import HocBaseObject, h, hoc
 
 # NEURON's attribute access on an instance of a subclass of a hoc class first asks
 # Python's generic lookup, which fails (an AttributeError made and dropped) for every
@@ -72,6 +72,11 @@ def compiled_attributes(cls: _Class) -> _Class:
     return cls
 
 
+#: NEURON's class (``hoc.Vector``) -> the Patch class that wraps it, which ``p.Vector``
+#: gives: each class that names a NEURON class among its own bases enters itself here.
+wrappers: dict[type, type] = {}
+
+
 class HocObject:
     """Mixed into a hoc class (``hoc.Vector``, a point process, ...) by each wrapper."""
 
@@ -81,8 +86,18 @@ class HocObject:
     baseattr: Any
 
     #: Whether NEURON hands this kind of object back (``nc.syn()``), so that the same
-    #: Python object must be found again for it.
+    #: Python object must be found again for it (``_graph.register_class`` sets it).
     _returned_by_neuron = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in cls.__bases__:
+            # NEURON's own classes only: a subclass of a Patch class wraps nothing new, and
+            # a point process class (over HocBaseObject) is found by its mechanism's name.
+            if base in (hoc.HocObject, HocBaseObject) or issubclass(base, HocObject):
+                continue
+            if issubclass(base, hoc.HocObject):
+                wrappers.setdefault(base, cls)
 
     def __neuron__(self) -> Any:
         """The NEURON object: a Patch object is one already."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import warnings
 from pathlib import Path
@@ -10,10 +11,11 @@ from typing import Any
 
 from . import _display, _graph, _mechanisms, _netcon, _run, _simulation, _vector
 from ._boot import coreneuron, h, hoc
-from ._hoc import HocObject
+from ._hoc import HocObject, wrappers
 from ._netcon import NetCon, netcon_targets_on
 from ._parallel import ParallelContext, context, parallel_con
 from ._point_process import point_process_class
+from ._public import public_names
 from ._section import Section, SectionRef
 from ._transform import check_alive, transform
 from ._vector import Vector
@@ -354,15 +356,14 @@ def _neuron_library() -> str:
     return os.path.realpath(os.path.join(h.neuronhome(), "lib", "hoc")) + os.sep
 
 
-_generic_classes: dict[type, type] = {}
-
-
 def hoc_class(base: type) -> type:
-    """The Patch class ``p.<Name>`` gives for a hoc class such as ``h.List`` or ``h.Random``."""
-    special: dict[type, type] = {hoc.Vector: Vector, hoc.NetCon: NetCon, hoc.SectionRef: SectionRef}
-    if base in special:
-        return special[base]
-    cls = _generic_classes.get(base)
+    """The Patch class ``p.<Name>`` gives for a hoc class such as ``h.List`` or ``h.Random``:
+    its wrapper (``_hoc.wrappers``), or a generic one made the first time."""
+    cls = wrappers.get(base)
+    if cls is None and base.__name__ in public_names():
+        # A wrapper of Patch's not imported yet: its module enters it in wrappers.
+        importlib.import_module(f"{__package__}.{public_names()[base.__name__]}")
+        cls = wrappers.get(base)
     if cls is None:
         name = base.__name__
         cls = type(
@@ -370,8 +371,7 @@ def hoc_class(base: type) -> type:
             (_Graph if name == "Graph" else _GenericHocObject, base),
             {"__slots__": ("_refs", "__weakref__"), "__module__": "patch", "__qualname__": name},
         )
-        _graph.register_class(cls)
-        _generic_classes[base] = cls
+        _graph.register_class(cls)  # the new class entered itself in wrappers
     return cls
 
 

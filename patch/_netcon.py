@@ -32,7 +32,6 @@ class NetCon(SetAttributes, HocObject, hoc.NetCon):
     """
 
     __slots__ = ("_refs", "_refs2", "_plain_view", "__weakref__")
-    _returned_by_neuron = True
     #: What the compiled ``__setattr__`` (``_hoc.COMPILED``) sets on the plain view itself;
     #: ``threshold`` goes through the Python code, which warns for a receiving NetCon.
     _fast_set = frozenset({"delay"})

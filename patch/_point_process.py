@@ -265,7 +265,6 @@ def point_process_class(name: str) -> type:
             "__qualname__": name,
             "artificial": mechanism.artificial,
             "_mechanism": mechanism,
-            "_returned_by_neuron": True,
             "_known": frozenset(n for n in dir(getattr(h, name)) if not n.startswith("_")),
         }
         made: Any = type(name, (PointProcess, HocBaseObject), namespace, hoc_type=getattr(h, name))

@@ -203,6 +203,63 @@ def test_one_wrapper_per_object():
     assert nc.syn() is syn and nc.pre() is stim
 
 
+WRAPPER_MODULE = """
+from patch import _graph
+from patch._boot import hoc
+from patch._hoc import HocObject
+
+
+class StringFunctions(HocObject, hoc.StringFunctions):
+    __slots__ = ("_refs", "__weakref__")
+
+    def __init__(self, *args):
+        self._setup()
+
+
+_graph.register_class(StringFunctions)
+"""
+
+USES_THE_WRAPPER = """
+import sys
+
+import patch
+from patch import p
+from patch._public import public_names
+from patch._vector import Vector
+
+# As if the module were in the package, with its line in __init__.pyi.
+patch.__path__.append(sys.argv[1])
+public_names()["StringFunctions"] = "_stringfunctions"
+assert "patch._stringfunctions" not in sys.modules
+
+
+class UserVector(Vector):
+    pass
+
+
+made = p.StringFunctions()
+wrapper = sys.modules["patch._stringfunctions"].StringFunctions
+assert p.StringFunctions is wrapper and type(made) is wrapper, p.StringFunctions
+assert p.Vector is Vector and type(UserVector()) is UserVector
+assert p.List.__mro__[1].__name__ == "_GenericHocObject"
+print("ok")
+"""
+
+
+def test_a_new_wrapper_of_a_neuron_class_is_what_p_gives_for_it(tmp_path):
+    # A wrapper's module and its line in the table of public names are all it takes: p
+    # imports the module when the class is first used. A subclass of a wrapper (a user's)
+    # does not take its place.
+    (tmp_path / "_stringfunctions.py").write_text(WRAPPER_MODULE)
+    out = subprocess.run(
+        [sys.executable, "-c", USES_THE_WRAPPER, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
 def test_parallel_context_is_one_object():
     assert p.ParallelContext() is p.parallel
     assert p.parallel.nhost() == h.ParallelContext().nhost()
