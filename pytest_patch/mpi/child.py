@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -28,7 +27,6 @@ import pytest
 
 from ..wire import forwarded_args
 from . import faults, reporting
-from .faults import culprit
 from .launcher import LauncherError, default_launcher
 from .markers import is_mpi_test, required_ranks
 from .ranklog import ended_path, log_path, read_events, read_stack
@@ -36,9 +34,6 @@ from .ranklog import ended_path, log_path, read_events, read_stack
 #: Set on a test that needs an MPI world of its own (an isolated test, see
 #: :mod:`pytest_patch.isolation`): its child run holds it alone.
 own_world_key = pytest.StashKey[bool]()
-
-# How MPICH (and Intel MPI) and Open MPI name a rank that called MPI_Abort.
-_ABORT = re.compile(r"MPI_Abort\([^)]*\) - process (\d+)|MPI_ABORT was invoked on rank (\d+)")
 
 
 @dataclass
@@ -90,25 +85,12 @@ class ChildRun:
         return {}
 
     def culprit(self) -> tuple[int, str] | None:
-        """The rank that ended the run and how, when the launcher's output tells."""
-        aborted = self.aborted()
-        if aborted is not None:
-            return aborted[0], "called MPI_Abort"
-        return culprit(self.ended, self.size) or faults.exited(self.events)
+        """The rank that ended the run and how, if it can be told."""
+        return faults.ended_the_run(self.events, self.ended, self.size, self.output)
 
     def aborted(self) -> tuple[int, str, str] | None:
-        """The rank that called MPI_Abort, the test and the phase it was in, if one did:
-        from its event file (``MPI.COMM_WORLD.Abort`` records it), else from the
-        launcher's message and the test the rank was in last (the call, then)."""
-        recorded = faults.aborted(self.events)
-        if recorded is not None:
-            return recorded
-        abort = _ABORT.search(self.output)
-        if not abort:
-            return None
-        rank = int(abort.group(1) or abort.group(2))
-        tests = [e["nodeid"] for e in self.events.get(rank, []) if e.get("event") == "test"]
-        return (rank, tests[-1], "call") if tests else None
+        """The rank that called MPI_Abort, the test and the phase it was in, if one did."""
+        return faults.aborted(self.events, self.output)
 
     def deadlocked(self, nodeid: str, when: str) -> bool:
         return any(

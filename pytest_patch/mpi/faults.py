@@ -1,12 +1,19 @@
 """Every MPI fault Patch detects, decided in one place.
 
-Each detector takes what was gathered from the ranks (their labels and counts at the end
-of a test phase, the stacks of the ranks that did not arrive, their event files, how the
-watcher saw them end) and returns its notes per rank: ``{rank: why}``, empty when there
-is no fault. The session (:mod:`.session`), the child runs (:mod:`.child`) and the
-watcher of the ranks (:mod:`.monitor`) only gather and combine; the mechanics of waiting,
-dumping stacks and watching processes stay in :mod:`.exchange`, :mod:`.watchdog` and
-:mod:`.monitor`.
+Each detector takes what was gathered from the ranks and says what it found:
+
+* at the end of each test phase, from what every rank sent (:class:`PhaseEnd`), the
+  detectors of :data:`AT_PHASE_END` return a :class:`Finding`: notes per rank, and
+  whether the session brings the ranks back in step or stops the run. A new one is a
+  function here and its entry in that tuple;
+* when ranks did not arrive, from their stacks: :func:`never_arrived`, :func:`blocked`;
+* when a run ended early, from the ranks' event files, how the watcher saw each end and
+  the launcher's output: :func:`ended_the_run` (who ended it) and the notes of
+  :func:`called_abort` and :func:`gave_no_result`.
+
+The session (:mod:`.session`), the child runs (:mod:`.child`) and the watcher of the
+ranks (:mod:`.monitor`) only gather and combine; the mechanics of waiting, dumping stacks
+and watching processes stay in :mod:`.exchange`, :mod:`.watchdog` and :mod:`.monitor`.
 
 This module imports only the standard library: the watcher runs it as a plain script.
 """
@@ -16,7 +23,8 @@ from __future__ import annotations
 import linecache
 import os
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 #: How a rank that mpiexec ended after another rank died is described.
 KILLED_BY_LAUNCHER = "killed by SIGKILL"
@@ -39,43 +47,84 @@ _THREAD = re.compile(r"^(?:Current thread|Thread) (0x[0-9a-fA-F]+)")
 _FRAME = re.compile(r'^\s+File "(.*)", line (\d+) in (.*)$')
 _MPI4PY = f"{os.sep}mpi4py{os.sep}"
 _FOLLOWING = {"": "setup", "setup": "call", "call": "teardown"}
+# How MPICH (and Intel MPI) and Open MPI name a rank that called MPI_Abort.
+_LAUNCHER_ABORT = re.compile(
+    r"MPI_Abort\([^)]*\) - process (\d+)|MPI_ABORT was invoked on rank (\d+)"
+)
 
 Frame = tuple[str, int, str]
 Notes = dict[int, str]
 
 
 # -- at the end of a test phase, from what every rank sent ------------------------------
-def out_of_step(labels: list[list[str]], rank: int) -> Notes:
-    """Ranks that ended another test phase than this rank (``labels``: each rank's
-    ``[nodeid, when]``, in rank order)."""
-    mine = labels[rank]
-    return {
+class PhaseEnd(NamedTuple):
+    """What a rank sends the others at the end of each test phase."""
+
+    #: ``[nodeid, when]`` of the phase it ended.
+    label: list[str]
+    outcome: str
+    #: Its report, serialized (``None`` for a plain pass).
+    data: Any
+    #: How many of Patch's collectives it entered in the test (at the teardown, else None).
+    entered: int | None
+
+
+class Finding(NamedTuple):
+    """What a detector found at the end of a test phase: its notes per rank (empty when
+    nothing is wrong) and what the session does next."""
+
+    notes: Notes
+    #: Bring the ranks back in step (``p.parallel.resynchronize()``) and go on.
+    resynchronize: bool = False
+    #: End the run, for this reason: the ranks no longer run the same test (the reports
+    #: of the ranks with notes are not combined).
+    stop: str | None = None
+
+
+def out_of_step(phases: list[PhaseEnd], rank: int) -> Finding:
+    """Ranks that ended another test phase than this rank."""
+    mine = phases[rank].label
+    notes = {
         other: (
-            f"MPI: rank {other} was at {label[0]} ({label[1]}) while "
+            f"MPI: rank {other} was at {phase.label[0]} ({phase.label[1]}) while "
             f"rank {rank} was at {mine[0]} ({mine[1]}): ranks out of step."
         )
-        for other, label in enumerate(labels)
-        if label != mine
+        for other, phase in enumerate(phases)
+        if phase.label != mine
     }
+    return Finding(notes, stop="MPI ranks ran out of step" if notes else None)
 
 
-def unbalanced(entered: list[int | None]) -> Notes:
+def unbalanced(phases: list[PhaseEnd], rank: int) -> Finding:
     """A note for the rank that entered the fewest of Patch's collectives in a test, when
-    the ranks entered different numbers (``entered``: each rank's count, ``None`` outside
-    a teardown). The session then brings the ranks back in step."""
-    counts = [count for count in entered if count is not None]
-    if len(counts) != len(entered) or len(set(counts)) <= 1:
-        return {}
+    the ranks entered different numbers; the session then brings the ranks back in step
+    (every rank finds the same)."""
+    counts = [phase.entered for phase in phases if phase.entered is not None]
+    if len(counts) != len(phases) or len(set(counts)) <= 1:
+        return Finding({})
     fewest = min(range(len(counts)), key=counts.__getitem__)
     listed = ", ".join(f"rank {rank}: {count}" for rank, count in enumerate(counts))
-    return {
-        fewest: (
-            "MPI: the ranks entered different numbers of Patch's collectives in this test "
-            f"({listed}; broadcasts, allgathers, and those p.run makes): a rank left the test "
-            "before a collective that the others completed. Patch brought the ranks back in step "
-            "(p.parallel.resynchronize()), so no message of this test reaches the next one."
-        )
-    }
+    note = (
+        "MPI: the ranks entered different numbers of Patch's collectives in this test "
+        f"({listed}; broadcasts, allgathers, and those p.run makes): a rank left the test "
+        "before a collective that the others completed. Patch brought the ranks back in step "
+        "(p.parallel.resynchronize()), so no message of this test reaches the next one."
+    )
+    return Finding({fewest: note}, resynchronize=True)
+
+
+#: The detectors of what every rank sent at the end of a test phase, in order: the first
+#: that finds something decides.
+AT_PHASE_END: tuple[Callable[[list[PhaseEnd], int], Finding], ...] = (out_of_step, unbalanced)
+
+
+def at_phase_end(phases: list[PhaseEnd], rank: int) -> Finding:
+    """What the detectors of :data:`AT_PHASE_END` find, seen from ``rank``."""
+    for detector in AT_PHASE_END:
+        found = detector(phases, rank)
+        if found.notes:
+            return found
+    return Finding({})
 
 
 # -- a rank that did not arrive ---------------------------------------------------------
@@ -227,19 +276,49 @@ def describe_blocked(
 
 
 # -- a run that ended early, from the ranks' event files and how they ended -------------
-def aborted(events: dict[int, list[dict[str, Any]]]) -> tuple[int, str, str] | None:
-    """The first rank that called ``MPI.COMM_WORLD.Abort``, the test and its phase."""
+def phase_after(events: list[dict[str, Any]], nodeid: str) -> str | None:
+    """The phase of test ``nodeid`` that a rank was in after ``events`` (its events up to
+    then): the one after its last reported phase, ``None`` after the teardown."""
+    phases = [e["when"] for e in events if e.get("event") == "report" and e["nodeid"] == nodeid]
+    return _FOLLOWING.get(phases[-1] if phases else "")
+
+
+def aborted(
+    events: dict[int, list[dict[str, Any]]], output: str = ""
+) -> tuple[int, str, str] | None:
+    """The first rank that called MPI_Abort, the test and its phase: from its event file
+    (``MPI.COMM_WORLD.Abort`` records it), else from the launcher's message in ``output``
+    and the test the rank was in last (the call, then)."""
     for rank, rank_events in sorted(events.items()):
         for index, event in enumerate(rank_events):
             if event.get("event") == "abort":
                 nodeid = event.get("nodeid") or ""
-                phases = [
-                    e["when"]
-                    for e in rank_events[:index]
-                    if e.get("event") == "report" and e.get("nodeid") == nodeid
-                ]
-                return rank, nodeid, _FOLLOWING.get(phases[-1] if phases else "", "teardown")
-    return None
+                return rank, nodeid, phase_after(rank_events[:index], nodeid) or "teardown"
+    abort = _LAUNCHER_ABORT.search(output)
+    if not abort:
+        return None
+    rank = int(abort.group(1) or abort.group(2))
+    tests = [e["nodeid"] for e in events.get(rank, []) if e.get("event") == "test"]
+    return (rank, tests[-1], "call") if tests else None
+
+
+def ended_the_run(
+    events: dict[int, list[dict[str, Any]]],
+    ended: dict[int, str],
+    size: int,
+    output: str = "",
+    seen: int | None = None,
+) -> tuple[int, str] | None:
+    """The rank that ended a run early, and how: the one that called MPI_Abort, else the
+    one the launcher did not kill (:func:`culprit`), else the one ``seen`` ending before
+    the others, else the one that called ``os._exit``."""
+    abort = aborted(events, output)
+    if abort is not None:
+        return abort[0], "called MPI_Abort"
+    first = culprit(ended, size)
+    if first is None and seen is not None:
+        first = (seen, ended.get(seen, "ended before the others"))
+    return first or exited(events)
 
 
 def exited(events: dict[int, list[dict[str, Any]]]) -> tuple[int, str] | None:

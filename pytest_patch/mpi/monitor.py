@@ -26,11 +26,15 @@ from typing import Any
 from xml.etree import ElementTree
 
 if __package__:
-    from .faults import aborted, culprit, exited
+    from .faults import aborted, ended_the_run, phase_after
     from .ranklog import ended_path, log_path, read_events
     from .shm import is_segment, remove, segments
 else:  # run as a script
-    from faults import aborted, culprit, exited  # type: ignore[no-redef,import-not-found]
+    from faults import (  # type: ignore[no-redef,import-not-found]
+        aborted,
+        ended_the_run,
+        phase_after,
+    )
     from ranklog import ended_path, log_path, read_events  # type: ignore[no-redef,import-not-found]
     from shm import is_segment, remove, segments  # type: ignore[no-redef,import-not-found]
 
@@ -69,9 +73,7 @@ def where(events: list[dict[str, Any]]) -> str:
     test = next((e["nodeid"] for e in reversed(events) if e.get("event") == "test"), None)
     if test is None:
         return "before its first test (during start-up or collection)"
-    phases = [e["when"] for e in events if e.get("event") == "report" and e["nodeid"] == test]
-    following = {"": "setup", "setup": "call", "call": "teardown"}
-    phase = following.get(phases[-1] if phases else "")
+    phase = phase_after(events, test)
     return f"in {test} ({phase})" if phase else f"after {test}"
 
 
@@ -93,14 +95,8 @@ def report(root: Path, size: int, ended: dict[int, str], seen: int | None = None
     """What to say about ranks that ended without finishing, or ``""`` if all finished;
     ``seen``: the rank seen ending before the others."""
     events = {rank: read_events(log_path(root, rank)) for rank in range(size)}
-    first = culprit(ended, size)
-    if first is None and seen is not None:
-        first = (seen, ended.get(seen, "ended before the others"))
-    if first is None:
-        first = exited(events)
     abort = aborted(events)
-    if abort is not None:
-        first = (abort[0], "called MPI_Abort")
+    first = ended_the_run(events, ended, size, seen=seen)
     if first is not None:
         ended = {**ended, first[0]: first[1]}
     if any(e.get("event") == "deadlock" for rank_events in events.values() for e in rank_events):

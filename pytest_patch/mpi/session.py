@@ -269,23 +269,25 @@ class MPISession:
                 self._deadlock(item, report)
             return
         gathered = self.exchange.gather((label, report.outcome, details, entered))
-        notes = faults.out_of_step([their[0] for their in gathered], self.rank)
-        out_of_step = bool(notes)
-        if not out_of_step:
-            notes = faults.unbalanced([their[3] for their in gathered])
-            if notes:  # every rank has the same notes: all bring the ranks back in step
-                patch.p.parallel.resynchronize()
+        phases = [faults.PhaseEnd(*their) for their in gathered]
+        found = faults.at_phase_end(phases, self.rank)
+        notes = found.notes
+        if found.resynchronize:  # every rank found the same: all take part
+            patch.p.parallel.resynchronize()
         ranks: dict[int, Any] = {}
-        for rank, (_, outcome, data, _) in enumerate(gathered):
+        for rank, phase in enumerate(phases):
             if rank == self.rank:
                 ranks[rank] = report
-            elif not (out_of_step and rank in notes):
-                ranks[rank] = outcome if data is None else reporting.deserialize(self.config, data)
+            elif not (found.stop and rank in notes):
+                data = phase.data
+                ranks[rank] = (
+                    phase.outcome if data is None else reporting.deserialize(self.config, data)
+                )
         if self.rank in notes:
             self._log_verdict(report, notes[self.rank])
         reporting.combine(report, ranks, self.rank, notes)
-        if out_of_step:
-            self._stop(item, "MPI ranks ran out of step")
+        if found.stop:
+            self._stop(item, found.stop)
 
     def _log_verdict(self, report: pytest.TestReport, note: str) -> None:
         """Log a failure found only in the exchange in this rank's file too, so that a

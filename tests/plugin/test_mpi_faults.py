@@ -17,7 +17,8 @@ import pytest
 import session_zygote
 
 import pytest_patch.mpi
-from pytest_patch.mpi.faults import culprit, exited
+from pytest_patch.mpi import faults
+from pytest_patch.mpi.faults import Finding, PhaseEnd, culprit, ended_the_run, exited
 from pytest_patch.mpi.ranklog import log_path, read_events
 
 # Slow (mpiexec runs that crash or hang): left out of the fast subset, -m "not slow".
@@ -154,6 +155,56 @@ def test_after():
 )
 def test_the_rank_that_ended_the_run_is_told_from_how_the_ranks_ended(ended, first) -> None:
     assert culprit(ended, 2) == first
+
+
+def _phase(nodeid: str, when: str = "teardown", entered: int | None = 2) -> PhaseEnd:
+    return PhaseEnd([nodeid, when], "passed", None, entered)
+
+
+def test_the_first_detector_that_finds_a_fault_at_a_phase_end_decides(monkeypatch) -> None:
+    same = [_phase("t.py::a"), _phase("t.py::a")]
+    assert faults.at_phase_end(same, 0) == Finding({})
+    # Ranks at different tests: also entered different numbers of collectives, but the
+    # run stops, and only the other rank gets a note.
+    apart = [_phase("t.py::a", entered=1), _phase("t.py::b", entered=3)]
+    found = faults.at_phase_end(apart, 0)
+    assert list(found.notes) == [1] and "out of step" in found.notes[1]
+    assert found.stop == "MPI ranks ran out of step" and not found.resynchronize
+    unequal = [_phase("t.py::a", entered=3), _phase("t.py::a", entered=1)]
+    found = faults.at_phase_end(unequal, 1)
+    assert list(found.notes) == [1] and found.resynchronize and found.stop is None
+
+    # A detector of one's own is one function and its entry in AT_PHASE_END.
+    def failed_alone(phases: list[PhaseEnd], rank: int) -> Finding:
+        failed = [i for i, phase in enumerate(phases) if phase.outcome == "failed"]
+        return Finding({i: "failed alone" for i in failed} if len(failed) == 1 else {})
+
+    monkeypatch.setattr(faults, "AT_PHASE_END", (*faults.AT_PHASE_END, failed_alone))
+    one_failed = [_phase("t.py::a"), PhaseEnd(["t.py::a", "teardown"], "failed", {}, 2)]
+    assert faults.at_phase_end(one_failed, 0) == Finding({1: "failed alone"})
+
+
+def test_the_rank_that_ended_the_run_calls_mpi_abort_or_dies_first_or_exits() -> None:
+    killed = {0: "killed by SIGKILL", 1: "killed by SIGSEGV"}
+    in_test = {
+        0: [{"event": "test", "nodeid": "t.py::a"}],
+        1: [
+            {"event": "test", "nodeid": "t.py::a"},
+            {"event": "report", "nodeid": "t.py::a", "when": "setup"},
+            {"event": "exit", "status": 3},
+        ],
+    }
+    assert ended_the_run(in_test, killed, 2) == (1, "killed by SIGSEGV")
+    # MPICH's and Open MPI's messages name the rank that called MPI_Abort.
+    for output in (
+        "application called MPI_Abort(MPI_COMM_WORLD, 3) - process 0",
+        "MPI_ABORT was invoked on rank 0 in communicator MPI_COMM_WORLD",
+    ):
+        assert ended_the_run(in_test, killed, 2, output) == (0, "called MPI_Abort")
+        assert faults.aborted(in_test, output) == (0, "t.py::a", "call")
+    assert ended_the_run(in_test, {}, 2, seen=0) == (0, "ended before the others")
+    assert ended_the_run(in_test, {}, 2) == (1, "called os._exit(3)")
+    assert ended_the_run({0: [], 1: []}, {}, 2) is None
 
 
 def test_a_rank_that_exits_is_named_as_the_one_that_died_first(tmp_path) -> None:
