@@ -1,5 +1,5 @@
-"""Argument and ini checks shared by the plugin: numbers that are not bools, tolerances,
-ini booleans whose errors name their key."""
+"""Argument, option and ini checks shared by the plugin: numbers that are not bools,
+tolerances, seconds, ini numbers and booleans whose errors name their key."""
 
 from __future__ import annotations
 
@@ -43,3 +43,33 @@ def flag(config: pytest.Config, name: str) -> bool:
         raise pytest.UsageError(
             f"ini {name}: {error}; write true or false (or 1/0, yes/no, on/off)."
         ) from None
+
+
+def positive_seconds(value: Any, name: str) -> float:
+    """A number of seconds > 0, given to an option or an ini key ``name`` (as text or a
+    number); anything else is a usage error naming it."""
+    import pytest
+
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise pytest.UsageError(
+            f"{name}={value!r}: give a positive number of seconds, e.g. {name}=60."
+        )
+    return seconds
+
+
+def ini_number(config: pytest.Config, name: str) -> float:
+    """The ini number ``name``, >= 0; anything else is a usage error naming it."""
+    import pytest
+
+    text = str(config.getini(name)).strip()
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise pytest.UsageError(f"{name} = {text!r} is not a number >= 0")
+    return value

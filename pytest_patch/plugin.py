@@ -23,11 +23,7 @@ from .fixtures import (
 )
 from .mpi import pytest_load_initial_conftests  # noqa: F401 - quiets ranks > 0 early
 from .mpi.fixtures import mpi_file_name, mpi_tmp_path, mpi_tmpdir
-from .regression.fixtures import (
-    feature_regression_fixture,
-    spike_regression_fixture,
-    trace_regression_fixture,
-)
+from .regression import fixtures as regression_fixtures
 
 __all__ = [
     "iclamp_fixture",
@@ -39,13 +35,12 @@ __all__ = [
     "mpi_file_name",
     "mpi_tmp_path",
     "mpi_tmpdir",
-    "trace_regression_fixture",
-    "spike_regression_fixture",
-    "feature_regression_fixture",
 ]
 
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    # Every golden kind's check fixture (``trace_regression``, ...): all of that module's.
+    pluginmanager.register(regression_fixtures, "pytest_patch.regression.fixtures")
     group = parser.getgroup("patch", "NEURON models (pytest-patch)")
     leaks.addoption(group, parser)
     mods.addoption(group, parser)

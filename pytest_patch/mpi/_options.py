@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import shlex
 import shutil
 
 import pytest
+
+from .._validate import positive_seconds
 
 WITH_MPI = "--with-mpi"
 ONLY_MPI = "--only-mpi"
@@ -20,15 +21,7 @@ DEFAULT_TIMEOUT = 60.0
 
 def parse_timeout(value: str, name: str = TIMEOUT) -> float:
     """A ``--mpi-timeout`` (or ``mpi_timeout`` ini) value: a positive number of seconds."""
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        seconds = math.nan
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise pytest.UsageError(
-            f"{name}={value!r}: give a positive number of seconds, e.g. {name}=60."
-        )
-    return seconds
+    return positive_seconds(value, name)
 
 
 def wants_mpi(config: pytest.Config) -> bool:

@@ -3,6 +3,7 @@ summary of written and unused golden files."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 
 import patch
 
+from .._validate import positive_seconds
 from ..configs import golden_stem
 from . import golden
 from .calibrate import Calibration
@@ -62,7 +64,7 @@ def addoption(group: Any, parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--nrn-calibrate-timeout",
-        type=float,
+        type=functools.partial(positive_seconds, name="--nrn-calibrate-timeout"),
         default=None,
         metavar="SECONDS",
         help="with --nrn-calibrate: stop and skip a perturbed run that takes longer (default 300).",

@@ -13,6 +13,7 @@ import pytest
 
 import patch
 
+from .._validate import ini_number
 from ..mods import mod_builds_key
 from ..regression.fixtures import SpikeRegression, TraceRegression
 from ..regression.session import regression_key
@@ -56,20 +57,9 @@ class Settings:
 
     def __init__(self, config: pytest.Config) -> None:
         self.ignore = [str(pattern) for pattern in config.getini("nrn_scripts_ignore")]
-        self.rtol = _number(config, "nrn_scripts_rtol")
-        self.atol = _number(config, "nrn_scripts_atol")
-        self.window = _number(config, "nrn_scripts_window")
-
-
-def _number(config: pytest.Config, key: str) -> float:
-    text = str(config.getini(key)).strip()
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise pytest.UsageError(f"{key} = {text!r} is not a number >= 0")
-    return value
+        self.rtol = ini_number(config, "nrn_scripts_rtol")
+        self.atol = ini_number(config, "nrn_scripts_atol")
+        self.window = ini_number(config, "nrn_scripts_window")
 
 
 class ScriptItem(pytest.Item):

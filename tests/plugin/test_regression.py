@@ -596,6 +596,18 @@ def test_bad_input_gets_a_clear_message(pytester: pytest.Pytester) -> None:
     )
 
 
+@pytest.mark.parametrize("value", ["-1", "0", "nan", "soon"])
+def test_a_calibration_timeout_that_is_not_a_number_of_seconds_is_refused(
+    pytester: pytest.Pytester, value: str
+) -> None:
+    pytester.makepyfile("def test_nothing(): pass")
+    result = pytester.runpytest_subprocess("--nrn-calibrate", f"--nrn-calibrate-timeout={value}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [f"ERROR: --nrn-calibrate-timeout='{value}': give a positive number of seconds*"]
+    )
+
+
 def test_an_unwritable_golden_folder(suite: pytest.Pytester) -> None:
     (suite.path / "test_cell").write_text("a file where the golden folder should be")
     result = suite.runpytest("-k", "spikes")
