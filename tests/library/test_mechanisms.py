@@ -255,6 +255,15 @@ def _copy_of_neuron(package: Path, site: Path) -> None:
         shutil.copytree(record, site / record.name)
 
 
+def _own_folders(tmp_path: Path) -> dict[str, str]:
+    """Environment variables that give a test's builds a private folder of its own (its
+    link to NEURON and its copies of sources, under ``tmp_path``), compiled by ccache, if
+    the suite runs with it, as in every run of the test (paths relative to ``tmp_path``)."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir(exist_ok=True)
+    return {"TMPDIR": str(tmp), "CCACHE_BASEDIR": str(tmp_path)}
+
+
 def _links(tmp: Path) -> list[Path]:
     """The links to NEURON in the private folder under the temporary folder ``tmp``."""
     return list((tmp / f"patch-mod-sources-{os.getuid()}").glob("neuron-*/neuron"))
@@ -272,9 +281,8 @@ def test_the_same_neuron_in_another_environment_compiles_with_the_same_paths(tmp
     site = tmp_path / "site"
     _copy_of_neuron(package, site)
     log = tmp_path / "compiler.log"
-    tmp = tmp_path / "tmp"  # a private folder of this test's own
-    tmp.mkdir()
-    env = {**_compiler_logging_to(log, tmp_path), "TMPDIR": str(tmp)}
+    tmp = tmp_path / "tmp"
+    env = {**_compiler_logging_to(log, tmp_path), **_own_folders(tmp_path)}
     (tmp_path / "compile.py").write_text(COMPILE)
     used, pointed = [], []
     for name, pythonpath in (("here", None), ("there", str(site))):
@@ -308,36 +316,6 @@ def test_the_same_neuron_in_another_environment_compiles_with_the_same_paths(tmp
         assert not [arg for arg in args if str(package.parent) in arg or str(site) in arg]
 
 
-def test_a_link_to_a_deleted_environment_is_pointed_at_the_running_neuron(tmp_path):
-    """The environment the link led to was deleted (or now holds another NEURON): the next
-    build points the link at its own NEURON, and compiles."""
-    import neuron
-
-    package = Path(neuron.__file__).parent
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
-    env = {**os.environ, "TMPDIR": str(tmp)}
-    (tmp_path / "compile.py").write_text(COMPILE)
-    site = tmp_path / "site"
-    _copy_of_neuron(package, site)
-    first = tmp_path / "first"
-    first.mkdir()
-    (first / "leak4.mod").write_text(LEAK4)
-    run(
-        [sys.executable, "compile.py", first, tmp_path / "cache"],
-        tmp_path,
-        env={**env, "PYTHONPATH": str(site)},
-    )
-    assert [os.readlink(link) for link in _links(tmp)] == [str(site / "neuron")]
-    shutil.rmtree(site)
-    second = tmp_path / "second"
-    second.mkdir()
-    (second / "leak4.mod").write_text(LEAK4.replace("leak4", "leak5"))
-    printed = run([sys.executable, "compile.py", second, tmp_path / "cache"], tmp_path, env=env)
-    assert printed.split()[-1] == "True"
-    assert [os.readlink(link) for link in _links(tmp)] == [str(package)]
-
-
 def test_a_neuron_without_its_wheels_record_compiles_where_it_is_installed(tmp_path):
     """A NEURON that cannot be told apart from others (no ``dist-info`` record: a copy, a
     source build) is not linked: nrnivmodl compiles with its own path, as before."""
@@ -348,6 +326,7 @@ def test_a_neuron_without_its_wheels_record_compiles_where_it_is_installed(tmp_p
     shutil.copytree(package, site / "neuron", symlinks=True)
     log = tmp_path / "compiler.log"
     env = {**_compiler_logging_to(log, tmp_path), "PYTHONPATH": str(site)}
+    env["CCACHE_BASEDIR"] = str(tmp_path)  # as in every run of the test, for ccache
     (tmp_path / "compile.py").write_text(COMPILE)
     (tmp_path / "mod").mkdir()
     (tmp_path / "mod" / "leak4.mod").write_text(LEAK4)
@@ -439,15 +418,15 @@ def test_a_mod_file_including_a_file_beside_its_folder_compiles(tmp_path):
 
 
 def test_a_link_is_pointed_elsewhere_only_when_no_build_uses_it(tmp_path, monkeypatch):
-    """A build holds the link: another that must point it at its own NEURON (this link
-    leads nowhere) waits until the first is done, then compiles."""
+    """The environment the link led to was deleted: the next build points it at its own
+    NEURON, and compiles; but not while another build holds the link (it waits)."""
     import neuron
 
     from patch import _build_paths
 
     package = Path(neuron.__file__).parent
+    env = {**os.environ, **_own_folders(tmp_path)}
     tmp = tmp_path / "tmp"
-    tmp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp))
     (tmp_path / "compile.py").write_text(COMPILE)
     (tmp_path / "mod").mkdir()
@@ -460,7 +439,7 @@ def test_a_link_is_pointed_elsewhere_only_when_no_build_uses_it(tmp_path, monkey
         build = subprocess.Popen(
             [sys.executable, "compile.py", "mod", "cache"],
             cwd=tmp_path,
-            env={**os.environ, "TMPDIR": str(tmp)},
+            env=env,
             stdout=subprocess.PIPE,
             text=True,
         )
