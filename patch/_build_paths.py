@@ -144,12 +144,15 @@ def neuron_link(package: Path) -> Iterator[Path | None]:
         yield None
         return
     with lock:
-        fcntl.flock(lock, fcntl.LOCK_SH)
-        usable = _leads_to(link, key)
-        if not usable:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # once the builds through the link are done
-            usable = _leads_to(link, key) or _point(link, package)
+        try:
             fcntl.flock(lock, fcntl.LOCK_SH)
+            usable = _leads_to(link, key)
+            if not usable:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # once the builds through the link are done
+                usable = _leads_to(link, key) or _point(link, package)
+                fcntl.flock(lock, fcntl.LOCK_SH)
+        except OSError:  # a file system without locks: compile where NEURON is
+            usable = False
         yield home if usable else None
 
 

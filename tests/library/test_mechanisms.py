@@ -450,3 +450,20 @@ def test_a_link_is_pointed_elsewhere_only_when_no_build_uses_it(tmp_path, monkey
     out, _ = build.communicate(timeout=300)
     assert build.returncode == 0 and out.split()[-1] == "True"
     assert os.readlink(home / "neuron") == str(package)
+
+
+def test_without_file_locks_nrnivmodl_compiles_where_neuron_is(tmp_path, monkeypatch):
+    """A temporary folder whose file system refuses locks: no link, NEURON's own path."""
+    import errno
+
+    import neuron
+
+    from patch import _build_paths
+
+    def refused(*args):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(_build_paths.fcntl, "flock", refused)
+    with _build_paths.neuron_link(Path(neuron.__file__).parent) as home:
+        assert home is None
