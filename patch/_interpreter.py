@@ -360,9 +360,10 @@ def hoc_class(base: type) -> type:
     """The Patch class ``p.<Name>`` gives for a hoc class such as ``h.List`` or ``h.Random``:
     its wrapper (``_hoc.wrappers``), or a generic one made the first time."""
     cls = wrappers.get(base)
-    if cls is None and base.__name__ in public_names():
+    module = public_names().get(base.__name__) if cls is None else None
+    if module is not None:
         # A wrapper of Patch's not imported yet: its module enters it in wrappers.
-        importlib.import_module(f"{__package__}.{public_names()[base.__name__]}")
+        importlib.import_module(f"{__package__}.{module}")
         cls = wrappers.get(base)
     if cls is None:
         name = base.__name__
